@@ -1,0 +1,193 @@
+"""The `roofline` command: a thin shell over the Python API (it parses, calls, prints)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from roofline.errors import RooflineError
+
+
+def _si(x: float, unit: str) -> str:
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+def _gib(x: float) -> str:
+    return f"{x / 2**30:.2f} GiB"
+
+
+class _Group(click.Group):
+    """Turns every RooflineError into a one-line message and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RooflineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("--spec-dir", "spec_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Extra directory of spec files (searched before the bundled ones; "
+                   "also ROOFLINE_SPEC_PATH).")
+@click.version_option(package_name="moe-roofline")
+def main(spec_dirs: tuple[str, ...]) -> None:
+    """Roofline model of MoE vs dense LLM inference on a device."""
+    from roofline.specs.catalog import add_spec_dir
+
+    for d in spec_dirs:
+        add_spec_dir(d)
+
+
+# ---- specs ---------------------------------------------------------------------------------
+@main.group(cls=_Group)
+def specs() -> None:
+    """List, show and check device and model specs."""
+
+
+@specs.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def specs_list(as_json: bool) -> None:
+    """Ids of the known devices and models."""
+    from roofline.specs.catalog import list_ids
+    from roofline.specs.quant import quant_names
+
+    out = {"devices": list_ids("device"), "models": list_ids("model"), "quants": quant_names()}
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for key in ("devices", "models", "quants"):
+        click.echo(f"{key} ({len(out[key])}):")
+        click.echo("  " + "\n  ".join(out[key]))
+
+
+@specs.command("show")
+@click.argument("ref")
+@click.option("--kind", type=click.Choice(["device", "model"]), default=None,
+              help="Needed only when a device and a model share the id.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def specs_show(ref: str, kind: str | None, as_json: bool) -> None:
+    """A device or model (id or path) with its derived figures."""
+    from roofline.specs import catalog
+    from roofline.specs.describe import describe_device, describe_model
+
+    if kind is None:
+        kind = _guess_kind(ref)
+    info = (describe_device(catalog.load_device(ref)) if kind == "device"
+            else describe_model(catalog.load_model(ref)))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    elif kind == "device":
+        _print_device(info)
+    else:
+        _print_model(info)
+
+
+def _guess_kind(ref: str) -> str:
+    from roofline.errors import SpecError
+    from roofline.specs import catalog
+
+    p = Path(ref)
+    if p.is_file():
+        data = catalog.load_yaml(p)
+        return "device" if isinstance(data, dict) and "processors" in data else "model"
+    found = [k for k in ("device", "model") if ref in catalog.list_ids(k)]
+    if not found:
+        catalog.resolve(ref, "model")  # raises with suggestions
+        raise SpecError(ref, "unknown id")
+    return found[0]
+
+
+def _print_device(info: dict[str, Any]) -> None:
+    mm = info["main_memory"]
+    click.echo(f"{info['id']}: {info['name']} ({info['device_kind']})")
+    click.echo(f"  main memory  {mm['name']}: {_gib(mm['capacity_bytes'])} "
+               f"({_gib(mm['usable_bytes'])} usable), {_si(mm['bandwidth_bytes_per_s'], 'B/s')}")
+    for p in info["processors"]:
+        peaks = ", ".join(f"{k} {_si(v, 'FLOP/s')}" for k, v in p["peak_flops"].items())
+        click.echo(f"  {p['kind']:<4} {p['name']}: {peaks}")
+    click.echo("  ridge points (FLOP/byte vs main memory):")
+    for proc, ridges in info["ridge_points_flop_per_byte"].items():
+        click.echo(f"    {proc}: " + ", ".join(f"{k} {v:.1f}" for k, v in ridges.items()))
+    pw = info["power_w"]
+    click.echo(f"  power ({pw['mode']}): max {pw['max']:.0f} W"
+               + (f", idle {pw['idle']:.1f} W" if pw["idle"] is not None else ""))
+    if info["estimated_figures"]:
+        click.echo(f"  estimated figures: {', '.join(info['estimated_figures'])}")
+
+
+def _print_model(info: dict[str, Any]) -> None:
+    click.echo(f"{info['id']}: {info['name']} ({info['architecture']}, {info['attention']})")
+    click.echo(f"  source: {info['source']}")
+    click.echo(f"  total params  {info['total_params'] / 1e9:.3f} B")
+    click.echo(f"  active params {info['active_params'] / 1e9:.3f} B")
+    click.echo(f"  layers {info['n_layers']} ({info['n_moe_layers']} MoE)")
+    click.echo(f"  KV cache per token (f16): {info['kv_bytes_per_token_f16'] / 1024:.1f} KiB")
+    click.echo("  file size by quant: " + ", ".join(
+        f"{q} {_gib(b)}" for q, b in info["file_size_bytes"].items()))
+
+
+@specs.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def specs_check(paths: tuple[str, ...]) -> None:
+    """Validate spec files; exit 2 if any is bad (every problem is listed)."""
+    from roofline.specs.catalog import check_file
+
+    bad = 0
+    for p in paths:
+        try:
+            spec = check_file(p)
+        except RooflineError as exc:
+            bad += 1
+            click.echo(f"FAIL {exc}", err=True)
+        else:
+            click.echo(f"ok   {p} ({type(spec).__name__.lower()} {spec.id})")
+    if bad:
+        click.echo(f"{bad} of {len(paths)} spec files failed", err=True)
+        sys.exit(2)
+
+
+# ---- model import --------------------------------------------------------------------------
+@main.group(cls=_Group)
+def model() -> None:
+    """Model spec utilities."""
+
+
+@model.command("import")
+@click.argument("config", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the spec here (default: print it).")
+@click.option("--id", "model_id", default=None, help="Spec id (default: from the file or folder name).")
+@click.option("--source", default=None, help="URL of the config.json, recorded in the spec.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def model_import(config: str, output: str | None, model_id: str | None, source: str | None,
+                 force: bool) -> None:
+    """Turn a Hugging Face config.json into a model spec."""
+    import yaml
+
+    from roofline.errors import SpecError
+    from roofline.specs.catalog import validate
+    from roofline.specs.hf_import import import_config
+    from roofline.specs.model import Model
+
+    if output and model_id is None:
+        model_id = Path(output).stem
+    data = import_config(config, model_id, source)
+    spec = validate(data, Model, config)
+    text = yaml.safe_dump(data, sort_keys=False)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    out = Path(output)
+    if out.exists() and not force:
+        raise SpecError(str(out), "exists; pass --force to overwrite")
+    out.write_text(text)
+    click.echo(f"wrote {out} ({spec.total_params / 1e9:.2f} B params, {spec.active_params / 1e9:.2f} B active)")

@@ -1,0 +1,204 @@
+"""Find and load spec files: bundled ones, a user's spec directories, or a path.
+
+Bundled specs ship inside the wheel as `roofline/_bundled/{hardware_specs,model_specs}`; in a
+source checkout they are read from the repository's top-level folders. Extra directories come from
+the environment variable ROOFLINE_SPEC_PATH (os.pathsep-separated) or `add_spec_dir`; a user's
+file of the same id shadows a bundled one.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from roofline.errors import SpecError
+from roofline.specs.hardware import Device
+from roofline.specs.model import Model
+
+KINDS = {"device": "hardware_specs", "model": "model_specs"}
+_extra_dirs: list[Path] = []
+M = TypeVar("M", bound=BaseModel)
+
+
+def _bundled_root() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_bundled"
+    return packaged if packaged.is_dir() else here.parent
+
+
+def add_spec_dir(path: str | os.PathLike[str]) -> None:
+    """Search `path` (and its hardware_specs/ and model_specs/ subfolders) before the bundled specs."""
+    p = Path(path)
+    if not p.is_dir():
+        raise SpecError(str(path), "spec directory does not exist")
+    _extra_dirs.insert(0, p)
+
+
+def search_dirs(kind: str) -> list[Path]:
+    sub = KINDS[kind]
+    env = [Path(p) for p in os.environ.get("ROOFLINE_SPEC_PATH", "").split(os.pathsep) if p]
+    dirs: list[Path] = []
+    for d in [*_extra_dirs, *env]:
+        dirs += [d / sub, d]
+    dirs.append(_bundled_root() / sub)
+    return [d for d in dirs if d.is_dir()]
+
+
+def list_ids(kind: str) -> list[str]:
+    """Ids of every spec of `kind` ('device' or 'model') found on the search path."""
+    ids: set[str] = set()
+    for d in search_dirs(kind):
+        for f in d.glob("*.yaml"):
+            if d.name == KINDS[kind] or _peek_kind(f) == kind:
+                ids.add(f.stem)
+    return sorted(ids)
+
+
+def _peek_kind(path: Path) -> str | None:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return _kind_of(data) if isinstance(data, dict) else None
+
+
+def resolve(ref: str | os.PathLike[str], kind: str) -> Path:
+    """Path of the spec named by `ref`: an existing file path, or an id on the search path."""
+    p = Path(ref)
+    if p.suffix in (".yaml", ".yml") or os.sep in str(ref) or p.is_file():
+        if not p.is_file():
+            raise SpecError(str(ref), f"no such {kind} spec file")
+        return p
+    for d in search_dirs(kind):
+        f = d / f"{ref}.yaml"
+        if f.is_file() and (d.name == KINDS[kind] or _peek_kind(f) == kind):
+            return f
+    known = list_ids(kind)
+    close = [k for k in known if str(ref).lower() in k or k in str(ref).lower()]
+    hint = f"; did you mean {', '.join(close[:5])}?" if close else ""
+    raise SpecError(
+        str(ref), f"unknown {kind} id{hint} (`roofline specs list` shows the {len(known)} known)"
+    )
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), f"cannot read file ({exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(str(path), f"{where}invalid YAML ({problem})") from None
+
+
+def _tuples(obj: Any) -> Any:
+    """YAML lists -> tuples, so frozen models hold immutable sequences."""
+    if isinstance(obj, list):
+        return tuple(_tuples(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _tuples(v) for k, v in obj.items()}
+    return obj
+
+
+def validate(data: Any, cls: type[M], where: str) -> M:
+    """Build a spec model, turning pydantic's errors into one SpecError naming the field."""
+    if not isinstance(data, dict):
+        raise SpecError(where, f"expected a YAML mapping of fields at the top level, got {type(data).__name__}")
+    try:
+        return cls.model_validate(_tuples(data))
+    except ValidationError as exc:
+        raise _spec_error(exc, where, cls) from None
+
+
+def _spec_error(exc: ValidationError, where: str, cls: type[BaseModel]) -> SpecError:
+    messages = []
+    first_field = None
+    errors = exc.errors()
+    locs = [e["loc"] for e in errors]
+    # pydantic also reports a container as failing when one of its items fails: keep the item
+    errors = [e for e in errors if not any(o != e["loc"] and o[: len(e["loc"])] == e["loc"] for o in locs)]
+    for err in errors:
+        loc = _dotted(err["loc"])
+        first_field = first_field or loc
+        msg = err["msg"].removeprefix("Value error, ")
+        kind = err["type"]
+        if kind == "missing":
+            msg = "required field is missing"
+        elif kind == "extra_forbidden":
+            msg = "unknown field (see the README next to the spec files for the allowed ones)"
+        elif kind in ("literal_error",):
+            msg = f"{msg}, got {err.get('input')!r}"
+        elif kind.endswith("_type"):
+            msg = f"{msg}, got {err.get('input')!r} ({type(err.get('input')).__name__})"
+        messages.append(f"{loc}: {msg}" if loc else msg)
+    if len(messages) == 1:
+        return SpecError(where, messages[0].split(": ", 1)[-1] if first_field else messages[0], first_field)
+    return SpecError(where, "\n  " + "\n  ".join(messages))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("function-") or part in ("tagged-union",):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _load(path: Path, kind: str) -> Device | Model:
+    cls: type[Device] | type[Model] = Device if kind == "device" else Model
+    spec = validate(load_yaml(path), cls, str(path))
+    if spec.id != path.stem:
+        raise SpecError(str(path), f"id {spec.id!r} must equal the file name {path.stem!r}", "id")
+    return spec
+
+
+def load_device(ref: str | os.PathLike[str] | Device) -> Device:
+    if isinstance(ref, Device):
+        return ref
+    spec = _load(resolve(ref, "device").resolve(), "device")
+    assert isinstance(spec, Device)
+    return spec
+
+
+def load_model(ref: str | os.PathLike[str] | Model) -> Model:
+    if isinstance(ref, Model):
+        return ref
+    spec = _load(resolve(ref, "model").resolve(), "model")
+    assert isinstance(spec, Model)
+    return spec
+
+
+def check_file(path: str | os.PathLike[str]) -> Device | Model:
+    """Validate one spec file of either kind (told apart by its fields)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(str(path), "no such file")
+    kind = _kind_of(load_yaml(p))
+    if kind is None:
+        raise SpecError(str(path), "neither a device spec (with 'processors', 'memory') nor a model spec"
+                        " (with 'n_layers', 'attention')")
+    return _load(p.resolve(), kind)
+
+
+def _kind_of(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "model"  # validate() reports the top-level type problem
+    if {"processors", "memory", "offload", "power"} & set(data):
+        return "device"
+    if {"n_layers", "attention", "ffn", "moe", "d_model", "vocab_size"} & set(data):
+        return "model"
+    return None

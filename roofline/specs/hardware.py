@@ -1,0 +1,174 @@
+"""Schema of a device: memory levels, offload tiers, processors with peak compute, power.
+
+Every figure is a `Sourced` in SI units. Derived quantities (ridge points, the hierarchy a processor
+sees) are computed here, never stored in the files.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from roofline.specs.sourced import Bandwidth, Capacity, Compute, Frozen, Power, Sourced, Time
+
+Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4")
+KEBAB = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
+
+
+class MemoryLevel(Frozen):
+    """A level that holds data: main memory, a shared cache (SLC, Infinity Cache) or a private cache."""
+
+    name: str
+    capacity: Capacity
+    bandwidth: Bandwidth
+    usable_capacity: Capacity | None = None
+
+    @model_validator(mode="after")
+    def _usable_within_capacity(self) -> MemoryLevel:
+        if self.usable_capacity is not None and self.usable_capacity.value > self.capacity.value:
+            raise ValueError(
+                f"usable_capacity ({self.usable_capacity.text}) exceeds capacity ({self.capacity.text})"
+            )
+        return self
+
+
+class OffloadTier(Frozen):
+    """Where weights can spill when they do not fit: host RAM over PCIe, NVMe, eMMC, SD."""
+
+    name: str
+    capacity: Capacity
+    bandwidth: Bandwidth
+
+
+class Processor(Frozen):
+    """A processor an engine can run a model on, with dense peak compute per precision."""
+
+    name: str
+    kind: Literal["cpu", "gpu", "npu"]
+    matrix: dict[Precision, Compute] = Field(default_factory=dict)
+    vector: dict[Precision, Compute] = Field(default_factory=dict)
+    caches: tuple[MemoryLevel, ...] = ()
+    launch_latency: Time | None = None
+
+    @model_validator(mode="after")
+    def _has_compute(self) -> Processor:
+        if not self.matrix and not self.vector:
+            raise ValueError("a processor needs peak compute under 'matrix' or 'vector' (or both)")
+        return self
+
+    def peak(self, precision: str, unit: Literal["best", "matrix", "vector"] = "best") -> float | None:
+        """Peak FLOP/s at `precision` on the matrix units, the vector units, or the better of both."""
+        options = []
+        if unit in ("best", "matrix") and precision in self.matrix:
+            options.append(self.matrix[precision].value)
+        if unit in ("best", "vector") and precision in self.vector:
+            options.append(self.vector[precision].value)
+        return max(options) if options else None
+
+
+class PowerSpec(Frozen):
+    mode: str
+    max: Power
+    idle: Power | None = None
+    typical: Power | None = None
+
+
+class Device(Frozen):
+    """A device as described by `hardware_specs/<id>.yaml` (see hardware_specs/README.md)."""
+
+    id: str
+    name: str
+    kind: Literal["cpu", "gpu", "soc", "npu"]
+    notes: str = ""
+    references: dict[str, str] = Field(default_factory=dict)
+    memory: tuple[MemoryLevel, ...] = Field(min_length=1)
+    offload: tuple[OffloadTier, ...] = ()
+    processors: tuple[Processor, ...] = Field(min_length=1)
+    host_overhead_per_token: Time | None = None
+    power: PowerSpec
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, v: str) -> str:
+        if not KEBAB.match(v):
+            raise ValueError(f"expected a kebab-case id such as 'jetson-orin-nano-8gb', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Device:
+        main = self.memory[0]
+        if main.usable_capacity is None:
+            raise ValueError("memory[0] (main memory) needs a usable_capacity")
+        for i, level in enumerate(self.memory[1:], start=1):
+            if level.usable_capacity is not None:
+                raise ValueError(f"memory[{i}]: usable_capacity belongs to main memory (memory[0]) only")
+            if level.capacity.value >= main.capacity.value:
+                raise ValueError(f"memory[{i}] ({level.name}) is not smaller than main memory")
+        for p in self.processors:
+            for c in p.caches:
+                if c.usable_capacity is not None:
+                    raise ValueError(f"cache {c.name}: usable_capacity belongs to main memory only")
+        for path, fig in self.figures():
+            src = fig.source
+            if src is not None and _looks_like_key(src) and src not in self.references:
+                raise ValueError(
+                    f"{path}: source {src!r} is neither a URL/citation nor a key of 'references'"
+                    f" (keys: {sorted(self.references) or 'none'})"
+                )
+        return self
+
+    # ---- derived -------------------------------------------------------------------------
+    @property
+    def main_memory(self) -> MemoryLevel:
+        return self.memory[0]
+
+    @property
+    def usable_capacity(self) -> float:
+        usable = self.memory[0].usable_capacity
+        assert usable is not None  # checked by the validator
+        return usable.value
+
+    def processor(self, kind: str) -> Processor | None:
+        """The first processor of `kind` (cpu, gpu, npu), or None."""
+        return next((p for p in self.processors if p.kind == kind), None)
+
+    def hierarchy(self, processor: Processor) -> tuple[MemoryLevel, ...]:
+        """Levels a processor reads from, main memory first, then shared levels, then its caches."""
+        return (*self.memory, *processor.caches)
+
+    def ridge_points(self) -> dict[str, dict[str, float]]:
+        """Arithmetic intensity (FLOP/byte) at which each processor's best peak per precision meets
+        main-memory bandwidth: below it a kernel is memory-bound."""
+        bw = self.main_memory.bandwidth.value
+        out: dict[str, dict[str, float]] = {}
+        for p in self.processors:
+            key = f"{p.kind}: {p.name}"
+            out[key] = {prec: p.peak(prec) / bw for prec in PRECISIONS if p.peak(prec) is not None}  # type: ignore[operator]
+        return out
+
+    def figures(self) -> list[tuple[str, Sourced]]:
+        """Every sourced figure with its dotted path, for checks and provenance listings."""
+        found: list[tuple[str, Sourced]] = []
+        _collect(self, "", found)
+        return found
+
+
+def _looks_like_key(src: str) -> bool:
+    return " " not in src.strip() and "/" not in src and ":" not in src and "." not in src
+
+
+def _collect(obj: object, path: str, out: list[tuple[str, Sourced]]) -> None:
+    if isinstance(obj, Sourced):
+        out.append((path, obj))
+    elif isinstance(obj, Frozen):
+        for name in type(obj).model_fields:
+            _collect(getattr(obj, name), f"{path}.{name}" if path else name, out)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _collect(v, f"{path}.{k}", out)
+    elif isinstance(obj, tuple):
+        for i, v in enumerate(obj):
+            _collect(v, f"{path}[{i}]", out)

@@ -1,0 +1,315 @@
+"""Schema of a decoder-only LLM and the weight tensors it implies.
+
+The spec stores what a config.json says (see model_specs/README.md). Everything else, the tensor
+inventory, parameter counts, which layers are MoE or use a sliding window, is derived here, so there
+is one place where a model's shapes are worked out. Tensors are named as in GGUF files
+(`blk.N.attn_q.weight` -> `attn_q`) so the llama.cpp quantization rules can be applied to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from math import prod
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from roofline.specs.hardware import KEBAB
+from roofline.specs.sourced import Frozen
+
+Activation = Literal["swiglu", "geglu", "gelu", "relu"]
+MATRICES_PER_FFN: dict[str, int] = {"swiglu": 3, "geglu": 3, "gelu": 2, "relu": 2}
+
+
+class MLA(Frozen):
+    """Multi-head latent attention (DeepSeek-V2/V3): K and V are compressed into a shared latent."""
+
+    q_lora_rank: int | None = Field(default=None, gt=0)
+    kv_lora_rank: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(ge=0)
+    v_head_dim: int = Field(gt=0)
+
+
+class Attention(Frozen):
+    kind: Literal["mha", "gqa", "mqa", "mla"]
+    n_heads: int = Field(gt=0)
+    n_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: bool = False
+    sinks: bool = False
+    sliding_window: int | None = Field(default=None, gt=0)
+    global_every: int | None = Field(default=None, gt=0)
+    mla: MLA | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Attention:
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(
+                f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})"
+            )
+        expected = {"mha": self.n_kv_heads == self.n_heads, "mqa": self.n_kv_heads == 1,
+                    "gqa": 1 < self.n_kv_heads < self.n_heads, "mla": True}[self.kind]
+        if not expected:
+            raise ValueError(
+                f"kind {self.kind!r} does not match n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}"
+                " (mha: equal; gqa: 1 < n_kv_heads < n_heads; mqa: n_kv_heads = 1)"
+            )
+        if (self.kind == "mla") != (self.mla is not None):
+            raise ValueError("'mla' dims are required for kind mla and only for it")
+        if self.global_every is not None and self.sliding_window is None:
+            raise ValueError("global_every needs a sliding_window")
+        return self
+
+
+class FFN(Frozen):
+    d_ff: int | None = Field(default=None, gt=0)
+    activation: Activation = "swiglu"
+    bias: bool = False
+
+    @property
+    def n_matrices(self) -> int:
+        return MATRICES_PER_FFN[self.activation]
+
+
+class MoE(Frozen):
+    n_experts: int = Field(gt=1)
+    top_k: int = Field(gt=0)
+    d_expert: int = Field(gt=0)
+    n_shared_experts: int = Field(default=0, ge=0)
+    d_shared_expert: int | None = Field(default=None, gt=0)
+    shared_expert_gate: bool = False
+    expert_bias: bool = False
+    router_bias: bool = False
+    first_k_dense: int = Field(default=0, ge=0)
+    moe_every: int = Field(default=1, gt=0)
+    dense_layers: tuple[int, ...] = ()
+    router: Literal["softmax-topk", "topk-softmax", "sigmoid-topk"] = "softmax-topk"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MoE:
+        if self.top_k > self.n_experts:
+            raise ValueError(f"top_k ({self.top_k}) exceeds n_experts ({self.n_experts})")
+        if self.n_shared_experts and self.d_shared_expert is None:
+            raise ValueError("n_shared_experts > 0 needs d_shared_expert (width of one shared expert)")
+        return self
+
+
+class Model(Frozen):
+    """A model as described by `model_specs/<id>.yaml`."""
+
+    id: str
+    name: str
+    source: str = Field(min_length=1)
+    family: str
+    notes: str = ""
+    n_layers: int = Field(gt=0)
+    d_model: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    tied_embeddings: bool
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    norms_per_layer: int = Field(default=2, ge=0)
+    attention: Attention
+    ffn: FFN
+    moe: MoE | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, v: str) -> str:
+        if not KEBAB.match(v):
+            raise ValueError(f"expected a kebab-case id such as 'llama-3.2-1b', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Model:
+        if self.moe is not None:
+            bad = [i for i in self.moe.dense_layers if not 0 <= i < self.n_layers]
+            if bad:
+                raise ValueError(f"moe.dense_layers {bad} outside 0..{self.n_layers - 1}")
+            if not any(self.is_moe_layer(i) for i in range(self.n_layers)):
+                raise ValueError("moe is set but no layer is a MoE layer (check first_k_dense/moe_every)")
+        if self.ffn.d_ff is None and any(not self.is_moe_layer(i) for i in range(self.n_layers)):
+            raise ValueError("ffn.d_ff is required: some layers have a dense FFN")
+        return self
+
+    # ---- layer layout --------------------------------------------------------------------
+    def is_moe_layer(self, i: int) -> bool:
+        m = self.moe
+        if m is None:
+            return False
+        return i >= m.first_k_dense and (i + 1) % m.moe_every == 0 and i not in m.dense_layers
+
+    def is_global_layer(self, i: int) -> bool:
+        """Whether layer i attends to the whole context (else a sliding window of `sliding_window`)."""
+        a = self.attention
+        if a.sliding_window is None:
+            return True
+        return a.global_every is not None and (i + 1) % a.global_every == 0
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    @property
+    def n_moe_layers(self) -> int:
+        return sum(self.is_moe_layer(i) for i in range(self.n_layers))
+
+    # ---- tensors and parameter counts ----------------------------------------------------
+    @cached_property
+    def tensors(self) -> tuple[Tensor, ...]:
+        return tuple(_tensors(self))
+
+    @property
+    def total_params(self) -> int:
+        return sum(t.numel for t in self.tensors)
+
+    @property
+    def active_params(self) -> int:
+        """Parameters used per token: everything except the routed experts not chosen
+        (top_k of n_experts), embeddings and LM head included, as publishers count them."""
+        total = 0
+        for t in self.tensors:
+            if t.role == "expert":
+                assert self.moe is not None
+                total += t.numel * self.moe.top_k // self.moe.n_experts
+            else:
+                total += t.numel
+        return total
+
+    def kv_bytes_per_token(self, bytes_per_element: float, context: int | None = None) -> float:
+        """KV-cache bytes one token adds over all layers (MLA caches the latent plus the rope key).
+        With `context`, sliding-window layers stop growing past their window: the mean bytes per
+        token of a `context`-long cache."""
+        a = self.attention
+        per_layer = (
+            (a.mla.kv_lora_rank + a.mla.qk_rope_head_dim) if a.mla else 2 * a.n_kv_heads * a.head_dim
+        ) * bytes_per_element
+        total = 0.0
+        for i in range(self.n_layers):
+            if context is None or self.is_global_layer(i):
+                total += per_layer
+            else:
+                assert a.sliding_window is not None
+                total += per_layer * min(context, a.sliding_window) / context
+        return total
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One weight tensor; `shape` is (n_experts, rows, cols) for merged expert tensors, as in GGUF.
+
+    `cols` (the last dim) is the input dimension: the one llama.cpp's block quantization runs along.
+    """
+
+    name: str
+    layer: int | None
+    shape: tuple[int, ...]
+    role: str
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def row_length(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def is_matrix(self) -> bool:
+        return len(self.shape) >= 2
+
+
+def _tensors(m: Model) -> list[Tensor]:
+    d, a = m.d_model, m.attention
+    out = [Tensor("token_embd", None, (m.vocab_size, d), "embedding")]
+    for i in range(m.n_layers):
+        out += _attention_tensors(m, i)
+        out += _ffn_tensors(m, i)
+        out += [Tensor(f"norm{j}", i, (d,), "norm") for j in range(m.norms_per_layer)]
+        if m.norm == "layernorm":
+            out += [Tensor(f"norm{j}_bias", i, (d,), "norm") for j in range(m.norms_per_layer)]
+    out.append(Tensor("output_norm", None, (d,), "norm"))
+    if not m.tied_embeddings:
+        out.append(Tensor("output", None, (m.vocab_size, d), "lm_head"))
+    del a
+    return out
+
+
+def _attention_tensors(m: Model, i: int) -> list[Tensor]:
+    d, a = m.d_model, m.attention
+    t: list[Tensor] = []
+    if a.mla is not None:
+        mla = a.mla
+        qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+        if mla.q_lora_rank:
+            t += [Tensor("attn_q_a", i, (mla.q_lora_rank, d), "attention"),
+                  Tensor("attn_q_a_norm", i, (mla.q_lora_rank,), "norm"),
+                  Tensor("attn_q_b", i, (a.n_heads * qk_head, mla.q_lora_rank), "attention")]
+        else:
+            t.append(Tensor("attn_q", i, (a.n_heads * qk_head, d), "attention"))
+        t += [Tensor("attn_kv_a_mqa", i, (mla.kv_lora_rank + mla.qk_rope_head_dim, d), "attention"),
+              Tensor("attn_kv_a_norm", i, (mla.kv_lora_rank,), "norm"),
+              Tensor("attn_kv_b", i, (a.n_heads * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank), "attention"),
+              Tensor("attn_output", i, (d, a.n_heads * mla.v_head_dim), "attention")]
+        return t
+    q, kv = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
+    t += [Tensor("attn_q", i, (q, d), "attention"),
+          Tensor("attn_k", i, (kv, d), "attention"),
+          Tensor("attn_v", i, (kv, d), "attention"),
+          Tensor("attn_output", i, (d, q), "attention")]
+    if a.qkv_bias:
+        t += [Tensor("attn_q_bias", i, (q,), "bias"), Tensor("attn_k_bias", i, (kv,), "bias"),
+              Tensor("attn_v_bias", i, (kv,), "bias")]
+    if a.o_bias:
+        t.append(Tensor("attn_output_bias", i, (d,), "bias"))
+    if a.qk_norm:
+        # OLMoE normalises the whole q/k projection; Qwen3 and Gemma-3 one head at a time.
+        per_head = m.family != "olmoe"
+        t += [Tensor("attn_q_norm", i, (a.head_dim if per_head else q,), "norm"),
+              Tensor("attn_k_norm", i, (a.head_dim if per_head else kv,), "norm")]
+    if a.sinks:
+        t.append(Tensor("attn_sinks", i, (a.n_heads,), "bias"))
+    return t
+
+
+def _ffn_tensors(m: Model, i: int) -> list[Tensor]:
+    d = m.d_model
+    n_mat = m.ffn.n_matrices
+    if not m.is_moe_layer(i):
+        assert m.ffn.d_ff is not None
+        return _mlp(d, m.ffn.d_ff, n_mat, i, "", "ffn", m.ffn.bias)
+    moe = m.moe
+    assert moe is not None
+    e = moe.n_experts
+    t = [Tensor("ffn_gate_inp", i, (e, d), "router")]
+    if moe.router_bias:
+        t.append(Tensor("ffn_gate_inp_bias", i, (e,), "router"))
+    names = ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")[3 - n_mat:]
+    for name in names:
+        shape = (e, d, moe.d_expert) if name == "ffn_down_exps" else (e, moe.d_expert, d)
+        t.append(Tensor(name, i, shape, "expert"))
+        if moe.expert_bias:
+            t.append(Tensor(f"{name}_bias", i, (e, shape[1]), "expert"))
+    if moe.n_shared_experts:
+        assert moe.d_shared_expert is not None
+        width = moe.n_shared_experts * moe.d_shared_expert
+        t += _mlp(d, width, n_mat, i, "_shexp", "shared_expert", False)
+        if moe.shared_expert_gate:
+            t.append(Tensor("ffn_gate_inp_shexp", i, (1, d), "shared_expert"))
+    return t
+
+
+def _mlp(d: int, width: int, n_mat: int, i: int, suffix: str, role: str, bias: bool) -> list[Tensor]:
+    t = []
+    if n_mat == 3:
+        t.append(Tensor(f"ffn_gate{suffix}", i, (width, d), role))
+    t += [Tensor(f"ffn_up{suffix}", i, (width, d), role), Tensor(f"ffn_down{suffix}", i, (d, width), role)]
+    if bias:
+        t += [Tensor(f"ffn_up{suffix}_bias", i, (width,), "bias"),
+              Tensor(f"ffn_down{suffix}_bias", i, (d,), "bias")]
+        if n_mat == 3:
+            t.append(Tensor(f"ffn_gate{suffix}_bias", i, (width,), "bias"))
+    return t

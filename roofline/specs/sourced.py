@@ -1,0 +1,87 @@
+"""A number from a spec file together with where it comes from.
+
+Spec files write `{value: "68 GB/s", source: ...}` or `{value: ..., estimated: true, reason: ...}`;
+this module turns that into a `Sourced` holding the SI float, and refuses a figure with no provenance.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from roofline.units import DIMENSIONS, parse_quantity
+
+
+class Frozen(BaseModel):
+    """Base for every spec model: immutable, and unknown keys are errors (they are usually typos)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Sourced(Frozen):
+    """A figure in SI units with its provenance: a source, or an estimate with its reason."""
+
+    value: float
+    text: str
+    dimension: str
+    source: str | None = None
+    estimated: bool = False
+    reason: str | None = None
+
+    @property
+    def provenance(self) -> str:
+        return self.source if self.source else f"estimated: {self.reason}"
+
+
+def _sourced_from_yaml(raw: Any, dimension: str) -> Any:
+    if isinstance(raw, Sourced):
+        return raw
+    example = DIMENSIONS[dimension][2]
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"expected a mapping such as {{value: {example}, source: <URL or reference key>}}"
+            f" or {{value: ..., estimated: true, reason: ...}}, got {raw!r}"
+        )
+    unknown = set(raw) - {"value", "source", "estimated", "reason"}
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) {sorted(unknown)}; allowed: value, source, estimated, reason"
+        )
+    if "value" not in raw:
+        raise ValueError(f"missing 'value' (e.g. {example})")
+    value = parse_quantity(raw["value"], dimension)
+    if value < 0:
+        raise ValueError(f"expected a non-negative {dimension}, got {raw['value']!r}")
+    source, estimated, reason = raw.get("source"), raw.get("estimated", False), raw.get("reason")
+    if estimated not in (True, False):
+        raise ValueError(f"'estimated' must be true or false, got {estimated!r}")
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        raise ValueError(f"'source' must be a non-empty text (URL, document or reference key), got {source!r}")
+    if estimated:
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("an estimated figure needs a 'reason' saying how it was derived")
+    elif source is None:
+        raise ValueError(
+            "every figure needs a 'source' (URL, document, or a key of 'references'),"
+            " or 'estimated: true' with a 'reason'"
+        )
+    return {
+        "value": value,
+        "text": str(raw["value"]),
+        "dimension": dimension,
+        "source": source,
+        "estimated": bool(estimated),
+        "reason": reason,
+    }
+
+
+def _sourced(dimension: str) -> Any:
+    return Annotated[Sourced, BeforeValidator(lambda raw: _sourced_from_yaml(raw, dimension))]
+
+
+Bandwidth = _sourced("bandwidth")
+Capacity = _sourced("capacity")
+Time = _sourced("time")
+Compute = _sourced("compute")
+Power = _sourced("power")
