@@ -43,7 +43,7 @@ def describe_device(d: Device) -> dict[str, Any]:
             "name": d.main_memory.name,
             "capacity_bytes": d.main_memory.capacity.value,
             "usable_bytes": d.usable_capacity,
-            "bandwidth_bytes_per_s": d.main_memory.bandwidth.value,
+            "bandwidth_bytes_per_s": d.main_bandwidth,
         },
         "processors": [
             {

@@ -23,7 +23,7 @@ class MemoryLevel(Frozen):
 
     name: str
     capacity: Capacity
-    bandwidth: Bandwidth
+    bandwidth: Bandwidth | None = None  # required for main memory; caches often have no published figure
     usable_capacity: Capacity | None = None
 
     @model_validator(mode="after")
@@ -102,6 +102,8 @@ class Device(Frozen):
         main = self.memory[0]
         if main.usable_capacity is None:
             raise ValueError("memory[0] (main memory) needs a usable_capacity")
+        if main.bandwidth is None:
+            raise ValueError("memory[0] (main memory) needs a bandwidth")
         for i, level in enumerate(self.memory[1:], start=1):
             if level.usable_capacity is not None:
                 raise ValueError(f"memory[{i}]: usable_capacity belongs to main memory (memory[0]) only")
@@ -126,6 +128,12 @@ class Device(Frozen):
         return self.memory[0]
 
     @property
+    def main_bandwidth(self) -> float:
+        bw = self.memory[0].bandwidth
+        assert bw is not None  # checked by the validator
+        return bw.value
+
+    @property
     def usable_capacity(self) -> float:
         usable = self.memory[0].usable_capacity
         assert usable is not None  # checked by the validator
@@ -142,7 +150,7 @@ class Device(Frozen):
     def ridge_points(self) -> dict[str, dict[str, float]]:
         """Arithmetic intensity (FLOP/byte) at which each processor's best peak per precision meets
         main-memory bandwidth: below it a kernel is memory-bound."""
-        bw = self.main_memory.bandwidth.value
+        bw = self.main_bandwidth
         out: dict[str, dict[str, float]] = {}
         for p in self.processors:
             key = f"{p.kind}: {p.name}"
