@@ -89,6 +89,7 @@ class Device(Frozen):
     processors: tuple[Processor, ...] = Field(min_length=1)
     host_overhead_per_token: Time | None = None
     power: PowerSpec
+    default_engine: str | None = None  # engine profile used when none is named (e.g. llama.cpp-metal)
 
     @field_validator("id")
     @classmethod

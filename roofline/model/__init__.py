@@ -1,0 +1,1 @@
+"""The cost model: workload -> operators -> cost -> prediction."""

@@ -1,0 +1,260 @@
+"""From operators to time, memory and energy: the roofline proper.
+
+Per operator: compute time = FLOPs / (peak x efficiency) (+ weight unpacking on the vector units),
+memory time = bytes / (serving level's bandwidth x efficiency), overhead = kernels x per-kernel
+time. Its time is max(compute, memory) + overhead: compute and memory overlap perfectly within an
+operator, while a kernel's fixed start-up cost does not (the Hockney form t = t0 + bytes / r_inf,
+with t0 the per-kernel overhead). A step adds per-step and per-layer host overhead and, when the
+model does not fit, the time to fetch non-resident weights from the offload tier.
+
+Which level serves weights and KV: a decode step streams every touched weight once, so on-chip
+reuse across steps happens only if the whole step's working set fits a level (an LRU cache smaller
+than a cyclic scan hits nothing). The innermost level with a known bandwidth that holds the working
+set serves it; otherwise main memory. Activations are served by the largest cache with a known
+bandwidth (they are produced and consumed back to back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from roofline.errors import SpecError
+from roofline.model.energy import EnergyModel, energy_model
+from roofline.model.engine import EngineProfile
+from roofline.model.operators import ModelTables, OpCost, step_operators
+from roofline.model.workload import Workload
+from roofline.specs.hardware import Device, Processor
+from roofline.specs.quant import file_size
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The device as one engine sees it: processor, usable peaks, levels and overheads (SI floats)."""
+
+    device: Device
+    processor: Processor
+    peak_flops: float
+    vector_peak: float
+    main_bandwidth: float
+    cache_levels: tuple[tuple[str, float, float], ...]   # (name, capacity, bandwidth), innermost first
+    act_bandwidth: float
+    kernel_overhead: float
+    warnings: tuple[str, ...] = ()
+
+
+def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) -> Machine:
+    kind = eng.processor
+    if kind == "auto":
+        kind = "gpu" if device.processor("gpu") else "cpu"
+    proc = device.processor(kind)
+    if proc is None:
+        have = ", ".join(p.kind for p in device.processors)
+        raise SpecError(device.id, f"engine {eng.name} runs on a {kind} but the device has only: {have}",
+                        "processors")
+    warnings: list[str] = []
+    peak = proc.peak(eng.compute_precision, eng.compute_unit)
+    if peak is None:
+        for prec in ("fp16", "bf16", "fp32"):
+            peak = proc.peak(prec, "best")
+            if peak is not None:
+                warnings.append(f"{device.id} lists no {eng.compute_precision} peak on its {kind} "
+                                f"{eng.compute_unit} units; using its {prec} peak")
+                break
+    if peak is None:
+        raise SpecError(device.id, f"processor {proc.name!r} lists no usable peak compute", "processors")
+    vector = proc.peak("fp32", "vector") or proc.peak("fp16", "vector") or peak
+    levels = [(lv.name, lv.capacity.value, lv.bandwidth.value)
+              for lv in device.hierarchy(proc)[1:] if lv.bandwidth is not None]
+    levels.sort(key=lambda x: -x[2])  # fastest (innermost) first
+    act_bw = max((bw for _, _, bw in levels), default=device.main_bandwidth)
+    if eng.kernel_overhead is not None:
+        k_ovh = eng.kernel_overhead
+    elif proc.launch_latency is not None:
+        scale = eng.kernel_overhead_scale
+        if is_moe and eng.moe_kernel_overhead_scale is not None:
+            scale = eng.moe_kernel_overhead_scale
+        k_ovh = proc.launch_latency.value * scale
+    else:
+        k_ovh = 0.0
+        warnings.append(f"{device.id}'s {kind} has no launch_latency: kernel overhead taken as 0")
+    return Machine(device, proc, peak, vector, device.main_bandwidth, tuple(levels), act_bw, k_ovh,
+                   tuple(warnings))
+
+
+@dataclass
+class StepVars:
+    """Quantities of one step (floats, numpy arrays or sympy symbols)."""
+
+    tokens: Any
+    seqs: Any
+    keys: Any
+    kv_len: Any
+    steps: Any          # steps in the whole test
+    tokens_in_test: Any  # tokens the test produces or consumes (all sequences)
+
+
+def step_vars(w: Workload, eng: EngineProfile, m: Any, batch: Any = None, depth: Any = None) -> StepVars:
+    """Decode: one token per sequence per step, at the test's mean context (step time is linear in
+    context, so the mean step time is the step time at the mean context). Prefill: the prompt of
+    every sequence in micro-batches of `ubatch` tokens; queries attend on average to depth + (N+1)/2
+    keys (causal)."""
+    b = w.batch if batch is None else batch
+    dep = w.depth if depth is None else depth
+    n = w.n_tokens
+    if w.phase == "decode":
+        ctx = dep + (n + 1) / 2
+        return StepVars(tokens=b, seqs=b, keys=ctx, kv_len=ctx, steps=n, tokens_in_test=b * n)
+    steps = m.ceil(b * n / eng.ubatch)
+    tokens = b * n / steps
+    seqs = m.max(1, b / steps)
+    return StepVars(tokens=tokens, seqs=seqs, keys=dep + (n + 1) / 2,
+                    kv_len=dep + (n + m.min(tokens, n)) / 2, steps=steps, tokens_in_test=b * n)
+
+
+@dataclass
+class OpTime:
+    op: OpCost
+    compute: Any
+    memory: Any
+    overhead: Any
+
+    @property
+    def seconds(self) -> Any:
+        return _max(self.compute, self.memory) + self.overhead
+
+
+def _max(a: Any, b: Any) -> Any:
+    try:
+        return a if a >= b else b
+    except TypeError:
+        import numpy as np
+
+        return np.maximum(a, b)
+
+
+def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> list[OpTime]:
+    ws = sum(o.weight_bytes + o.kv_bytes for o in ops)
+    if eng.use_caches and mc.cache_levels:
+        bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
+    else:
+        bw = main_bw
+    r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
+    r_flop = mc.peak_flops * eng.compute_efficiency
+    r_deq = mc.vector_peak * eng.dequant_efficiency
+    out = []
+    for o in ops:
+        compute = o.flops / r_flop
+        if eng.dequant_cost:
+            compute = compute + o.dequant_ops / r_deq
+        memory = (o.weight_bytes + o.kv_bytes) / r_mem + o.act_bytes / r_act
+        overhead = o.kernels * mc.kernel_overhead
+        if o.name == "experts" and eng.moe_syncs_per_layer:
+            overhead = overhead + o.count * eng.moe_syncs_per_layer * eng.sync_latency
+        out.append(OpTime(o, compute, memory, overhead))
+    return out
+
+
+def serving_level(ops: list[OpCost], mc: Machine, eng: EngineProfile) -> str:
+    ws = float(sum(o.weight_bytes + o.kv_bytes for o in ops))
+    if eng.use_caches:
+        for name, cap, _ in mc.cache_levels:
+            if ws <= cap:
+                return name
+    return mc.device.main_memory.name
+
+
+# ---- memory footprint and offload -----------------------------------------------------------
+@dataclass
+class Footprint:
+    weights: float
+    kv_cache: float
+    workspace: float
+    runtime: float
+    usable: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.kv_cache + self.workspace + self.runtime
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.usable
+
+    @property
+    def excess(self) -> float:
+        return max(0.0, self.total - self.usable)
+
+
+def footprint(tb: ModelTables, mc: Machine, eng: EngineProfile, w: Workload, sv: StepVars) -> Footprint:
+    """Weights as stored, a KV cache for `batch` sequences of depth + N tokens (sliding-window layers
+    hold at most their window), workspace for one micro-batch (activations, logits, and without
+    flash attention the materialised attention scores), and the engine's fixed runtime buffers."""
+    mdl = tb.model
+    ctx = w.context
+    kv = w.batch * ctx * mdl.kv_bytes_per_token(tb.kv_elem_bytes, context=ctx)
+    t = float(sv.tokens)
+    widest = max(mdl.ffn.d_ff or 0, (mdl.moe.top_k * mdl.moe.d_expert) if mdl.moe else 0)
+    work = t * (6 * mdl.d_model + 4 * widest) * eng.activation_bytes + float(sv.seqs) * mdl.vocab_size * 4
+    if not eng.flash_attention:
+        work += mdl.attention.n_heads * t * float(sv.kv_len) * 4
+    return Footprint(file_size(mdl, tb.quant), kv, work, eng.runtime_overhead_bytes, mc.device.usable_capacity)
+
+
+@dataclass
+class Offload:
+    tier: str | None
+    bandwidth: float
+    bytes_per_step: float
+    seconds_per_step: float
+    resident_expert_fraction: float | None
+
+
+def offload(tb: ModelTables, mc: Machine, fp: Footprint, ops: list[OpCost], locality: float) -> Offload:
+    """When the footprint exceeds usable memory, the excess lives on the offload tier (host RAM over
+    PCIe, or storage through mmap) and whatever of it a step touches is fetched, serially, at that
+    tier's bandwidth. MoE: experts are the first to go; a resident fraction r of each layer's experts
+    stays, and a touched expert misses with probability (1 - r)(1 - locality), locality being the
+    chance routing reuses an expert fetched for a recent token. Dense weights beyond that are all
+    touched every step."""
+    if fp.fits:
+        return Offload(None, 0.0, 0.0, 0.0, None)
+    excess = fp.excess
+    tiers = [t for t in mc.device.offload if t.capacity.value >= excess]
+    if not tiers:
+        raise SpecError(mc.device.id, f"the model needs {fp.total / 2**30:.1f} GiB but the device has "
+                        f"{fp.usable / 2**30:.1f} GiB usable and no offload tier with "
+                        f"{excess / 2**30:.1f} GiB free", "offload")
+    tier = max(tiers, key=lambda t: t.bandwidth.value)
+    by_name = {o.name: o for o in ops}
+    touched_dense = float(sum(o.weight_bytes for o in ops if o.name != "experts"))
+    resident = None
+    if tb.model.moe is not None:
+        all_experts = tb.weight_bytes["experts"]
+        touched_exp = float(by_name["experts"].weight_bytes)
+        resident = max(0.0, 1.0 - excess / all_experts)
+        fetched = touched_exp * (1 - resident) * (1 - locality)
+        fetched += min(max(0.0, excess - all_experts), touched_dense)
+    else:
+        fetched = min(excess, touched_dense)
+    bw = tier.bandwidth.value
+    return Offload(tier.name, bw, fetched, fetched / bw, resident)
+
+
+@dataclass
+class StepResult:
+    times: list[OpTime]
+    step_seconds: float
+    overhead_seconds: float
+    offload: Offload
+    level: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def energy_per_step(em: EnergyModel, step_seconds: float, dram_bytes: float, flops: float) -> float:
+    return em.static_watts * step_seconds + em.joules_per_byte * dram_bytes + em.joules_per_flop * flops
+
+
+__all__ = ["Footprint", "Machine", "Offload", "OpTime", "StepVars", "energy_model", "energy_per_step",
+           "footprint", "offload", "op_times", "resolve_machine", "serving_level", "step_operators",
+           "step_vars"]

@@ -1,0 +1,103 @@
+"""Engine profiles: how an inference engine runs a model on a device.
+
+The same device runs differently under llama.cpp's CPU, CUDA or Metal back-ends, vLLM or
+transformers: which processor and compute units it uses, how many kernels a layer takes, what a
+kernel costs to launch, how MoE experts are dispatched, and what share of peak bandwidth and compute
+its kernels reach. Profiles are YAML (`roofline/engines/*.yaml`); the bundled defaults are documented
+estimates until calibrated against measurements (a calibrated profile is a file of the same shape).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from roofline.errors import SpecError
+from roofline.specs.catalog import load_yaml, validate
+from roofline.specs.hardware import Device
+from roofline.specs.sourced import Frozen
+
+
+class KernelCounts(Frozen):
+    """Kernels (graph nodes that launch work) per layer for each operator, per step for the
+    per-model ones (embedding, lm_head, per_step)."""
+
+    embedding: float = Field(ge=0)
+    norms: float = Field(ge=0)            # per layer: norms, their scale multiplies, residual adds
+    attn_qkv: float = Field(ge=0)         # projections and RoPE
+    qk_norm: float = Field(default=0, ge=0)   # extra per layer when q and k are normalised
+    qkv_bias: float = Field(default=0, ge=0)  # extra per layer for bias adds
+    attn_core: float = Field(ge=0)        # KV store, scores, softmax, weighted sum
+    attn_output: float = Field(ge=0)
+    router: float = Field(default=0, ge=0)
+    experts: float = Field(default=0, ge=0)          # grouped expert matmuls and activation
+    experts_per_extra_k: float = Field(default=0, ge=0)  # per routed expert beyond the first (sums)
+    experts_per_distinct: float = Field(default=0, ge=0)  # per-expert dispatch: per touched expert
+    shared_experts: float = Field(default=0, ge=0)
+    dense_ffn: float = Field(ge=0)
+    lm_head: float = Field(ge=0)          # final norm and the LM head matmul
+    per_step: float = Field(default=0, ge=0)  # sampling, graph set-up
+
+
+class EngineProfile(Frozen):
+    name: str
+    description: str = ""
+    provenance: str = Field(min_length=1)  # where the numbers come from ("estimated: ..." or a trace)
+    processor: Literal["auto", "cpu", "gpu", "npu"]  # auto: the GPU if the device has one, else the CPU
+    compute_unit: Literal["best", "matrix", "vector"] = "best"
+    compute_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"] = "fp16"
+    activation_bytes: float = Field(default=4.0, gt=0)
+    bandwidth_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large streaming kernels
+    compute_efficiency: float = Field(gt=0, le=1)    # achieved / peak for large GEMMs
+    dequant_efficiency: float = Field(default=1.0, gt=0, le=1)  # of the vector peak, for unpacking weights
+    kernel_overhead: float | None = Field(default=None, ge=0)  # s per kernel; None = device launch latency
+    kernel_overhead_scale: float = Field(default=1.0, ge=0)  # x device launch latency (CUDA graphs < 1)
+    moe_kernel_overhead_scale: float | None = Field(default=None, ge=0)  # replaces the scale for MoE models
+    moe_syncs_per_layer: float = Field(default=0.0, ge=0)  # host round trips per MoE layer (ids to host)
+    sync_latency: float = Field(default=0.0, ge=0)  # s per device->host synchronisation
+    per_layer_overhead: float = Field(default=0.0, ge=0)
+    per_step_overhead: float = Field(default=0.0, ge=0)  # host work per forward pass (graph, sampling)
+    kernels: KernelCounts
+    moe_dispatch: Literal["grouped", "per-expert"] = "grouped"
+    ubatch: int = Field(default=512, gt=0)
+    use_caches: bool = True  # weights that fit an on-chip level stay there between steps
+    dequant_cost: bool = True  # unpacking quantized weights costs vector-unit work
+    flash_attention: bool = False  # without it the attention scores are materialised (workspace)
+    runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
+
+
+ENGINES = ("ideal", "llama.cpp-cpu", "llama.cpp-cuda", "llama.cpp-cuda-b4404", "llama.cpp-metal", "llama.cpp-vulkan",
+           "llama.cpp-rocm", "llama.cpp-sycl", "vllm", "hf-transformers")
+
+
+@lru_cache(maxsize=64)
+def _load_profile_file(path: str) -> EngineProfile:
+    return validate(load_yaml(Path(path)), EngineProfile, path)
+
+
+def load_engine(ref: str | os.PathLike[str] | EngineProfile) -> EngineProfile:
+    """A bundled profile by name (see ENGINES) or a profile YAML file (e.g. from `roofline calibrate`)."""
+    if isinstance(ref, EngineProfile):
+        return ref
+    p = Path(ref)
+    if p.suffix in (".yaml", ".yml") or p.is_file():
+        if not p.is_file():
+            raise SpecError(str(ref), "no such engine profile file")
+        return _load_profile_file(str(p.resolve()))
+    if str(ref) not in ENGINES:
+        raise SpecError(str(ref), f"unknown engine; known: {', '.join(ENGINES)} (or a profile .yaml)")
+    path = resources.files("roofline").joinpath("engines", f"{ref}.yaml")
+    with resources.as_file(path) as f:
+        return _load_profile_file(str(f))
+
+
+def default_engine(device: Device) -> str:
+    """The device's `default_engine`, else llama.cpp's Vulkan back-end on a GPU, else its CPU one."""
+    if device.default_engine:
+        return device.default_engine
+    return "llama.cpp-vulkan" if device.processor("gpu") else "llama.cpp-cpu"

@@ -1,0 +1,61 @@
+"""One set of formulas, two evaluations: numpy (floats and arrays, fast) or sympy (symbols).
+
+Cost formulas call `m.max`, `m.min`, `m.ceil`, `m.select` on whichever namespace they are given, so
+the expression `roofline explain` prints is the very one `roofline predict` evaluates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class NumpyMath:
+    symbolic = False
+
+    @staticmethod
+    def max(a: Any, b: Any) -> Any:
+        return np.maximum(a, b)
+
+    @staticmethod
+    def min(a: Any, b: Any) -> Any:
+        return np.minimum(a, b)
+
+    @staticmethod
+    def ceil(a: Any) -> Any:
+        return np.ceil(a)
+
+    @staticmethod
+    def select(pairs: list[tuple[Any, Any]], default: Any) -> Any:
+        """First value whose condition holds, else `default` (conditions may be arrays)."""
+        if not pairs:
+            return default
+        return np.select([np.asarray(c) for _, c in pairs], [np.asarray(v, dtype=float) * 1.0 for v, _ in pairs],
+                         default=default)
+
+
+class SympyMath:
+    symbolic = True
+
+    def __init__(self) -> None:
+        import sympy
+
+        self.sp = sympy
+
+    def max(self, a: Any, b: Any) -> Any:
+        return self.sp.Max(a, b)
+
+    def min(self, a: Any, b: Any) -> Any:
+        return self.sp.Min(a, b)
+
+    def ceil(self, a: Any) -> Any:
+        return self.sp.ceiling(a)
+
+    def select(self, pairs: list[tuple[Any, Any]], default: Any) -> Any:
+        if not pairs:
+            return default
+        return self.sp.Piecewise(*pairs, (default, True))
+
+
+NUMPY = NumpyMath()
