@@ -155,6 +155,101 @@ def specs_check(paths: tuple[str, ...]) -> None:
         sys.exit(2)
 
 
+# ---- predict / compare -----------------------------------------------------------------------
+def _workload_options(f: Any) -> Any:
+    opts = [
+        click.option("--quant", default="Q4_K_M", show_default=True, help="Weight format (roofline specs list)."),
+        click.option("--kv-dtype", default="f16", show_default=True, help="KV-cache element type."),
+        click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
+        click.option("--batch", default=1, show_default=True, type=int, help="Concurrent sequences."),
+        click.option("--test", "test", default="tg128", show_default=True,
+                     help="llama-bench test: tgN (decode N tokens) or ppN (prefill N tokens)."),
+        click.option("--depth", default=0, show_default=True, type=int, help="Tokens already in the KV cache."),
+        click.option("--routing-skew", default=0.0, show_default=True, type=float,
+                     help="Zipf exponent of expert popularity (0 = uniform routing)."),
+        click.option("--locality", default=0.0, show_default=True, type=float,
+                     help="Chance a routed expert is still cached from a recent token (offload only)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _common(quant: str, kv_dtype: str, engine: str | None, batch: int, test: str, depth: int,
+            routing_skew: float, locality: float) -> tuple[Any, dict[str, Any]]:
+    from roofline.model.workload import Workload
+
+    return Workload(test=test, depth=depth, batch=batch), {
+        "quant": quant, "kv_dtype": kv_dtype, "engine": engine, "routing_skew": routing_skew,
+        "locality": locality}
+
+
+@main.command()
+@click.option("--device", required=True, help="Device id or spec YAML.")
+@click.option("--model", "model_ref", required=True, help="Model id or spec YAML.")
+@_workload_options
+def predict(device: str, model_ref: str, as_json: bool, **kw: Any) -> None:
+    """Predict throughput, per-operator time, memory and energy of one model on one device."""
+    from roofline.api import predict as run
+
+    w, opts = _common(**kw)
+    p = run(device, model_ref, w, **opts)
+    if as_json:
+        click.echo(json.dumps(p.to_json(), indent=2))
+        return
+    _print_prediction(p)
+
+
+def _print_prediction(p: Any) -> None:
+    w = p.workload
+    click.echo(f"{p.model} on {p.device} ({p.engine}, {p.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
+    click.echo(f"  {p.tokens_per_second:.1f} tokens/s, {p.step_seconds * 1e3:.2f} ms per step, {p.bound}-bound, "
+               f"weights and KV served from {p.serving_level}")
+    click.echo(f"  {'operator':<15}{'ms/step':>9}{'share':>7}{'GFLOP':>9}{'MB':>9}{'kernels':>9}  bound")
+    for o in p.breakdown:
+        click.echo(f"  {o.op:<15}{o.seconds * 1e3:>9.3f}{o.seconds / p.step_seconds:>7.1%}{o.flops / 1e9:>9.2f}"
+                   f"{o.bytes / 1e6:>9.1f}{o.kernels:>9.0f}  {o.bound}")
+    m = p.memory
+    click.echo(f"  memory: weights {_gib(m['weights_bytes'])} + KV {_gib(m['kv_cache_bytes'])} + workspace "
+               f"{_gib(m['workspace_bytes'])} + runtime {_gib(m['runtime_bytes'])} = {_gib(m['total_bytes'])} "
+               f"of {_gib(m['usable_bytes'])} usable: {'fits' if m['fits'] else 'DOES NOT FIT'}")
+    e = p.energy
+    click.echo(f"  energy: {e['joules_per_token'] * 1e3:.1f} mJ/token at {e['average_watts']:.1f} W (estimated)")
+    if p.experts:
+        x = p.experts
+        click.echo(f"  experts touched per MoE layer: {x['expected_distinct_per_layer']:.1f} expected "
+                   f"({x['lower']:.0f}-{x['upper']:.0f}) for {x['tokens_per_step']:.0f} tokens per step")
+    for warning in p.warnings:
+        click.echo(f"  warning: {warning}")
+
+
+@main.command()
+@click.option("--device", required=True, help="Device id or spec YAML.")
+@click.argument("models", nargs=-1, required=True)
+@_workload_options
+def compare(device: str, models: tuple[str, ...], as_json: bool, **kw: Any) -> None:
+    """Compare models on one device: a table and a verdict (first model against the second)."""
+    from roofline.api import compare as run
+
+    w, opts = _common(**kw)
+    c = run(device, list(models), w, **opts)
+    if as_json:
+        out = [p.to_json() for p in c.predictions]
+        click.echo(json.dumps({"device": c.device, "predictions": out, "ratio": c.ratio, "ranking": c.ranking,
+                               "verdict": c.verdict}, indent=2))
+        return
+    first = c.predictions[0]
+    click.echo(f"{c.device} ({first.engine}, {first.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
+    click.echo(f"  {'model':<24}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}")
+    for p in c.predictions:
+        click.echo(f"  {p.model:<24}{p.tokens_per_second:>10.1f}{p.tokens_per_second / first.tokens_per_second:>9.2f}"
+                   f"{p.bound:>10}{p.memory['total_bytes'] / 2**30:>7.2f}{'yes' if p.memory['fits'] else 'no':>6}"
+                   f"{p.energy['joules_per_token'] * 1e3:>10.1f}")
+    click.echo("")
+    click.echo(c.verdict)
+
+
 # ---- model import --------------------------------------------------------------------------
 @main.group(cls=_Group)
 def model() -> None:
