@@ -1,0 +1,132 @@
+"""Physics regression for the cost model: hand-computed bytes, KV traffic, the distinct-expert law."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from roofline.api import predict
+from roofline.model.routing import bounds, distinct_experts, distinct_experts_uniform, zipf_popularity
+from roofline.model.workload import Workload
+
+TG1 = Workload(test="tg1", depth=0, batch=1)  # one decode step at context 1
+
+
+def weight_bytes(p) -> float:
+    return sum(o.weight_bytes for o in p.breakdown)
+
+
+def test_llama_3_2_1b_f16_decode_bytes_by_hand():
+    # Llama-3.2-1B: 16 layers, d 2048, 32 q heads / 8 kv heads of 64, d_ff 8192, vocab 128256, tied.
+    # Per layer: q 2048x2048 + k,v 2 x 2048x512 + o 2048x2048 = 10,485,760; FFN 3 x 2048x8192 = 50,331,648.
+    # A decode token reads every layer matrix (F16, 2 B), the whole tied embedding as the LM head
+    # (128256 x 2048 F16), one embedding row (2048 x 2 B), and the F32 norms (16 x 2 x 2048 + 2048).
+    layer = 10_485_760 + 50_331_648
+    expected = 2 * (16 * layer + 128_256 * 2048) + 2048 * 2 + 4 * (16 * 2 * 2048 + 2048)
+    got = weight_bytes(predict("rtx-4090", "llama-3.2-1b", TG1, quant="F16", engine="ideal"))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_llama_3_2_1b_q4_k_m_decode_bytes_by_hand():
+    # Q4_K_M (llama.cpp): Q4_K = 144 B / 256 weights, Q6_K = 210 B / 256. attn_v and ffn_down get
+    # Q6_K on "use_more_bits" layers: i < 2, i >= 14, or (i - 2) % 3 == 2 -> 8 of 16 layers.
+    # The tied embedding, doubling as the output, is Q6_K; norms stay F32.
+    q4, q6 = 144 / 256, 210 / 256
+    qo = 2 * 2048 * 2048 * q4 + 2048 * 512 * q4  # q, o, k: always Q4_K
+    v = lambda more: 2048 * 512 * (q6 if more else q4)  # noqa: E731
+    gate_up = 2 * 2048 * 8192 * q4
+    down = lambda more: 2048 * 8192 * (q6 if more else q4)  # noqa: E731
+    more = [i < 2 or i >= 14 or (i - 2) % 3 == 2 for i in range(16)]
+    assert sum(more) == 8
+    layers = sum(qo + v(m) + gate_up + down(m) for m in more)
+    expected = layers + 128_256 * 2048 * q6 + 2048 * q6 + 4 * (16 * 2 * 2048 + 2048)
+    got = weight_bytes(predict("rtx-4090", "llama-3.2-1b", TG1, quant="Q4_K_M", engine="ideal"))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_olmoe_f16_decode_bytes_by_hand():
+    # OLMoE-1B-7B: 16 layers, d 2048, MHA 16 x 128, 64 experts of width 1024, top-8, vocab 50304, untied.
+    # A batch-1 decode step reads 8 experts x 3 x 2048 x 1024 per layer (F16), attention 4 x 2048^2
+    # (F16), the F32 router (64 x 2048) and q/k norms (2 x 2048), the LM head and one embedding row.
+    attn = 4 * 2048 * 2048 * 2 + 2 * 2048 * 4
+    experts = 8 * 3 * 2048 * 1024 * 2
+    router = 64 * 2048 * 4
+    expected = 16 * (attn + experts + router) + 50_304 * 2048 * 2 + 2048 * 2 + 4 * (16 * 2 * 2048 + 2048)
+    got = weight_bytes(predict("rtx-4090", "olmoe-1b-7b", TG1, quant="F16", engine="ideal"))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("model", "per_token_layer"), [
+    ("llama-3.2-1b", 2 * 8 * 64 * 2),     # GQA: 8 KV heads x 64 x K,V x f16
+    ("olmoe-1b-7b", 2 * 16 * 128 * 2),    # MHA: 16 heads x 128
+    ("deepseek-v2-lite", (512 + 64) * 2),  # MLA: latent 512 + rope key 64
+])
+def test_kv_read_bytes_in_decode(model, per_token_layer):
+    depth = 1000
+    p = predict("h100-sxm-80gb", model, Workload(test="tg1", depth=depth), engine="ideal")
+    core = next(o for o in p.breakdown if o.op == "attn_core")
+    n_layers = {"llama-3.2-1b": 16, "olmoe-1b-7b": 16, "deepseek-v2-lite": 27}[model]
+    # the step reads depth + 1 cached entries per layer and writes one
+    assert core.kv_bytes == pytest.approx(n_layers * per_token_layer * (depth + 1 + 1))
+
+
+def test_distinct_experts_limits():
+    assert distinct_experts_uniform(1, 64, 8) == pytest.approx(8)       # N = 1 -> k
+    assert distinct_experts_uniform(7, 64, 64) == pytest.approx(64)     # k = E -> E
+    assert distinct_experts_uniform(10_000, 64, 8) == pytest.approx(64)  # N -> inf -> E
+    # 2 tokens: 64 (1 - (56/64)^2) = 15.0
+    assert distinct_experts_uniform(2, 64, 8) == pytest.approx(64 * (1 - (56 / 64) ** 2))
+    assert bounds(4, 64, 8) == (8, 32) and bounds(100, 64, 8) == (8, 64)
+
+
+def test_skewed_routing_touches_fewer_experts():
+    uniform = zipf_popularity(64, 8, 0.0)
+    assert np.allclose(uniform, 8 / 64)
+    skewed = zipf_popularity(64, 8, 1.2)
+    assert skewed.sum() == pytest.approx(8) and skewed.max() <= 1.0
+    for n in (1, 4, 32, 512):
+        assert distinct_experts(n, skewed) <= distinct_experts(n, uniform) + 1e-9
+    assert distinct_experts(1, skewed) == pytest.approx(8)
+
+
+def test_batch_reads_union_of_experts():
+    # batch 16 in decode touches E(1-(1-k/E)^16) experts per layer, not 16 k and not k
+    p = predict("h100-sxm-80gb", "olmoe-1b-7b", Workload(test="tg1", batch=16), engine="ideal")
+    expected = 64 * (1 - (1 - 8 / 64) ** 16)
+    assert p.experts["expected_distinct_per_layer"] == pytest.approx(expected)
+    exp_op = next(o for o in p.breakdown if o.op == "experts")
+    one = next(o for o in predict("h100-sxm-80gb", "olmoe-1b-7b", TG1, engine="ideal").breakdown
+               if o.op == "experts")
+    assert exp_op.weight_bytes == pytest.approx(one.weight_bytes / 8 * expected)
+
+
+def test_prefill_is_compute_heavier_than_decode():
+    pp = predict("rtx-4090", "llama-3.1-8b", Workload(test="pp512"), engine="ideal")
+    tg = predict("rtx-4090", "llama-3.1-8b", Workload(test="tg128"), engine="ideal")
+    assert pp.tokens_per_second > 10 * tg.tokens_per_second
+    assert tg.bound == "memory"
+
+
+def test_ideal_decode_is_bandwidth_over_bytes():
+    # speed of light: a memory-bound batch-1 step takes bytes / peak bandwidth
+    p = predict("h100-sxm-80gb", "llama-3.1-8b", TG1, engine="ideal")
+    total = sum(o.weight_bytes + o.kv_bytes for o in p.breakdown)
+    assert p.step_seconds == pytest.approx(total / 3.35e12, rel=0.02)
+
+
+def test_does_not_fit_uses_offload():
+    p = predict("jetson-orin-nano-8gb", "qwen3-30b-a3b", Workload(), quant="Q4_K_M")
+    assert not p.memory["fits"]
+    assert p.memory["offload_tier"] is not None and p.memory["offload_bytes_per_step"] > 0
+    assert any(o.op == "offload" for o in p.breakdown) and p.warnings
+    fits = predict("dgx-spark-gb10", "qwen3-30b-a3b", Workload(), quant="Q4_K_M")
+    assert fits.memory["fits"]
+
+
+def test_energy_is_positive_and_scales_with_time():
+    a = predict("jetson-orin-nano-8gb", "llama-3.2-1b", Workload())
+    b = predict("jetson-orin-nano-8gb", "gemma-2-2b", Workload())
+    assert 0 < a.energy["joules_per_token"] < b.energy["joules_per_token"]
+    assert math.isfinite(a.energy["average_watts"])

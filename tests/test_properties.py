@@ -1,0 +1,96 @@
+"""Invariants of the cost model (hypothesis): more bandwidth never slower, more active experts never
+faster, deeper context never faster in decode, larger batch never lowers aggregate throughput
+(ideal engine), more kernel overhead never faster."""
+
+from __future__ import annotations
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from roofline.api import predict
+from roofline.model.engine import load_engine
+from roofline.model.workload import Workload
+from roofline.specs import load_device, load_model
+from roofline.specs.sourced import Sourced
+
+DEVICES = ["jetson-orin-nano-8gb", "apple-m2-pro", "rtx-4090", "ryzen-9-7950x", "h100-sxm-80gb"]
+MODELS = ["olmoe-1b-7b", "llama-3.2-1b", "qwen3-30b-a3b", "gemma-2-2b", "deepseek-v2-lite"]
+ENGINES = ["ideal", None, "llama.cpp-cuda-b4404", "hf-transformers"]
+QUANTS = ["Q4_K_M", "Q8_0", "F16"]
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def _scaled_bandwidth(device_id: str, factor: float):
+    d = load_device(device_id)
+    main = d.memory[0]
+    bw = main.bandwidth
+    new_bw = Sourced(value=bw.value * factor, text=f"{factor} x {bw.text}", dimension="bandwidth",
+                     estimated=True, reason="property test")
+    return d.model_copy(update={"memory": (main.model_copy(update={"bandwidth": new_bw}), *d.memory[1:])})
+
+
+def _engine(device: str, engine: str | None):
+    d = load_device(device)
+    if engine in ("llama.cpp-cuda-b4404", "hf-transformers") and d.processor("gpu") is None:
+        return "llama.cpp-cpu"
+    return engine
+
+
+workloads = st.builds(Workload, test=st.sampled_from(["tg32", "tg128", "pp64", "pp512"]),
+                      depth=st.integers(0, 8192), batch=st.integers(1, 64))
+
+
+@SETTINGS
+@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), st.sampled_from(ENGINES), workloads,
+       st.floats(1.05, 4.0), st.sampled_from(QUANTS))
+def test_more_bandwidth_is_never_slower(device, model, engine, w, factor, quant):
+    engine = _engine(device, engine)
+    slow = predict(device, model, w, engine=engine, quant=quant)
+    fast = predict(_scaled_bandwidth(device, factor), model, w, engine=engine, quant=quant)
+    assert fast.tokens_per_second >= slow.tokens_per_second * (1 - 1e-12)
+
+
+@SETTINGS
+@given(st.sampled_from(DEVICES), st.sampled_from(["olmoe-1b-7b", "qwen3-30b-a3b", "mixtral-8x7b"]),
+       st.sampled_from(ENGINES), workloads, st.integers(1, 6))
+def test_more_active_experts_is_never_faster(device, model, engine, w, extra):
+    engine = _engine(device, engine)
+    m = load_model(model)
+    assert m.moe is not None
+    more_k = min(m.moe.top_k + extra, m.moe.n_experts)
+    bigger = m.model_copy(update={"moe": m.moe.model_copy(update={"top_k": more_k})})
+    bigger.__dict__.pop("tensors", None)
+    base = predict(device, m, w, engine=engine)
+    more = predict(device, bigger, w, engine=engine)
+    assert more.tokens_per_second <= base.tokens_per_second * (1 + 1e-12)
+
+
+@SETTINGS
+@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), st.sampled_from(ENGINES),
+       st.integers(0, 16384), st.integers(1, 16384), st.integers(1, 32))
+def test_deeper_context_is_never_faster_in_decode(device, model, engine, depth, more, batch):
+    engine = _engine(device, engine)
+    a = predict(device, model, Workload(test="tg64", depth=depth, batch=batch), engine=engine)
+    b = predict(device, model, Workload(test="tg64", depth=depth + more, batch=batch), engine=engine)
+    assert b.tokens_per_second <= a.tokens_per_second * (1 + 1e-12)
+
+
+@SETTINGS
+@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), st.sampled_from(["tg128", "pp512"]),
+       st.integers(0, 4096), st.integers(1, 128), st.integers(1, 128))
+def test_larger_batch_never_lowers_throughput_ideal(device, model, test, depth, batch, more):
+    a = predict(device, model, Workload(test=test, depth=depth, batch=batch), engine="ideal")
+    b = predict(device, model, Workload(test=test, depth=depth, batch=batch + more), engine="ideal")
+    # a batch whose KV cache overflows memory streams from the offload tier and can be slower:
+    # the invariant holds while the larger batch still fits
+    assume(b.memory["fits"])
+    assert b.tokens_per_second >= a.tokens_per_second * (1 - 1e-9)
+
+
+@SETTINGS
+@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), workloads, st.floats(0.01, 10.0))
+def test_more_kernel_overhead_is_never_faster(device, model, w, extra):
+    base = load_engine("llama.cpp-cpu" if load_device(device).processor("gpu") is None else "llama.cpp-cuda")
+    slow = base.model_copy(update={"kernel_overhead_scale": base.kernel_overhead_scale + extra})
+    assert predict(device, model, w, engine=slow).tokens_per_second <= \
+        predict(device, model, w, engine=base).tokens_per_second * (1 + 1e-12)
