@@ -250,6 +250,95 @@ def compare(device: str, models: tuple[str, ...], as_json: bool, **kw: Any) -> N
     click.echo(c.verdict)
 
 
+@main.command()
+@click.option("--device", required=True, help="Device id or spec YAML.")
+@click.option("--model", "model_ref", required=True, help="Model id or spec YAML.")
+@click.option("--latex", is_flag=True, help="Print the formulas as LaTeX.")
+@_workload_options
+def explain(device: str, model_ref: str, latex: bool, as_json: bool, **kw: Any) -> None:
+    """The per-step latency formula in B (batch), D (KV depth) and W (memory bandwidth), term by term."""
+    from roofline.model.symbolic import build, explain as run
+
+    w, opts = _common(**kw)
+    info = run(build(device, model_ref, w, opts["engine"], opts["quant"], opts["kv_dtype"]), latex=latex)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
+               "time of one step in seconds")
+    for sym, meaning in info["symbols"].items():
+        click.echo(f"  {sym} = {meaning} = {info['values'][{'B': 'batch', 'D': 'depth', 'W': 'bandwidth'}[sym]]:g}")
+    for row in info["terms"]:
+        click.echo(f"  {row['op']:<14} [{row['bound']:<8}] {row['seconds'] * 1e3:8.3f} ms = {row['formula']}")
+    click.echo(f"  host overhead  {info['host_overhead_seconds'] * 1e3:.3f} ms")
+    click.echo(f"  step = {info['step_seconds']}")
+    click.echo(f"     = {info['step_seconds_value'] * 1e3:.3f} ms")
+
+
+@main.command()
+@click.option("--device", required=True, help="Device id or spec YAML.")
+@click.argument("models", nargs=2)
+@click.option("--vary", type=click.Choice(["batch", "context", "depth", "bandwidth"]), required=True,
+              help="What to sweep (context = depth of the KV cache).")
+@click.option("--lo", type=float, default=None, help="Start of the range (bandwidth in GB/s).")
+@click.option("--hi", type=float, default=None, help="End of the range (bandwidth in GB/s).")
+@_workload_options
+def crossover(device: str, models: tuple[str, str], vary: str, lo: float | None, hi: float | None,
+              as_json: bool, **kw: Any) -> None:
+    """Where two models' throughputs are equal as batch, context or bandwidth varies."""
+    from roofline.model.symbolic import crossover as run
+
+    w, opts = _common(**kw)
+    vary = "depth" if vary == "context" else vary
+    scale = 1e9 if vary == "bandwidth" else 1.0
+    c = run(device, models[0], models[1], vary, w, opts["engine"], opts["quant"],
+            None if lo is None else lo * scale, None if hi is None else hi * scale)
+    click.echo(json.dumps(c.to_json(), indent=2) if as_json else c.describe())
+
+
+def _csv_list(kind: type, text: str) -> list[Any]:
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+
+
+@main.command()
+@click.option("--devices", required=True, help="Comma-separated device ids.")
+@click.option("--models", required=True, help="Comma-separated model ids.")
+@click.option("--quants", default="Q4_K_M", show_default=True, help="Comma-separated quantizations.")
+@click.option("--batch", "batches", default="1,2,4,8,16,32,64", show_default=True, help="Comma-separated batches.")
+@click.option("--depth", "depths", default="0,1024,4096,16384", show_default=True, help="Comma-separated depths.")
+@click.option("--test", default="tg128", show_default=True, help="tgN or ppN.")
+@click.option("--engine", default=None, help="Engine profile (default: each device's).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write CSV here.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+def sweep(devices: str, models: str, quants: str, batches: str, depths: str, test: str, engine: str | None,
+          output: str | None, as_json: bool) -> None:
+    """Throughput over a grid of devices, models, quants, batches and depths (lambdified, vectorised)."""
+    import csv
+    import io
+
+    from roofline.model.symbolic import sweep as run
+    from roofline.model.workload import Workload
+
+    Workload(test=test)  # validates the test name
+    rows = run(_csv_list(str, devices), _csv_list(str, models), _csv_list(str, quants),
+               _csv_list(int, batches), _csv_list(int, depths), test, engine)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    if output:
+        Path(output).write_text(buf.getvalue())
+        click.echo(f"wrote {len(rows)} rows to {output}")
+    else:
+        click.echo(buf.getvalue(), nl=False)
+
+
 # ---- model import --------------------------------------------------------------------------
 @main.group(cls=_Group)
 def model() -> None:

@@ -118,19 +118,7 @@ class OpTime:
     compute: Any
     memory: Any
     overhead: Any
-
-    @property
-    def seconds(self) -> Any:
-        return _max(self.compute, self.memory) + self.overhead
-
-
-def _max(a: Any, b: Any) -> Any:
-    try:
-        return a if a >= b else b
-    except TypeError:
-        import numpy as np
-
-        return np.maximum(a, b)
+    seconds: Any  # max(compute, memory) + overhead
 
 
 def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> list[OpTime]:
@@ -151,7 +139,7 @@ def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw
         overhead = o.kernels * mc.kernel_overhead
         if o.name == "experts" and eng.moe_syncs_per_layer:
             overhead = overhead + o.count * eng.moe_syncs_per_layer * eng.sync_latency
-        out.append(OpTime(o, compute, memory, overhead))
+        out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + overhead))
     return out
 
 
