@@ -35,9 +35,13 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.option("--spec-dir", "spec_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Extra directory of spec files (searched before the bundled ones; "
-                   "also ROOFLINE_SPEC_PATH).")
+@click.option(
+    "--spec-dir",
+    "spec_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Extra directory of spec files (searched before the bundled ones; also ROOFLINE_SPEC_PATH).",
+)
 @click.version_option(package_name="moe-roofline")
 def main(spec_dirs: tuple[str, ...]) -> None:
     """Roofline model of MoE vs dense LLM inference on a device."""
@@ -71,8 +75,12 @@ def specs_list(as_json: bool) -> None:
 
 @specs.command("show")
 @click.argument("ref")
-@click.option("--kind", type=click.Choice(["device", "model"]), default=None,
-              help="Needed only when a device and a model share the id.")
+@click.option(
+    "--kind",
+    type=click.Choice(["device", "model"]),
+    default=None,
+    help="Needed only when a device and a model share the id.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def specs_show(ref: str, kind: str | None, as_json: bool) -> None:
     """A device or model (id or path) with its derived figures."""
@@ -81,8 +89,11 @@ def specs_show(ref: str, kind: str | None, as_json: bool) -> None:
 
     if kind is None:
         kind = _guess_kind(ref)
-    info = (describe_device(catalog.load_device(ref)) if kind == "device"
-            else describe_model(catalog.load_model(ref)))
+    info = (
+        describe_device(catalog.load_device(ref))
+        if kind == "device"
+        else describe_model(catalog.load_model(ref))
+    )
     if as_json:
         click.echo(json.dumps(info, indent=2))
     elif kind == "device":
@@ -109,8 +120,10 @@ def _guess_kind(ref: str) -> str:
 def _print_device(info: dict[str, Any]) -> None:
     mm = info["main_memory"]
     click.echo(f"{info['id']}: {info['name']} ({info['device_kind']})")
-    click.echo(f"  main memory  {mm['name']}: {_gib(mm['capacity_bytes'])} "
-               f"({_gib(mm['usable_bytes'])} usable), {_si(mm['bandwidth_bytes_per_s'], 'B/s')}")
+    click.echo(
+        f"  main memory  {mm['name']}: {_gib(mm['capacity_bytes'])} "
+        f"({_gib(mm['usable_bytes'])} usable), {_si(mm['bandwidth_bytes_per_s'], 'B/s')}"
+    )
     for p in info["processors"]:
         peaks = ", ".join(f"{k} {_si(v, 'FLOP/s')}" for k, v in p["peak_flops"].items())
         click.echo(f"  {p['kind']:<4} {p['name']}: {peaks}")
@@ -118,8 +131,10 @@ def _print_device(info: dict[str, Any]) -> None:
     for proc, ridges in info["ridge_points_flop_per_byte"].items():
         click.echo(f"    {proc}: " + ", ".join(f"{k} {v:.1f}" for k, v in ridges.items()))
     pw = info["power_w"]
-    click.echo(f"  power ({pw['mode']}): max {pw['max']:.0f} W"
-               + (f", idle {pw['idle']:.1f} W" if pw["idle"] is not None else ""))
+    click.echo(
+        f"  power ({pw['mode']}): max {pw['max']:.0f} W"
+        + (f", idle {pw['idle']:.1f} W" if pw["idle"] is not None else "")
+    )
     if info["estimated_figures"]:
         click.echo(f"  estimated figures: {', '.join(info['estimated_figures'])}")
 
@@ -131,8 +146,9 @@ def _print_model(info: dict[str, Any]) -> None:
     click.echo(f"  active params {info['active_params'] / 1e9:.3f} B")
     click.echo(f"  layers {info['n_layers']} ({info['n_moe_layers']} MoE)")
     click.echo(f"  KV cache per token (f16): {info['kv_bytes_per_token_f16'] / 1024:.1f} KiB")
-    click.echo("  file size by quant: " + ", ".join(
-        f"{q} {_gib(b)}" for q, b in info["file_size_bytes"].items()))
+    click.echo(
+        "  file size by quant: " + ", ".join(f"{q} {_gib(b)}" for q, b in info["file_size_bytes"].items())
+    )
 
 
 @specs.command("check")
@@ -158,17 +174,36 @@ def specs_check(paths: tuple[str, ...]) -> None:
 # ---- predict / compare -----------------------------------------------------------------------
 def _workload_options(f: Any) -> Any:
     opts = [
-        click.option("--quant", default="Q4_K_M", show_default=True, help="Weight format (roofline specs list)."),
+        click.option(
+            "--quant", default="Q4_K_M", show_default=True, help="Weight format (roofline specs list)."
+        ),
         click.option("--kv-dtype", default="f16", show_default=True, help="KV-cache element type."),
         click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
         click.option("--batch", default=1, show_default=True, type=int, help="Concurrent sequences."),
-        click.option("--test", "test", default="tg128", show_default=True,
-                     help="llama-bench test: tgN (decode N tokens) or ppN (prefill N tokens)."),
-        click.option("--depth", default=0, show_default=True, type=int, help="Tokens already in the KV cache."),
-        click.option("--routing-skew", default=0.0, show_default=True, type=float,
-                     help="Zipf exponent of expert popularity (0 = uniform routing)."),
-        click.option("--locality", default=0.0, show_default=True, type=float,
-                     help="Chance a routed expert is still cached from a recent token (offload only)."),
+        click.option(
+            "--test",
+            "test",
+            default="tg128",
+            show_default=True,
+            help="llama-bench test: tgN (decode N tokens) or ppN (prefill N tokens).",
+        ),
+        click.option(
+            "--depth", default=0, show_default=True, type=int, help="Tokens already in the KV cache."
+        ),
+        click.option(
+            "--routing-skew",
+            default=0.0,
+            show_default=True,
+            type=float,
+            help="Zipf exponent of expert popularity (0 = uniform routing).",
+        ),
+        click.option(
+            "--locality",
+            default=0.0,
+            show_default=True,
+            type=float,
+            help="Chance a routed expert is still cached from a recent token (offload only).",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print JSON."),
     ]
     for opt in reversed(opts):
@@ -176,13 +211,25 @@ def _workload_options(f: Any) -> Any:
     return f
 
 
-def _common(quant: str, kv_dtype: str, engine: str | None, batch: int, test: str, depth: int,
-            routing_skew: float, locality: float) -> tuple[Any, dict[str, Any]]:
+def _common(
+    quant: str,
+    kv_dtype: str,
+    engine: str | None,
+    batch: int,
+    test: str,
+    depth: int,
+    routing_skew: float,
+    locality: float,
+) -> tuple[Any, dict[str, Any]]:
     from roofline.model.workload import Workload
 
     return Workload(test=test, depth=depth, batch=batch), {
-        "quant": quant, "kv_dtype": kv_dtype, "engine": engine, "routing_skew": routing_skew,
-        "locality": locality}
+        "quant": quant,
+        "kv_dtype": kv_dtype,
+        "engine": engine,
+        "routing_skew": routing_skew,
+        "locality": locality,
+    }
 
 
 @main.command()
@@ -203,23 +250,35 @@ def predict(device: str, model_ref: str, as_json: bool, **kw: Any) -> None:
 
 def _print_prediction(p: Any) -> None:
     w = p.workload
-    click.echo(f"{p.model} on {p.device} ({p.engine}, {p.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
-    click.echo(f"  {p.tokens_per_second:.1f} tokens/s, {p.step_seconds * 1e3:.2f} ms per step, {p.bound}-bound, "
-               f"weights and KV served from {p.serving_level}")
+    click.echo(
+        f"{p.model} on {p.device} ({p.engine}, {p.quant}, {w.test} at depth {w.depth}, batch {w.batch})"
+    )
+    click.echo(
+        f"  {p.tokens_per_second:.1f} tokens/s, {p.step_seconds * 1e3:.2f} ms per step, {p.bound}-bound, "
+        f"weights and KV served from {p.serving_level}"
+    )
     click.echo(f"  {'operator':<15}{'ms/step':>9}{'share':>7}{'GFLOP':>9}{'MB':>9}{'kernels':>9}  bound")
     for o in p.breakdown:
-        click.echo(f"  {o.op:<15}{o.seconds * 1e3:>9.3f}{o.seconds / p.step_seconds:>7.1%}{o.flops / 1e9:>9.2f}"
-                   f"{o.bytes / 1e6:>9.1f}{o.kernels:>9.0f}  {o.bound}")
+        click.echo(
+            f"  {o.op:<15}{o.seconds * 1e3:>9.3f}{o.seconds / p.step_seconds:>7.1%}{o.flops / 1e9:>9.2f}"
+            f"{o.bytes / 1e6:>9.1f}{o.kernels:>9.0f}  {o.bound}"
+        )
     m = p.memory
-    click.echo(f"  memory: weights {_gib(m['weights_bytes'])} + KV {_gib(m['kv_cache_bytes'])} + workspace "
-               f"{_gib(m['workspace_bytes'])} + runtime {_gib(m['runtime_bytes'])} = {_gib(m['total_bytes'])} "
-               f"of {_gib(m['usable_bytes'])} usable: {'fits' if m['fits'] else 'DOES NOT FIT'}")
+    click.echo(
+        f"  memory: weights {_gib(m['weights_bytes'])} + KV {_gib(m['kv_cache_bytes'])} + workspace "
+        f"{_gib(m['workspace_bytes'])} + runtime {_gib(m['runtime_bytes'])} = {_gib(m['total_bytes'])} "
+        f"of {_gib(m['usable_bytes'])} usable: {'fits' if m['fits'] else 'DOES NOT FIT'}"
+    )
     e = p.energy
-    click.echo(f"  energy: {e['joules_per_token'] * 1e3:.1f} mJ/token at {e['average_watts']:.1f} W (estimated)")
+    click.echo(
+        f"  energy: {e['joules_per_token'] * 1e3:.1f} mJ/token at {e['average_watts']:.1f} W (estimated)"
+    )
     if p.experts:
         x = p.experts
-        click.echo(f"  experts touched per MoE layer: {x['expected_distinct_per_layer']:.1f} expected "
-                   f"({x['lower']:.0f}-{x['upper']:.0f}) for {x['tokens_per_step']:.0f} tokens per step")
+        click.echo(
+            f"  experts touched per MoE layer: {x['expected_distinct_per_layer']:.1f} expected "
+            f"({x['lower']:.0f}-{x['upper']:.0f}) for {x['tokens_per_step']:.0f} tokens per step"
+        )
     for warning in p.warnings:
         click.echo(f"  warning: {warning}")
 
@@ -236,16 +295,31 @@ def compare(device: str, models: tuple[str, ...], as_json: bool, **kw: Any) -> N
     c = run(device, list(models), w, **opts)
     if as_json:
         out = [p.to_json() for p in c.predictions]
-        click.echo(json.dumps({"device": c.device, "predictions": out, "ratio": c.ratio, "ranking": c.ranking,
-                               "verdict": c.verdict}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "device": c.device,
+                    "predictions": out,
+                    "ratio": c.ratio,
+                    "ranking": c.ranking,
+                    "verdict": c.verdict,
+                },
+                indent=2,
+            )
+        )
         return
     first = c.predictions[0]
     click.echo(f"{c.device} ({first.engine}, {first.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
-    click.echo(f"  {'model':<24}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}")
+    click.echo(
+        f"  {'model':<24}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}"
+    )
     for p in c.predictions:
-        click.echo(f"  {p.model:<24}{p.tokens_per_second:>10.1f}{p.tokens_per_second / first.tokens_per_second:>9.2f}"
-                   f"{p.bound:>10}{p.memory['total_bytes'] / 2**30:>7.2f}{'yes' if p.memory['fits'] else 'no':>6}"
-                   f"{p.energy['joules_per_token'] * 1e3:>10.1f}")
+        click.echo(
+            f"  {p.model:<24}{p.tokens_per_second:>10.1f}"
+            f"{p.tokens_per_second / first.tokens_per_second:>9.2f}"
+            f"{p.bound:>10}{p.memory['total_bytes'] / 2**30:>7.2f}{'yes' if p.memory['fits'] else 'no':>6}"
+            f"{p.energy['joules_per_token'] * 1e3:>10.1f}"
+        )
     click.echo("")
     click.echo(c.verdict)
 
@@ -257,17 +331,22 @@ def compare(device: str, models: tuple[str, ...], as_json: bool, **kw: Any) -> N
 @_workload_options
 def explain(device: str, model_ref: str, latex: bool, as_json: bool, **kw: Any) -> None:
     """The per-step latency formula in B (batch), D (KV depth) and W (memory bandwidth), term by term."""
-    from roofline.model.symbolic import build, explain as run
+    from roofline.model.symbolic import build
+    from roofline.model.symbolic import explain as run
 
     w, opts = _common(**kw)
     info = run(build(device, model_ref, w, opts["engine"], opts["quant"], opts["kv_dtype"]), latex=latex)
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    click.echo(f"{info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
-               "time of one step in seconds")
+    click.echo(
+        f"{info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
+        "time of one step in seconds"
+    )
     for sym, meaning in info["symbols"].items():
-        click.echo(f"  {sym} = {meaning} = {info['values'][{'B': 'batch', 'D': 'depth', 'W': 'bandwidth'}[sym]]:g}")
+        click.echo(
+            f"  {sym} = {meaning} = {info['values'][{'B': 'batch', 'D': 'depth', 'W': 'bandwidth'}[sym]]:g}"
+        )
     for row in info["terms"]:
         click.echo(f"  {row['op']:<14} [{row['bound']:<8}] {row['seconds'] * 1e3:8.3f} ms = {row['formula']}")
     click.echo(f"  host overhead  {info['host_overhead_seconds'] * 1e3:.3f} ms")
@@ -278,21 +357,41 @@ def explain(device: str, model_ref: str, latex: bool, as_json: bool, **kw: Any) 
 @main.command()
 @click.option("--device", required=True, help="Device id or spec YAML.")
 @click.argument("models", nargs=2)
-@click.option("--vary", type=click.Choice(["batch", "context", "depth", "bandwidth"]), required=True,
-              help="What to sweep (context = depth of the KV cache).")
+@click.option(
+    "--vary",
+    type=click.Choice(["batch", "context", "depth", "bandwidth"]),
+    required=True,
+    help="What to sweep (context = depth of the KV cache).",
+)
 @click.option("--lo", type=float, default=None, help="Start of the range (bandwidth in GB/s).")
 @click.option("--hi", type=float, default=None, help="End of the range (bandwidth in GB/s).")
 @_workload_options
-def crossover(device: str, models: tuple[str, str], vary: str, lo: float | None, hi: float | None,
-              as_json: bool, **kw: Any) -> None:
+def crossover(
+    device: str,
+    models: tuple[str, str],
+    vary: str,
+    lo: float | None,
+    hi: float | None,
+    as_json: bool,
+    **kw: Any,
+) -> None:
     """Where two models' throughputs are equal as batch, context or bandwidth varies."""
     from roofline.model.symbolic import crossover as run
 
     w, opts = _common(**kw)
     vary = "depth" if vary == "context" else vary
     scale = 1e9 if vary == "bandwidth" else 1.0
-    c = run(device, models[0], models[1], vary, w, opts["engine"], opts["quant"],
-            None if lo is None else lo * scale, None if hi is None else hi * scale)
+    c = run(
+        device,
+        models[0],
+        models[1],
+        vary,
+        w,
+        opts["engine"],
+        opts["quant"],
+        None if lo is None else lo * scale,
+        None if hi is None else hi * scale,
+    )
     click.echo(json.dumps(c.to_json(), indent=2) if as_json else c.describe())
 
 
@@ -300,21 +399,36 @@ def _csv_list(kind: type, text: str) -> list[Any]:
     try:
         return [kind(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+        raise click.BadParameter(
+            f"expected a comma-separated list of {kind.__name__}, got {text!r}"
+        ) from None
 
 
 @main.command()
 @click.option("--devices", required=True, help="Comma-separated device ids.")
 @click.option("--models", required=True, help="Comma-separated model ids.")
 @click.option("--quants", default="Q4_K_M", show_default=True, help="Comma-separated quantizations.")
-@click.option("--batch", "batches", default="1,2,4,8,16,32,64", show_default=True, help="Comma-separated batches.")
-@click.option("--depth", "depths", default="0,1024,4096,16384", show_default=True, help="Comma-separated depths.")
+@click.option(
+    "--batch", "batches", default="1,2,4,8,16,32,64", show_default=True, help="Comma-separated batches."
+)
+@click.option(
+    "--depth", "depths", default="0,1024,4096,16384", show_default=True, help="Comma-separated depths."
+)
 @click.option("--test", default="tg128", show_default=True, help="tgN or ppN.")
 @click.option("--engine", default=None, help="Engine profile (default: each device's).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write CSV here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
-def sweep(devices: str, models: str, quants: str, batches: str, depths: str, test: str, engine: str | None,
-          output: str | None, as_json: bool) -> None:
+def sweep(
+    devices: str,
+    models: str,
+    quants: str,
+    batches: str,
+    depths: str,
+    test: str,
+    engine: str | None,
+    output: str | None,
+    as_json: bool,
+) -> None:
     """Throughput over a grid of devices, models, quants, batches and depths (lambdified, vectorised)."""
     import csv
     import io
@@ -323,8 +437,15 @@ def sweep(devices: str, models: str, quants: str, batches: str, depths: str, tes
     from roofline.model.workload import Workload
 
     Workload(test=test)  # validates the test name
-    rows = run(_csv_list(str, devices), _csv_list(str, models), _csv_list(str, quants),
-               _csv_list(int, batches), _csv_list(int, depths), test, engine)
+    rows = run(
+        _csv_list(str, devices),
+        _csv_list(str, models),
+        _csv_list(str, quants),
+        _csv_list(int, batches),
+        _csv_list(int, depths),
+        test,
+        engine,
+    )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -347,13 +468,19 @@ def model() -> None:
 
 @model.command("import")
 @click.argument("config", type=click.Path())
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the spec here (default: print it).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the spec here (default: print it).",
+)
 @click.option("--id", "model_id", default=None, help="Spec id (default: from the file or folder name).")
 @click.option("--source", default=None, help="URL of the config.json, recorded in the spec.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-def model_import(config: str, output: str | None, model_id: str | None, source: str | None,
-                 force: bool) -> None:
+def model_import(
+    config: str, output: str | None, model_id: str | None, source: str | None, force: bool
+) -> None:
     """Turn a Hugging Face config.json into a model spec."""
     import yaml
 
@@ -374,4 +501,6 @@ def model_import(config: str, output: str | None, model_id: str | None, source: 
     if out.exists() and not force:
         raise SpecError(str(out), "exists; pass --force to overwrite")
     out.write_text(text)
-    click.echo(f"wrote {out} ({spec.total_params / 1e9:.2f} B params, {spec.active_params / 1e9:.2f} B active)")
+    click.echo(
+        f"wrote {out} ({spec.total_params / 1e9:.2f} B params, {spec.active_params / 1e9:.2f} B active)"
+    )

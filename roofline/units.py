@@ -60,16 +60,12 @@ def _parse_with_units(text: str, dim: str, si_unit: str, dimension: str, example
     try:
         q = ureg.Quantity(text)
     except (pint.errors.PintError, SyntaxError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(
-            f"expected a {dimension} such as '{example}', got {text!r} ({exc})"
-        ) from None
+        raise ValueError(f"expected a {dimension} such as '{example}', got {text!r} ({exc})") from None
     if not isinstance(q, ureg.Quantity) or q.dimensionality == ureg.Quantity(1).dimensionality:
         raise ValueError(f"expected a {dimension} with a unit such as '{example}', got {text!r}")
     if q.dimensionality != ureg.Quantity(1, si_unit).dimensionality:
         got = _describe(q.dimensionality, ureg)
-        raise ValueError(
-            f"expected a {dimension} such as '{example}', got {text!r} (a {got})"
-        )
+        raise ValueError(f"expected a {dimension} such as '{example}', got {text!r} (a {got})")
     return float(q.to(si_unit).magnitude)
 
 

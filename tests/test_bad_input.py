@@ -20,8 +20,9 @@ MODEL = _bundled_root() / "model_specs" / "olmoe-1b-7b.yaml"
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "roofline", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "roofline", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def _mutate(src: Path, tmp_path: Path, edit) -> Path:
@@ -33,10 +34,18 @@ def _mutate(src: Path, tmp_path: Path, edit) -> Path:
 
 
 CASES = [
-    (DEVICE, lambda d: d["memory"][0].update(bandwidth={"value": "68 GB", "source": "x y"}),
-     "memory[0].bandwidth", "expected a bandwidth"),
-    (DEVICE, lambda d: d["memory"][0].update(capacity={"value": "-8 GiB", "source": "x y"}),
-     "memory[0].capacity", "non-negative"),
+    (
+        DEVICE,
+        lambda d: d["memory"][0].update(bandwidth={"value": "68 GB", "source": "x y"}),
+        "memory[0].bandwidth",
+        "expected a bandwidth",
+    ),
+    (
+        DEVICE,
+        lambda d: d["memory"][0].update(capacity={"value": "-8 GiB", "source": "x y"}),
+        "memory[0].capacity",
+        "non-negative",
+    ),
     (DEVICE, lambda d: d["memory"][0].pop("usable_capacity"), "usable_capacity", "usable_capacity"),
     (DEVICE, lambda d: d["memory"][0]["bandwidth"].pop("source"), "memory[0].bandwidth", "needs a 'source'"),
     (DEVICE, lambda d: d.pop("power"), "power", "required field is missing"),
@@ -85,8 +94,31 @@ def test_yaml_is_loaded_safely(tmp_path):
         check_file(p)
 
 
-_TOKENS = st.sampled_from(["", "-1", "0", "1e400", "68 GB", "abc", "[", "{", ": :", "null", "~", "8 GiB/s",
-                           "true", "'", "\t", "1.5", "-", "? x", "&a", "*a", "!!binary x"])
+_TOKENS = st.sampled_from(
+    [
+        "",
+        "-1",
+        "0",
+        "1e400",
+        "68 GB",
+        "abc",
+        "[",
+        "{",
+        ": :",
+        "null",
+        "~",
+        "8 GiB/s",
+        "true",
+        "'",
+        "\t",
+        "1.5",
+        "-",
+        "? x",
+        "&a",
+        "*a",
+        "!!binary x",
+    ]
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

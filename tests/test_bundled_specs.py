@@ -11,7 +11,8 @@ REQUIRED_DEVICES = """apple-m1 apple-m1-max apple-m2-pro apple-m2-max apple-m3-m
 jetson-orin-nano-8gb jetson-orin-nano-super-8gb jetson-agx-orin-64gb raspberry-pi-5-8gb rtx-3060-12gb
 rtx-3090 rtx-4060 rtx-4090 rtx-5090 a100-sxm-80gb h100-sxm-80gb h200-sxm-141gb ryzen-9-7950x
 intel-core-ultra-7-258v snapdragon-8-gen-3 snapdragon-x-elite radeon-rx-7900-xtx ryzen-ai-max-plus-395
-dgx-spark-gb10 jetson-agx-thor apple-m2-ultra apple-m3-ultra arc-pro-b70 rtx-pro-4000-blackwell-sff""".split()
+dgx-spark-gb10 jetson-agx-thor apple-m2-ultra apple-m3-ultra arc-pro-b70
+rtx-pro-4000-blackwell-sff""".split()
 
 REQUIRED_MODELS = """olmoe-1b-7b llama-2-7b llama-3.1-70b gemma-3-12b gemma-3-27b mistral-small-24b llama-3.2-1b
 llama-3.2-3b llama-3.1-8b qwen2.5-1.5b qwen2.5-7b gemma-2-2b qwen3-4b qwen3-8b qwen3-14b qwen3-32b

@@ -21,9 +21,19 @@ def test_predict_json_contract():
     r = _cli("predict", "--device", "jetson-orin-nano-8gb", "--model", "olmoe-1b-7b", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    for key, kind in [("device", str), ("model", str), ("quant", str), ("engine", str), ("workload", dict),
-                      ("tokens_per_second", float), ("seconds_per_token", float), ("bound", str),
-                      ("breakdown", list), ("memory", dict), ("energy", dict)]:
+    for key, kind in [
+        ("device", str),
+        ("model", str),
+        ("quant", str),
+        ("engine", str),
+        ("workload", dict),
+        ("tokens_per_second", float),
+        ("seconds_per_token", float),
+        ("bound", str),
+        ("breakdown", list),
+        ("memory", dict),
+        ("energy", dict),
+    ]:
         assert isinstance(out[key], kind), key
     assert out["workload"] == {"batch": 1, "test": "tg128", "depth": 0, "phase": "decode"}
     assert out["bound"] in ("memory", "compute", "overhead")
@@ -50,13 +60,16 @@ def test_compare_json_has_ratio_and_verdict():
     assert "olmoe-1b-7b is" in out["verdict"] and "llama-3.2-1b" in out["verdict"]
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--quant", "Q9_Z"], "unknown quantization"),
-    (["--test", "tg"], "test must look like"),
-    (["--depth", "-5"], "depth must be >= 0"),
-    (["--engine", "tensorrt"], "unknown engine"),
-    (["--kv-dtype", "q3"], "unknown KV-cache type"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--quant", "Q9_Z"], "unknown quantization"),
+        (["--test", "tg"], "test must look like"),
+        (["--depth", "-5"], "depth must be >= 0"),
+        (["--engine", "tensorrt"], "unknown engine"),
+        (["--kv-dtype", "q3"], "unknown KV-cache type"),
+    ],
+)
 def test_bad_options_exit_2(args, needle):
     r = _cli("predict", "--device", "apple-m2-pro", "--model", "llama-3.2-1b", *args)
     assert r.returncode == 2, r.stdout
@@ -68,10 +81,15 @@ def test_engine_needing_a_missing_processor():
     assert r.returncode == 2 and "runs on a gpu" in r.stderr
 
 
-@pytest.mark.parametrize(("device", "model", "test"), [
-    ("jetson-orin-nano-8gb", "olmoe-1b-7b", "tg128"), ("apple-m2-pro", "qwen3-30b-a3b", "pp512"),
-    ("ryzen-9-7950x", "deepseek-v2-lite", "tg64"), ("rtx-4090", "gemma-2-2b", "pp256"),
-])
+@pytest.mark.parametrize(
+    ("device", "model", "test"),
+    [
+        ("jetson-orin-nano-8gb", "olmoe-1b-7b", "tg128"),
+        ("apple-m2-pro", "qwen3-30b-a3b", "pp512"),
+        ("ryzen-9-7950x", "deepseek-v2-lite", "tg64"),
+        ("rtx-4090", "gemma-2-2b", "pp256"),
+    ],
+)
 def test_symbolic_equals_numeric(device, model, test):
     """The lambdified sympy expression and the direct numeric path are the same formula."""
     for batch, depth in [(1, 0), (4, 1000), (32, 8000)]:
@@ -99,8 +117,19 @@ def test_crossover_none_in_range_says_so():
 
 def test_sweep_matches_predict(tmp_path):
     out = tmp_path / "s.csv"
-    r = _cli("sweep", "--devices", "apple-m2-pro", "--models", "olmoe-1b-7b,llama-3.2-1b", "--batch", "1,4",
-             "--depth", "0,2048", "-o", str(out))
+    r = _cli(
+        "sweep",
+        "--devices",
+        "apple-m2-pro",
+        "--models",
+        "olmoe-1b-7b,llama-3.2-1b",
+        "--batch",
+        "1,4",
+        "--depth",
+        "0,2048",
+        "-o",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 1 + 2 * 2 * 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -51,7 +50,8 @@ def test_import_reproduces_bundled_spec(config):
     assert imported.total_params == bundled.total_params
     assert imported.active_params == bundled.active_params
     assert imported.kv_bytes_per_token(2, context=32768) == pytest.approx(
-        bundled.kv_bytes_per_token(2, context=32768))
+        bundled.kv_bytes_per_token(2, context=32768)
+    )
 
 
 def test_import_cli_writes_yaml_and_refuses_overwrite(tmp_path):

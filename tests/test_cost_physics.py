@@ -58,11 +58,14 @@ def test_olmoe_f16_decode_bytes_by_hand():
     assert got == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize(("model", "per_token_layer"), [
-    ("llama-3.2-1b", 2 * 8 * 64 * 2),     # GQA: 8 KV heads x 64 x K,V x f16
-    ("olmoe-1b-7b", 2 * 16 * 128 * 2),    # MHA: 16 heads x 128
-    ("deepseek-v2-lite", (512 + 64) * 2),  # MLA: latent 512 + rope key 64
-])
+@pytest.mark.parametrize(
+    ("model", "per_token_layer"),
+    [
+        ("llama-3.2-1b", 2 * 8 * 64 * 2),  # GQA: 8 KV heads x 64 x K,V x f16
+        ("olmoe-1b-7b", 2 * 16 * 128 * 2),  # MHA: 16 heads x 128
+        ("deepseek-v2-lite", (512 + 64) * 2),  # MLA: latent 512 + rope key 64
+    ],
+)
 def test_kv_read_bytes_in_decode(model, per_token_layer):
     depth = 1000
     p = predict("h100-sxm-80gb", model, Workload(test="tg1", depth=depth), engine="ideal")
@@ -73,8 +76,8 @@ def test_kv_read_bytes_in_decode(model, per_token_layer):
 
 
 def test_distinct_experts_limits():
-    assert distinct_experts_uniform(1, 64, 8) == pytest.approx(8)       # N = 1 -> k
-    assert distinct_experts_uniform(7, 64, 64) == pytest.approx(64)     # k = E -> E
+    assert distinct_experts_uniform(1, 64, 8) == pytest.approx(8)  # N = 1 -> k
+    assert distinct_experts_uniform(7, 64, 64) == pytest.approx(64)  # k = E -> E
     assert distinct_experts_uniform(10_000, 64, 8) == pytest.approx(64)  # N -> inf -> E
     # 2 tokens: 64 (1 - (56/64)^2) = 15.0
     assert distinct_experts_uniform(2, 64, 8) == pytest.approx(64 * (1 - (56 / 64) ** 2))
@@ -97,8 +100,9 @@ def test_batch_reads_union_of_experts():
     expected = 64 * (1 - (1 - 8 / 64) ** 16)
     assert p.experts["expected_distinct_per_layer"] == pytest.approx(expected)
     exp_op = next(o for o in p.breakdown if o.op == "experts")
-    one = next(o for o in predict("h100-sxm-80gb", "olmoe-1b-7b", TG1, engine="ideal").breakdown
-               if o.op == "experts")
+    one = next(
+        o for o in predict("h100-sxm-80gb", "olmoe-1b-7b", TG1, engine="ideal").breakdown if o.op == "experts"
+    )
     assert exp_op.weight_bytes == pytest.approx(one.weight_bytes / 8 * expected)
 
 

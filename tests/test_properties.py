@@ -24,8 +24,13 @@ def _scaled_bandwidth(device_id: str, factor: float):
     d = load_device(device_id)
     main = d.memory[0]
     bw = main.bandwidth
-    new_bw = Sourced(value=bw.value * factor, text=f"{factor} x {bw.text}", dimension="bandwidth",
-                     estimated=True, reason="property test")
+    new_bw = Sourced(
+        value=bw.value * factor,
+        text=f"{factor} x {bw.text}",
+        dimension="bandwidth",
+        estimated=True,
+        reason="property test",
+    )
     return d.model_copy(update={"memory": (main.model_copy(update={"bandwidth": new_bw}), *d.memory[1:])})
 
 
@@ -36,13 +41,23 @@ def _engine(device: str, engine: str | None):
     return engine
 
 
-workloads = st.builds(Workload, test=st.sampled_from(["tg32", "tg128", "pp64", "pp512"]),
-                      depth=st.integers(0, 8192), batch=st.integers(1, 64))
+workloads = st.builds(
+    Workload,
+    test=st.sampled_from(["tg32", "tg128", "pp64", "pp512"]),
+    depth=st.integers(0, 8192),
+    batch=st.integers(1, 64),
+)
 
 
 @SETTINGS
-@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), st.sampled_from(ENGINES), workloads,
-       st.floats(1.05, 4.0), st.sampled_from(QUANTS))
+@given(
+    st.sampled_from(DEVICES),
+    st.sampled_from(MODELS),
+    st.sampled_from(ENGINES),
+    workloads,
+    st.floats(1.05, 4.0),
+    st.sampled_from(QUANTS),
+)
 def test_more_bandwidth_is_never_slower(device, model, engine, w, factor, quant):
     engine = _engine(device, engine)
     slow = predict(device, model, w, engine=engine, quant=quant)
@@ -51,8 +66,13 @@ def test_more_bandwidth_is_never_slower(device, model, engine, w, factor, quant)
 
 
 @SETTINGS
-@given(st.sampled_from(DEVICES), st.sampled_from(["olmoe-1b-7b", "qwen3-30b-a3b", "mixtral-8x7b"]),
-       st.sampled_from(ENGINES), workloads, st.integers(1, 6))
+@given(
+    st.sampled_from(DEVICES),
+    st.sampled_from(["olmoe-1b-7b", "qwen3-30b-a3b", "mixtral-8x7b"]),
+    st.sampled_from(ENGINES),
+    workloads,
+    st.integers(1, 6),
+)
 def test_more_active_experts_is_never_faster(device, model, engine, w, extra):
     engine = _engine(device, engine)
     m = load_model(model)
@@ -66,8 +86,14 @@ def test_more_active_experts_is_never_faster(device, model, engine, w, extra):
 
 
 @SETTINGS
-@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), st.sampled_from(ENGINES),
-       st.integers(0, 16384), st.integers(1, 16384), st.integers(1, 32))
+@given(
+    st.sampled_from(DEVICES),
+    st.sampled_from(MODELS),
+    st.sampled_from(ENGINES),
+    st.integers(0, 16384),
+    st.integers(1, 16384),
+    st.integers(1, 32),
+)
 def test_deeper_context_is_never_faster_in_decode(device, model, engine, depth, more, batch):
     engine = _engine(device, engine)
     a = predict(device, model, Workload(test="tg64", depth=depth, batch=batch), engine=engine)
@@ -76,8 +102,14 @@ def test_deeper_context_is_never_faster_in_decode(device, model, engine, depth, 
 
 
 @SETTINGS
-@given(st.sampled_from(DEVICES), st.sampled_from(MODELS), st.sampled_from(["tg128", "pp512"]),
-       st.integers(0, 4096), st.integers(1, 128), st.integers(1, 128))
+@given(
+    st.sampled_from(DEVICES),
+    st.sampled_from(MODELS),
+    st.sampled_from(["tg128", "pp512"]),
+    st.integers(0, 4096),
+    st.integers(1, 128),
+    st.integers(1, 128),
+)
 def test_larger_batch_never_lowers_throughput_ideal(device, model, test, depth, batch, more):
     a = predict(device, model, Workload(test=test, depth=depth, batch=batch), engine="ideal")
     b = predict(device, model, Workload(test=test, depth=depth, batch=batch + more), engine="ideal")
@@ -92,5 +124,6 @@ def test_larger_batch_never_lowers_throughput_ideal(device, model, test, depth, 
 def test_more_kernel_overhead_is_never_faster(device, model, w, extra):
     base = load_engine("llama.cpp-cpu" if load_device(device).processor("gpu") is None else "llama.cpp-cuda")
     slow = base.model_copy(update={"kernel_overhead_scale": base.kernel_overhead_scale + extra})
-    assert predict(device, model, w, engine=slow).tokens_per_second <= \
-        predict(device, model, w, engine=base).tokens_per_second * (1 + 1e-12)
+    assert predict(device, model, w, engine=slow).tokens_per_second <= predict(
+        device, model, w, engine=base
+    ).tokens_per_second * (1 + 1e-12)

@@ -16,7 +16,12 @@ GIB = 2**30
 PUBLISHED_GGUF_GIB = [
     ("llama-3.1-8b", "Q4_K_M", 4.58, "github.com/XiongjieDai/GPU-Benchmarks-on-LLM-Inference (Llama-3-8B)"),
     ("llama-3.1-8b", "F16", 14.96, "github.com/XiongjieDai/GPU-Benchmarks-on-LLM-Inference (Llama-3-8B)"),
-    ("llama-3.1-70b", "Q4_K_M", 39.59, "github.com/XiongjieDai/GPU-Benchmarks-on-LLM-Inference (Llama-3-70B)"),
+    (
+        "llama-3.1-70b",
+        "Q4_K_M",
+        39.59,
+        "github.com/XiongjieDai/GPU-Benchmarks-on-LLM-Inference (Llama-3-70B)",
+    ),
     ("llama-3.2-3b", "Q4_K_M", 1.87, "public_measurements.csv, Llama-3.2-3B-Instruct Q4_K_M"),
     ("olmoe-1b-7b", "Q4_K_M", 3.92, "public_measurements.csv, OLMoE-1B-7B-0924-Instruct Q4_K_M"),
     ("qwen3-30b-a3b", "Q4_K_M", 17.28, "public_measurements.csv, Qwen3-30B-A3B Q4_K_M"),
@@ -33,7 +38,9 @@ PUBLISHED_GGUF_GIB = [
 @pytest.mark.parametrize(("model_id", "quant", "gib", "source"), PUBLISHED_GGUF_GIB)
 def test_file_size_matches_published_gguf(model_id, quant, gib, source):
     predicted = file_size(load_model(model_id), quant) / GIB
-    assert predicted == pytest.approx(gib, rel=0.03), f"{model_id} {quant}: {predicted:.3f} vs {gib} ({source})"
+    assert predicted == pytest.approx(gib, rel=0.03), (
+        f"{model_id} {quant}: {predicted:.3f} vs {gib} ({source})"
+    )
 
 
 def test_bits_per_weight_of_ggml_blocks():
@@ -83,7 +90,9 @@ def test_generic_formats():
     # INT4 with group 128: 4 bits + (16-bit scale + 4-bit zero) / 128 = 4.156 bits on linear layers
     size = file_size(m, "INT4-G128")
     emb = 2 * m.vocab_size * m.d_model * 2  # embedding and LM head stay bf16
-    assert size == pytest.approx(emb + (m.total_params - 2 * m.vocab_size * m.d_model) * 4.15625 / 8, rel=1e-3)
+    assert size == pytest.approx(
+        emb + (m.total_params - 2 * m.vocab_size * m.d_model) * 4.15625 / 8, rel=1e-3
+    )
 
 
 def test_unknown_quant_is_a_clear_error():

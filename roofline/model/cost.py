@@ -37,7 +37,7 @@ class Machine:
     peak_flops: float
     vector_peak: float
     main_bandwidth: float
-    cache_levels: tuple[tuple[str, float, float], ...]   # (name, capacity, bandwidth), innermost first
+    cache_levels: tuple[tuple[str, float, float], ...]  # (name, capacity, bandwidth), innermost first
     act_bandwidth: float
     kernel_overhead: float
     warnings: tuple[str, ...] = ()
@@ -50,22 +50,28 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
     proc = device.processor(kind)
     if proc is None:
         have = ", ".join(p.kind for p in device.processors)
-        raise SpecError(device.id, f"engine {eng.name} runs on a {kind} but the device has only: {have}",
-                        "processors")
+        raise SpecError(
+            device.id, f"engine {eng.name} runs on a {kind} but the device has only: {have}", "processors"
+        )
     warnings: list[str] = []
     peak = proc.peak(eng.compute_precision, eng.compute_unit)
     if peak is None:
         for prec in ("fp16", "bf16", "fp32"):
             peak = proc.peak(prec, "best")
             if peak is not None:
-                warnings.append(f"{device.id} lists no {eng.compute_precision} peak on its {kind} "
-                                f"{eng.compute_unit} units; using its {prec} peak")
+                warnings.append(
+                    f"{device.id} lists no {eng.compute_precision} peak on its {kind} "
+                    f"{eng.compute_unit} units; using its {prec} peak"
+                )
                 break
     if peak is None:
         raise SpecError(device.id, f"processor {proc.name!r} lists no usable peak compute", "processors")
     vector = proc.peak("fp32", "vector") or proc.peak("fp16", "vector") or peak
-    levels = [(lv.name, lv.capacity.value, lv.bandwidth.value)
-              for lv in device.hierarchy(proc)[1:] if lv.bandwidth is not None]
+    levels = [
+        (lv.name, lv.capacity.value, lv.bandwidth.value)
+        for lv in device.hierarchy(proc)[1:]
+        if lv.bandwidth is not None
+    ]
     levels.sort(key=lambda x: -x[2])  # fastest (innermost) first
     act_bw = max((bw for _, _, bw in levels), default=device.main_bandwidth)
     if eng.kernel_overhead is not None:
@@ -78,8 +84,9 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
     else:
         k_ovh = 0.0
         warnings.append(f"{device.id}'s {kind} has no launch_latency: kernel overhead taken as 0")
-    return Machine(device, proc, peak, vector, device.main_bandwidth, tuple(levels), act_bw, k_ovh,
-                   tuple(warnings))
+    return Machine(
+        device, proc, peak, vector, device.main_bandwidth, tuple(levels), act_bw, k_ovh, tuple(warnings)
+    )
 
 
 @dataclass
@@ -90,7 +97,7 @@ class StepVars:
     seqs: Any
     keys: Any
     kv_len: Any
-    steps: Any          # steps in the whole test
+    steps: Any  # steps in the whole test
     tokens_in_test: Any  # tokens the test produces or consumes (all sequences)
 
 
@@ -108,8 +115,14 @@ def step_vars(w: Workload, eng: EngineProfile, m: Any, batch: Any = None, depth:
     steps = m.ceil(b * n / eng.ubatch)
     tokens = b * n / steps
     seqs = m.max(1, b / steps)
-    return StepVars(tokens=tokens, seqs=seqs, keys=dep + (n + 1) / 2,
-                    kv_len=dep + (n + m.min(tokens, n)) / 2, steps=steps, tokens_in_test=b * n)
+    return StepVars(
+        tokens=tokens,
+        seqs=seqs,
+        keys=dep + (n + 1) / 2,
+        kv_len=dep + (n + m.min(tokens, n)) / 2,
+        steps=steps,
+        tokens_in_test=b * n,
+    )
 
 
 @dataclass
@@ -186,7 +199,9 @@ def footprint(tb: ModelTables, mc: Machine, eng: EngineProfile, w: Workload, sv:
     work = t * (6 * mdl.d_model + 4 * widest) * eng.activation_bytes + float(sv.seqs) * mdl.vocab_size * 4
     if not eng.flash_attention:
         work += mdl.attention.n_heads * t * float(sv.kv_len) * 4
-    return Footprint(file_size(mdl, tb.quant), kv, work, eng.runtime_overhead_bytes, mc.device.usable_capacity)
+    return Footprint(
+        file_size(mdl, tb.quant), kv, work, eng.runtime_overhead_bytes, mc.device.usable_capacity
+    )
 
 
 @dataclass
@@ -210,9 +225,13 @@ def offload(tb: ModelTables, mc: Machine, fp: Footprint, ops: list[OpCost], loca
     excess = fp.excess
     tiers = [t for t in mc.device.offload if t.capacity.value >= excess]
     if not tiers:
-        raise SpecError(mc.device.id, f"the model needs {fp.total / 2**30:.1f} GiB but the device has "
-                        f"{fp.usable / 2**30:.1f} GiB usable and no offload tier with "
-                        f"{excess / 2**30:.1f} GiB free", "offload")
+        raise SpecError(
+            mc.device.id,
+            f"the model needs {fp.total / 2**30:.1f} GiB but the device has "
+            f"{fp.usable / 2**30:.1f} GiB usable and no offload tier with "
+            f"{excess / 2**30:.1f} GiB free",
+            "offload",
+        )
     tier = max(tiers, key=lambda t: t.bandwidth.value)
     by_name = {o.name: o for o in ops}
     touched_dense = float(sum(o.weight_bytes for o in ops if o.name != "experts"))
@@ -243,6 +262,19 @@ def energy_per_step(em: EnergyModel, step_seconds: float, dram_bytes: float, flo
     return em.static_watts * step_seconds + em.joules_per_byte * dram_bytes + em.joules_per_flop * flops
 
 
-__all__ = ["Footprint", "Machine", "Offload", "OpTime", "StepVars", "energy_model", "energy_per_step",
-           "footprint", "offload", "op_times", "resolve_machine", "serving_level", "step_operators",
-           "step_vars"]
+__all__ = [
+    "Footprint",
+    "Machine",
+    "Offload",
+    "OpTime",
+    "StepVars",
+    "energy_model",
+    "energy_per_step",
+    "footprint",
+    "offload",
+    "op_times",
+    "resolve_machine",
+    "serving_level",
+    "step_operators",
+    "step_vars",
+]

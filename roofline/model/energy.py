@@ -36,8 +36,9 @@ def _table() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-_TECH = re.compile(r"(LPDDR5X|LPDDR5|LPDDR4X|LPDDR4|DDR5|DDR4|GDDR7|GDDR6X|GDDR6|HBM3E|HBM3|HBM2E|HBM2)",
-                   re.IGNORECASE)
+_TECH = re.compile(
+    r"(LPDDR5X|LPDDR5|LPDDR4X|LPDDR4|DDR5|DDR4|GDDR7|GDDR6X|GDDR6|HBM3E|HBM3|HBM2E|HBM2)", re.IGNORECASE
+)
 
 
 def memory_technology(device: Device) -> str | None:
@@ -60,8 +61,9 @@ def energy_model(device: Device, precision: str) -> EnergyModel:
         pj_bit = dram[tech]["value"]
     else:
         pj_bit = table["dram_default_pj_per_bit"]["value"]
-        notes.append(f"memory technology of {device.main_memory.name!r} not recognised: "
-                     f"{pj_bit} pJ/bit assumed")
+        notes.append(
+            f"memory technology of {device.main_memory.name!r} not recognised: {pj_bit} pJ/bit assumed"
+        )
     flop = table["compute_pj_per_flop"]
     pj_flop = flop.get(precision, flop["fp16"])["value"]
     return EnergyModel(static, pj_bit * 8e-12, pj_flop * 1e-12, p.max.value, tech, tuple(notes))

@@ -28,19 +28,19 @@ class KernelCounts(Frozen):
     per-model ones (embedding, lm_head, per_step)."""
 
     embedding: float = Field(ge=0)
-    norms: float = Field(ge=0)            # per layer: norms, their scale multiplies, residual adds
-    attn_qkv: float = Field(ge=0)         # projections and RoPE
-    qk_norm: float = Field(default=0, ge=0)   # extra per layer when q and k are normalised
+    norms: float = Field(ge=0)  # per layer: norms, their scale multiplies, residual adds
+    attn_qkv: float = Field(ge=0)  # projections and RoPE
+    qk_norm: float = Field(default=0, ge=0)  # extra per layer when q and k are normalised
     qkv_bias: float = Field(default=0, ge=0)  # extra per layer for bias adds
-    attn_core: float = Field(ge=0)        # KV store, scores, softmax, weighted sum
+    attn_core: float = Field(ge=0)  # KV store, scores, softmax, weighted sum
     attn_output: float = Field(ge=0)
     router: float = Field(default=0, ge=0)
-    experts: float = Field(default=0, ge=0)          # grouped expert matmuls and activation
+    experts: float = Field(default=0, ge=0)  # grouped expert matmuls and activation
     experts_per_extra_k: float = Field(default=0, ge=0)  # per routed expert beyond the first (sums)
     experts_per_distinct: float = Field(default=0, ge=0)  # per-expert dispatch: per touched expert
     shared_experts: float = Field(default=0, ge=0)
     dense_ffn: float = Field(ge=0)
-    lm_head: float = Field(ge=0)          # final norm and the LM head matmul
+    lm_head: float = Field(ge=0)  # final norm and the LM head matmul
     per_step: float = Field(default=0, ge=0)  # sampling, graph set-up
 
 
@@ -53,7 +53,7 @@ class EngineProfile(Frozen):
     compute_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"] = "fp16"
     activation_bytes: float = Field(default=4.0, gt=0)
     bandwidth_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large streaming kernels
-    compute_efficiency: float = Field(gt=0, le=1)    # achieved / peak for large GEMMs
+    compute_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large GEMMs
     dequant_efficiency: float = Field(default=1.0, gt=0, le=1)  # of the vector peak, for unpacking weights
     kernel_overhead: float | None = Field(default=None, ge=0)  # s per kernel; None = device launch latency
     kernel_overhead_scale: float = Field(default=1.0, ge=0)  # x device launch latency (CUDA graphs < 1)
@@ -71,8 +71,18 @@ class EngineProfile(Frozen):
     runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
 
 
-ENGINES = ("ideal", "llama.cpp-cpu", "llama.cpp-cuda", "llama.cpp-cuda-b4404", "llama.cpp-metal", "llama.cpp-vulkan",
-           "llama.cpp-rocm", "llama.cpp-sycl", "vllm", "hf-transformers")
+ENGINES = (
+    "ideal",
+    "llama.cpp-cpu",
+    "llama.cpp-cuda",
+    "llama.cpp-cuda-b4404",
+    "llama.cpp-metal",
+    "llama.cpp-vulkan",
+    "llama.cpp-rocm",
+    "llama.cpp-sycl",
+    "vllm",
+    "hf-transformers",
+)
 
 
 @lru_cache(maxsize=64)

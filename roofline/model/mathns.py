@@ -31,8 +31,11 @@ class NumpyMath:
         """First value whose condition holds, else `default` (conditions may be arrays)."""
         if not pairs:
             return default
-        return np.select([np.asarray(c) for _, c in pairs], [np.asarray(v, dtype=float) * 1.0 for v, _ in pairs],
-                         default=default)
+        return np.select(
+            [np.asarray(c) for _, c in pairs],
+            [np.asarray(v, dtype=float) * 1.0 for v, _ in pairs],
+            default=default,
+        )
 
 
 class SympyMath:

@@ -51,18 +51,18 @@ class ModelTables:
     model: Model
     quant: str
     kv_dtype: str
-    weight_bytes: dict[str, float]     # per operator, all layers (experts: every expert)
-    params: dict[str, float]           # per operator, all layers (experts: every expert)
-    dequant_ops: dict[str, float]      # per operator, ops to unpack all its weights once
-    layers: dict[str, int]             # how many layers each operator spans
-    expert_bytes: float                # one expert, summed over MoE layers
+    weight_bytes: dict[str, float]  # per operator, all layers (experts: every expert)
+    params: dict[str, float]  # per operator, all layers (experts: every expert)
+    dequant_ops: dict[str, float]  # per operator, ops to unpack all its weights once
+    layers: dict[str, int]  # how many layers each operator spans
+    expert_bytes: float  # one expert, summed over MoE layers
     expert_params: float
     expert_dequant_ops: float
     embedding_row_bytes: float
     kv_elem_bytes: float
-    kv_per_token_layer: float          # bytes one token adds to one layer's cache
-    qk_dim: float                      # per head, attention core width (QK)
-    v_dim: float                       # per head, PV width
+    kv_per_token_layer: float  # bytes one token adds to one layer's cache
+    qk_dim: float  # per head, attention core width (QK)
+    v_dim: float  # per head, PV width
     n_global: int
     n_sliding: int
     popularity: np.ndarray | None = field(default=None, compare=False)
@@ -92,8 +92,9 @@ def _op_of(role: str, name: str) -> str:
     return "dense_ffn"  # dense FFN weights and biases
 
 
-def build_tables(model: Model, quant: str, kv_dtype: str = "f16",
-                 popularity: np.ndarray | None = None) -> ModelTables:
+def build_tables(
+    model: Model, quant: str, kv_dtype: str = "f16", popularity: np.ndarray | None = None
+) -> ModelTables:
     kv_key = kv_dtype.lower()
     if kv_key not in KV_DTYPES:
         from roofline.errors import SpecError
@@ -131,12 +132,23 @@ def build_tables(model: Model, quant: str, kv_dtype: str = "f16",
     counts = {op: len(s) for op, s in layers.items()}
     counts.update(embedding=1, lm_head=1, attn_core=model.n_layers, norms=model.n_layers)
     return ModelTables(
-        model=model, quant=quant, kv_dtype=kv_key, weight_bytes=wb, params=pr, dequant_ops=dq,
+        model=model,
+        quant=quant,
+        kv_dtype=kv_key,
+        weight_bytes=wb,
+        params=pr,
+        dequant_ops=dq,
         layers=counts,
-        expert_bytes=wb["experts"] / n_exp, expert_params=pr["experts"] / n_exp,
+        expert_bytes=wb["experts"] / n_exp,
+        expert_params=pr["experts"] / n_exp,
         expert_dequant_ops=dq["experts"] / n_exp,
-        embedding_row_bytes=embd_row, kv_elem_bytes=KV_DTYPES[kv_key], kv_per_token_layer=kv_layer,
-        qk_dim=qk_dim, v_dim=v_dim, n_global=n_global, n_sliding=model.n_layers - n_global,
+        embedding_row_bytes=embd_row,
+        kv_elem_bytes=KV_DTYPES[kv_key],
+        kv_per_token_layer=kv_layer,
+        qk_dim=qk_dim,
+        v_dim=v_dim,
+        n_global=n_global,
+        n_sliding=model.n_layers - n_global,
         popularity=popularity,
     )
 
@@ -172,8 +184,16 @@ def distinct(tables: ModelTables, tokens: Any) -> Any:
     return distinct_experts_uniform(tokens, moe.n_experts, moe.top_k)
 
 
-def step_operators(tb: ModelTables, eng: EngineProfile, m: Any, tokens: Any, seqs: Any, keys: Any,
-                   kv_len: Any, n_touched: Any = None) -> list[OpCost]:
+def step_operators(
+    tb: ModelTables,
+    eng: EngineProfile,
+    m: Any,
+    tokens: Any,
+    seqs: Any,
+    keys: Any,
+    kv_len: Any,
+    n_touched: Any = None,
+) -> list[OpCost]:
     """Operators of one forward step (see the module docstring for what each argument means).
     `n_touched` overrides the expected number of distinct experts per MoE layer (routing bounds)."""
     mdl, a, kc = tb.model, tb.model.attention, eng.kernels
@@ -185,15 +205,33 @@ def step_operators(tb: ModelTables, eng: EngineProfile, m: Any, tokens: Any, seq
 
     def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0) -> OpCost:
         count = tb.layers[name]
-        return OpCost(name, count, 2 * tokens * tb.params[name], tb.weight_bytes[name], 0,
-                      tokens * act_io * act * count, count * (getattr(kc, name) + extra_kernels),
-                      tb.dequant_ops[name])
+        return OpCost(
+            name,
+            count,
+            2 * tokens * tb.params[name],
+            tb.weight_bytes[name],
+            0,
+            tokens * act_io * act * count,
+            count * (getattr(kc, name) + extra_kernels),
+            tb.dequant_ops[name],
+        )
 
-    ops.append(OpCost("embedding", 1, 0, tokens * tb.embedding_row_bytes, 0, tokens * d * act,
-                      kc.embedding, 0))
+    ops.append(
+        OpCost("embedding", 1, 0, tokens * tb.embedding_row_bytes, 0, tokens * d * act, kc.embedding, 0)
+    )
     norm_count = n_layers * mdl.norms_per_layer + 1
-    ops.append(OpCost("norms", n_layers, 5 * tokens * d * norm_count, tb.weight_bytes["norms"], 0,
-                      4 * tokens * d * act * norm_count, kc.norms * n_layers, 0))
+    ops.append(
+        OpCost(
+            "norms",
+            n_layers,
+            5 * tokens * d * norm_count,
+            tb.weight_bytes["norms"],
+            0,
+            4 * tokens * d * act * norm_count,
+            kc.norms * n_layers,
+            0,
+        )
+    )
     extra = (kc.qk_norm if a.qk_norm else 0) + (kc.qkv_bias if a.qkv_bias else 0)
     ops.append(mm("attn_qkv", extra, d + q_dim + 2 * kv_dim))
     # attention core: keys attended per query and cache read per sequence, capped by sliding windows
@@ -205,8 +243,18 @@ def step_operators(tb: ModelTables, eng: EngineProfile, m: Any, tokens: Any, seq
         keys_sum, kv_sum = n_layers * keys, n_layers * kv_len
     core_flops = tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5)
     kv_bytes = seqs * kv_sum * tb.kv_per_token_layer + tokens * n_layers * tb.kv_per_token_layer
-    ops.append(OpCost("attn_core", n_layers, core_flops, 0, kv_bytes, 2 * tokens * q_dim * act * n_layers,
-                      kc.attn_core * n_layers, 0))
+    ops.append(
+        OpCost(
+            "attn_core",
+            n_layers,
+            core_flops,
+            0,
+            kv_bytes,
+            2 * tokens * q_dim * act * n_layers,
+            kc.attn_core * n_layers,
+            0,
+        )
+    )
     ops.append(mm("attn_output", 0, q_dim + d))
     if mdl.moe is not None:
         moe = mdl.moe
@@ -216,10 +264,18 @@ def step_operators(tb: ModelTables, eng: EngineProfile, m: Any, tokens: Any, seq
         exp_kernels = kc.experts + kc.experts_per_extra_k * (moe.top_k - 1)
         if eng.moe_dispatch == "per-expert":
             exp_kernels = exp_kernels + kc.experts_per_distinct * n_touched
-        ops.append(OpCost("experts", n_moe, 2 * tokens * moe.top_k * tb.expert_params,
-                          n_touched * tb.expert_bytes, 0,
-                          tokens * moe.top_k * (2 * d + 4 * moe.d_expert) * act * n_moe,
-                          exp_kernels * n_moe, n_touched * tb.expert_dequant_ops))
+        ops.append(
+            OpCost(
+                "experts",
+                n_moe,
+                2 * tokens * moe.top_k * tb.expert_params,
+                n_touched * tb.expert_bytes,
+                0,
+                tokens * moe.top_k * (2 * d + 4 * moe.d_expert) * act * n_moe,
+                exp_kernels * n_moe,
+                n_touched * tb.expert_dequant_ops,
+            )
+        )
         if moe.n_shared_experts:
             assert moe.d_shared_expert is not None
             width = moe.n_shared_experts * moe.d_shared_expert
@@ -227,6 +283,16 @@ def step_operators(tb: ModelTables, eng: EngineProfile, m: Any, tokens: Any, seq
     if n_dense:
         assert mdl.ffn.d_ff is not None
         ops.append(mm("dense_ffn", 0, 2 * d + 4 * mdl.ffn.d_ff))
-    ops.append(OpCost("lm_head", 1, 2 * seqs * tb.params["lm_head"], tb.weight_bytes["lm_head"], 0,
-                      seqs * (d + mdl.vocab_size) * act, kc.lm_head, tb.dequant_ops["lm_head"]))
+    ops.append(
+        OpCost(
+            "lm_head",
+            1,
+            2 * seqs * tb.params["lm_head"],
+            tb.weight_bytes["lm_head"],
+            0,
+            seqs * (d + mdl.vocab_size) * act,
+            kc.lm_head,
+            tb.dequant_ops["lm_head"],
+        )
+    )
     return ops

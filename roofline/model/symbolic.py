@@ -34,13 +34,13 @@ class SymbolicModel:
     engine: str
     quant: str
     workload: Workload
-    symbols: dict[str, Any]          # batch -> B, depth -> D, bandwidth -> W
+    symbols: dict[str, Any]  # batch -> B, depth -> D, bandwidth -> W
     step_seconds: Any
     tokens_per_second: Any
     seconds_per_token: Any
-    terms: dict[str, Any]            # operator -> its time expression
+    terms: dict[str, Any]  # operator -> its time expression
     host_seconds: float
-    values: dict[str, float]         # the workload's own values of the symbols
+    values: dict[str, float]  # the workload's own values of the symbols
 
     def function(self, expr: Any | None = None) -> Any:
         """A numpy function of (B, D, W) for `expr` (default: tokens per second), vectorised."""
@@ -67,13 +67,20 @@ _NUMPY_FUNCS = {"Max": _np_max, "Min": _np_min, "ceiling": np.ceil}
 
 
 @functools.lru_cache(maxsize=256)
-def _build_cached(device: str, model: str, workload: Workload, engine: str | None, quant: str,
-                  kv_dtype: str) -> SymbolicModel:
+def _build_cached(
+    device: str, model: str, workload: Workload, engine: str | None, quant: str, kv_dtype: str
+) -> SymbolicModel:
     return _build(device, model, workload, engine, quant, kv_dtype)
 
 
-def build(device: Any, model: Any, workload: Workload | None = None, engine: Any = None,
-          quant: str = "Q4_K_M", kv_dtype: str = "f16") -> SymbolicModel:
+def build(
+    device: Any,
+    model: Any,
+    workload: Workload | None = None,
+    engine: Any = None,
+    quant: str = "Q4_K_M",
+    kv_dtype: str = "f16",
+) -> SymbolicModel:
     """The symbolic model of (device, model, engine, quant) at a workload's shape (test, ubatch)."""
     w = workload or Workload()
     if all(isinstance(x, (str, type(None))) for x in (device, model, engine)):
@@ -92,20 +99,41 @@ def _build(device: Any, model: Any, w: Workload, engine: Any, quant: str, kv_dty
     mc = cost.resolve_machine(dev, eng, mdl.is_moe)
     # The working set grows with B and D, so a level too small at B = 1, D = 0 never serves it: drop
     # such levels from the expression (same value, shorter formula).
-    ws_min = float(sum(o.weight_bytes + o.kv_bytes for o in cost.step_operators(
-        tb, eng, NUMPY, *_numeric_step(cost.step_vars(Workload(test=w.test), eng, NUMPY)))))
+    ws_min = float(
+        sum(
+            o.weight_bytes + o.kv_bytes
+            for o in cost.step_operators(
+                tb, eng, NUMPY, *_numeric_step(cost.step_vars(Workload(test=w.test), eng, NUMPY))
+            )
+        )
+    )
     mc = dataclasses.replace(mc, cache_levels=tuple(lv for lv in mc.cache_levels if lv[1] >= ws_min))
     sv = cost.step_vars(w, eng, m, batch=B, depth=D)
     ops = cost.step_operators(tb, eng, m, sv.tokens, sv.seqs, sv.keys, sv.kv_len)
     times = cost.op_times(ops, mc, eng, m, W)
-    host = eng.per_step_overhead + eng.per_layer_overhead * mdl.n_layers + eng.kernels.per_step * mc.kernel_overhead
+    host = (
+        eng.per_step_overhead
+        + eng.per_layer_overhead * mdl.n_layers
+        + eng.kernels.per_step * mc.kernel_overhead
+    )
     if dev.host_overhead_per_token is not None:
         host += dev.host_overhead_per_token.value
     step = sum((t.seconds for t in times), sympy.Integer(0)) + host
     tps = sv.tokens_in_test / (sv.steps * step)
-    return SymbolicModel(dev.id, mdl.id, eng.name, quant, w, {"batch": B, "depth": D, "bandwidth": W},
-                         step, tps, 1 / tps, {t.op.name: t.seconds for t in times}, host,
-                         {"batch": float(w.batch), "depth": float(w.depth), "bandwidth": mc.main_bandwidth})
+    return SymbolicModel(
+        dev.id,
+        mdl.id,
+        eng.name,
+        quant,
+        w,
+        {"batch": B, "depth": D, "bandwidth": W},
+        step,
+        tps,
+        1 / tps,
+        {t.op.name: t.seconds for t in times},
+        host,
+        {"batch": float(w.batch), "depth": float(w.depth), "bandwidth": mc.main_bandwidth},
+    )
 
 
 def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str, Any]:
@@ -115,21 +143,39 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
     from roofline.api import predict
 
     subs = {sm.symbols[k]: v for k, v in sm.values.items()}
-    numeric = {o.op: o for o in predict(sm.device, sm.model, sm.workload, engine=sm.engine,
-                                        quant=sm.quant).breakdown}
+    numeric = {
+        o.op: o for o in predict(sm.device, sm.model, sm.workload, engine=sm.engine, quant=sm.quant).breakdown
+    }
     rows = []
     for name, expr in sm.terms.items():
         shown = sympy.N(expr, digits)
         value = float(expr.subs(subs))
-        rows.append({"op": name, "formula": sympy.latex(shown) if latex else sympy.sstr(shown),
-                     "seconds": value, "bound": numeric[name].bound})
+        rows.append(
+            {
+                "op": name,
+                "formula": sympy.latex(shown) if latex else sympy.sstr(shown),
+                "seconds": value,
+                "bound": numeric[name].bound,
+            }
+        )
     step = sympy.N(sm.step_seconds, digits)
-    return {"device": sm.device, "model": sm.model, "engine": sm.engine, "quant": sm.quant,
-            "test": sm.workload.test, "symbols": {"B": "batch (sequences)", "D": "KV depth before the test (tokens)",
-                                                   "W": "main-memory bandwidth (bytes/s)"},
-            "values": sm.values, "terms": rows, "host_overhead_seconds": sm.host_seconds,
-            "step_seconds": sympy.latex(step) if latex else sympy.sstr(step),
-            "step_seconds_value": float(sm.step_seconds.subs(subs))}
+    return {
+        "device": sm.device,
+        "model": sm.model,
+        "engine": sm.engine,
+        "quant": sm.quant,
+        "test": sm.workload.test,
+        "symbols": {
+            "B": "batch (sequences)",
+            "D": "KV depth before the test (tokens)",
+            "W": "main-memory bandwidth (bytes/s)",
+        },
+        "values": sm.values,
+        "terms": rows,
+        "host_overhead_seconds": sm.host_seconds,
+        "step_seconds": sympy.latex(step) if latex else sympy.sstr(step),
+        "step_seconds_value": float(sm.step_seconds.subs(subs)),
+    }
 
 
 @dataclass
@@ -138,7 +184,7 @@ class Crossover:
     points: list[float]
     lo: float
     hi: float
-    ratio_lo: float   # tokens/s of A over B at lo
+    ratio_lo: float  # tokens/s of A over B at lo
     ratio_hi: float
     model_a: str
     model_b: str
@@ -153,21 +199,34 @@ class Crossover:
         span = f"{self.lo * scale:g}-{self.hi * scale:g} {unit}"
         if not self.points:
             who = self.model_a if self.ratio_lo > 1 else self.model_b
-            return (f"no crossover for {self.vary} in {span}: {who} is faster throughout "
-                    f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
-                    f"{self.ratio_hi:.2f}x at {self.hi * scale:g})")
-        pts = ", ".join(f"{p * scale:.4g}" for p in self.points)
-        return (f"{self.model_a} and {self.model_b} break even at {self.vary} = {pts} {unit} on {self.device} "
+            return (
+                f"no crossover for {self.vary} in {span}: {who} is faster throughout "
                 f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
-                f"{self.ratio_hi:.2f}x at {self.hi * scale:g})")
+                f"{self.ratio_hi:.2f}x at {self.hi * scale:g})"
+            )
+        pts = ", ".join(f"{p * scale:.4g}" for p in self.points)
+        return (
+            f"{self.model_a} and {self.model_b} break even at {self.vary} = {pts} {unit} on {self.device} "
+            f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
+            f"{self.ratio_hi:.2f}x at {self.hi * scale:g})"
+        )
 
 
 DEFAULT_RANGES = {"batch": (1.0, 1024.0), "depth": (0.0, 131072.0)}
 
 
-def crossover(device: Any, model_a: Any, model_b: Any, vary: str, workload: Workload | None = None,
-              engine: Any = None, quant: str = "Q4_K_M", lo: float | None = None, hi: float | None = None,
-              points: int = 512) -> Crossover:
+def crossover(
+    device: Any,
+    model_a: Any,
+    model_b: Any,
+    vary: str,
+    workload: Workload | None = None,
+    engine: Any = None,
+    quant: str = "Q4_K_M",
+    lo: float | None = None,
+    hi: float | None = None,
+    points: int = 512,
+) -> Crossover:
     """Where the two models' throughputs are equal as `vary` (batch, depth or bandwidth) sweeps
     [lo, hi]: sign changes of log(tokens/s A / tokens/s B) on a grid, refined by Brent's method."""
     from scipy.optimize import brentq
@@ -192,10 +251,14 @@ def crossover(device: Any, model_a: Any, model_b: Any, vary: str, workload: Work
         raise WorkloadError("batch range starts at 1")
 
     def ratio(x: Any) -> Any:
-        args = [np.full_like(np.asarray(x, dtype=float), sa.values[k]) if k != vary else np.asarray(x, float)
-                for k in VARIABLES]
-        args_b = [np.full_like(np.asarray(x, dtype=float), sb.values[k]) if k != vary else np.asarray(x, float)
-                  for k in VARIABLES]
+        args = [
+            np.full_like(np.asarray(x, dtype=float), sa.values[k]) if k != vary else np.asarray(x, float)
+            for k in VARIABLES
+        ]
+        args_b = [
+            np.full_like(np.asarray(x, dtype=float), sb.values[k]) if k != vary else np.asarray(x, float)
+            for k in VARIABLES
+        ]
         return np.log(fa(*args) / fb(*args_b))
 
     grid = np.unique(np.concatenate([[lo], np.geomspace(max(lo, 1e-9) if lo > 0 else 1.0, hi, points), [hi]]))
@@ -203,12 +266,20 @@ def crossover(device: Any, model_a: Any, model_b: Any, vary: str, workload: Work
     roots = []
     for i in np.nonzero(np.sign(r[:-1]) * np.sign(r[1:]) < 0)[0]:
         roots.append(float(brentq(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1])))
-    return Crossover(vary, roots, lo, hi, float(np.exp(r[0])), float(np.exp(r[-1])), sa.model, sb.model,
-                     sa.device)
+    return Crossover(
+        vary, roots, lo, hi, float(np.exp(r[0])), float(np.exp(r[-1])), sa.model, sb.model, sa.device
+    )
 
 
-def sweep(devices: list[str], models: list[str], quants: list[str], batches: list[int], depths: list[int],
-          test: str = "tg128", engine: str | None = None) -> list[dict[str, Any]]:
+def sweep(
+    devices: list[str],
+    models: list[str],
+    quants: list[str],
+    batches: list[int],
+    depths: list[int],
+    test: str = "tg128",
+    engine: str | None = None,
+) -> list[dict[str, Any]]:
     """Throughput over a grid, through the lambdified functions (one compile per device, model, quant)."""
     rows: list[dict[str, Any]] = []
     bb, dd = np.meshgrid(np.asarray(batches, float), np.asarray(depths, float), indexing="ij")
@@ -216,9 +287,20 @@ def sweep(devices: list[str], models: list[str], quants: list[str], batches: lis
         for mod in models:
             for q in quants:
                 sm = build(dev, mod, Workload(test=test), engine, q)
-                tps = np.broadcast_to(sm.function()(bb, dd, np.full_like(bb, sm.values["bandwidth"])), bb.shape)
+                tps = np.broadcast_to(
+                    sm.function()(bb, dd, np.full_like(bb, sm.values["bandwidth"])), bb.shape
+                )
                 for (i, j), v in np.ndenumerate(tps):
-                    rows.append({"device": sm.device, "model": sm.model, "quant": q, "engine": sm.engine,
-                                 "test": test, "batch": int(bb[i, j]), "depth": int(dd[i, j]),
-                                 "tokens_per_second": float(v)})
+                    rows.append(
+                        {
+                            "device": sm.device,
+                            "model": sm.model,
+                            "quant": q,
+                            "engine": sm.engine,
+                            "test": test,
+                            "batch": int(bb[i, j]),
+                            "depth": int(dd[i, j]),
+                            "tokens_per_second": float(v),
+                        }
+                    )
     return rows

@@ -27,6 +27,8 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+
+
 _extra_dirs: list[Path] = []
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,9 +89,7 @@ def resolve(ref: str | os.PathLike[str], kind: str) -> Path:
     known = list_ids(kind)
     close = [k for k in known if str(ref).lower() in k or k in str(ref).lower()]
     hint = f"; did you mean {', '.join(close[:5])}?" if close else ""
-    raise SpecError(
-        str(ref), f"unknown {kind} id{hint} (`roofline specs list` shows the {len(known)} known)"
-    )
+    raise SpecError(str(ref), f"unknown {kind} id{hint} (`roofline specs list` shows the {len(known)} known)")
 
 
 def load_yaml(path: Path) -> Any:
@@ -118,7 +118,9 @@ def _tuples(obj: Any) -> Any:
 def validate(data: Any, cls: type[M], where: str) -> M:
     """Build a spec model, turning pydantic's errors into one SpecError naming the field."""
     if not isinstance(data, dict):
-        raise SpecError(where, f"expected a YAML mapping of fields at the top level, got {type(data).__name__}")
+        raise SpecError(
+            where, f"expected a YAML mapping of fields at the top level, got {type(data).__name__}"
+        )
     try:
         return cls.model_validate(_tuples(data))
     except ValidationError as exc:
@@ -195,8 +197,11 @@ def check_file(path: str | os.PathLike[str]) -> Device | Model:
         raise SpecError(str(path), "no such file")
     kind = _kind_of(load_yaml(p))
     if kind is None:
-        raise SpecError(str(path), "neither a device spec (with 'processors', 'memory') nor a model spec"
-                        " (with 'n_layers', 'attention')")
+        raise SpecError(
+            str(path),
+            "neither a device spec (with 'processors', 'memory') nor a model spec"
+            " (with 'n_layers', 'attention')",
+        )
     return _load(p.resolve(), kind)
 
 

@@ -55,8 +55,11 @@ def describe_device(d: Device) -> dict[str, Any]:
             for p in d.processors
         ],
         "ridge_points_flop_per_byte": d.ridge_points(),
-        "power_w": {"mode": d.power.mode, "max": d.power.max.value,
-                    "idle": d.power.idle.value if d.power.idle else None},
+        "power_w": {
+            "mode": d.power.mode,
+            "max": d.power.max.value,
+            "idle": d.power.idle.value if d.power.idle else None,
+        },
         "estimated_figures": [path for path, f in d.figures() if f.estimated],
         "spec": d.model_dump(mode="json"),
     }

@@ -15,17 +15,39 @@ from typing import Any
 from roofline.errors import SpecError
 
 SUPPORTED = (
-    "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "olmoe",
-    "deepseek_v2", "deepseek_v3", "gemma2", "gemma3", "gemma3_text", "phimoe", "gpt_oss",
-    "granitemoe", "llama4", "llama4_text",
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "qwen3",
+    "qwen3_moe",
+    "olmoe",
+    "deepseek_v2",
+    "deepseek_v3",
+    "gemma2",
+    "gemma3",
+    "gemma3_text",
+    "phimoe",
+    "gpt_oss",
+    "granitemoe",
+    "llama4",
+    "llama4_text",
 )
 
 # Defaults of transformers' config classes for keys that published configs leave out.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     # Gemma3TextConfig
-    "gemma3_text": {"vocab_size": 262208, "num_attention_heads": 8, "num_key_value_heads": 4,
-                    "head_dim": 256, "sliding_window": 4096, "sliding_window_pattern": 6,
-                    "tie_word_embeddings": True, "hidden_activation": "gelu_pytorch_tanh"},
+    "gemma3_text": {
+        "vocab_size": 262208,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+        "tie_word_embeddings": True,
+        "hidden_activation": "gelu_pytorch_tanh",
+    },
     # Gemma2Config
     "gemma2": {"tie_word_embeddings": True, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh"},
     "qwen2_moe": {"decoder_sparse_step": 1, "mlp_only_layers": []},
@@ -34,8 +56,13 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "deepseek_v3": {"moe_layer_freq": 1, "first_k_dense_replace": 0, "scoring_func": "sigmoid"},
     "llama4_text": {"interleave_moe_layer_step": 1},
 }
-_ACT = {"silu": "swiglu", "swish": "swiglu", "gelu_pytorch_tanh": "geglu", "gelu": "geglu",
-        "gelu_new": "geglu"}
+_ACT = {
+    "silu": "swiglu",
+    "swish": "swiglu",
+    "gelu_pytorch_tanh": "geglu",
+    "gelu": "geglu",
+    "gelu_new": "geglu",
+}
 
 
 def _kebab(name: str) -> str:
@@ -85,24 +112,35 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
     family = mt.removesuffix("_text")
     attention: dict[str, Any] = {
         "kind": "mha" if n_kv == n_heads else "mqa" if n_kv == 1 else "gqa",
-        "n_heads": n_heads, "n_kv_heads": n_kv, "head_dim": head_dim,
+        "n_heads": n_heads,
+        "n_kv_heads": n_kv,
+        "head_dim": head_dim,
         "qkv_bias": mt in ("qwen2", "qwen2_moe") or bool(c.get("attention_bias", False)),
         "o_bias": mt in ("gpt_oss", "phimoe") and bool(c.get("attention_bias", False)),
         "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text"),
         "sinks": mt == "gpt_oss",
-        "sliding_window": None, "global_every": None, "mla": None,
+        "sliding_window": None,
+        "global_every": None,
+        "mla": None,
     }
     _sliding(c, mt, n_layers, attention)
     if mt in ("deepseek_v2", "deepseek_v3"):
         attention["kind"] = "mla"
         attention["n_kv_heads"] = n_heads
-        attention["mla"] = {k: c.get(k) for k in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
-                                                   "qk_rope_head_dim", "v_head_dim")}
+        attention["mla"] = {
+            k: c.get(k)
+            for k in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+        }
         attention["head_dim"] = need("qk_nope_head_dim") + need("qk_rope_head_dim")
     d_ff = c.get("intermediate_size_mlp") if mt == "llama4_text" else c.get("intermediate_size")
     spec: dict[str, Any] = {
-        "id": model_id, "name": c.get("_name_or_path") or model_id, "source": source, "family": family,
-        "n_layers": n_layers, "d_model": d_model, "vocab_size": need("vocab_size"),
+        "id": model_id,
+        "name": c.get("_name_or_path") or model_id,
+        "source": source,
+        "family": family,
+        "n_layers": n_layers,
+        "d_model": d_model,
+        "vocab_size": need("vocab_size"),
         "tied_embeddings": bool(c.get("tie_word_embeddings", False)),
         "norm": "layernorm" if mt == "phimoe" else "rmsnorm",
         "norms_per_layer": 4 if mt in ("gemma2", "gemma3_text") else 2,
@@ -131,7 +169,9 @@ def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any
             # chunked attention on RoPE layers; NoPE layers (no_rope_layers[i] == 0) see everything
             layer_types = ["full_attention" if not r else "sliding_attention" for r in no_rope]
         elif window:
-            layer_types = ["full_attention" if (i + 1) % 4 == 0 else "sliding_attention" for i in range(n_layers)]
+            layer_types = [
+                "full_attention" if (i + 1) % 4 == 0 else "sliding_attention" for i in range(n_layers)
+            ]
     if not window:
         return
     attention["sliding_window"] = window
@@ -143,7 +183,9 @@ def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any
         if glob == [i for i in range(n_layers) if (i + 1) % step == 0]:
             attention["global_every"] = step
         else:
-            raise SpecError("config", f"layer_types pattern with global layers {glob} is not periodic", "layer_types")
+            raise SpecError(
+                "config", f"layer_types pattern with global layers {glob} is not periodic", "layer_types"
+            )
     elif mt == "gemma2":
         attention["global_every"] = 2
     elif mt == "gemma3_text":
@@ -158,12 +200,21 @@ def _moe(c: dict[str, Any], mt: str, need: Any) -> dict[str, Any] | None:
     n_exp = c.get("num_local_experts") or c.get("num_experts") or c.get("n_routed_experts")
     top_k = c.get("num_experts_per_tok") or c.get("experts_per_token")
     if not n_exp or not top_k:
-        raise SpecError("config", f"model_type {mt!r} needs the number of experts and experts per token",
-                        "num_experts")
+        raise SpecError(
+            "config", f"model_type {mt!r} needs the number of experts and experts per token", "num_experts"
+        )
     moe: dict[str, Any] = {
-        "n_experts": n_exp, "top_k": top_k, "n_shared_experts": 0, "d_shared_expert": None,
-        "shared_expert_gate": False, "expert_bias": mt == "gpt_oss", "router_bias": mt == "gpt_oss",
-        "first_k_dense": 0, "moe_every": 1, "dense_layers": [], "router": "softmax-topk",
+        "n_experts": n_exp,
+        "top_k": top_k,
+        "n_shared_experts": 0,
+        "d_shared_expert": None,
+        "shared_expert_gate": False,
+        "expert_bias": mt == "gpt_oss",
+        "router_bias": mt == "gpt_oss",
+        "first_k_dense": 0,
+        "moe_every": 1,
+        "dense_layers": [],
+        "router": "softmax-topk",
     }
     if mt in ("mixtral", "olmoe", "phimoe", "granitemoe", "gpt_oss"):
         moe["d_expert"] = need("intermediate_size")
@@ -173,8 +224,11 @@ def _moe(c: dict[str, Any], mt: str, need: Any) -> dict[str, Any] | None:
         moe["moe_every"] = c.get("decoder_sparse_step") or 1
         moe["dense_layers"] = list(c.get("mlp_only_layers") or [])
         if mt == "qwen2_moe" and c.get("shared_expert_intermediate_size"):
-            moe.update(n_shared_experts=1, d_shared_expert=c["shared_expert_intermediate_size"],
-                       shared_expert_gate=True)
+            moe.update(
+                n_shared_experts=1,
+                d_shared_expert=c["shared_expert_intermediate_size"],
+                shared_expert_gate=True,
+            )
     elif mt in ("deepseek_v2", "deepseek_v3"):
         moe["d_expert"] = need("moe_intermediate_size")
         if c.get("n_shared_experts"):

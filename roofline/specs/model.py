@@ -48,11 +48,13 @@ class Attention(Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Attention:
         if self.n_heads % self.n_kv_heads:
-            raise ValueError(
-                f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})"
-            )
-        expected = {"mha": self.n_kv_heads == self.n_heads, "mqa": self.n_kv_heads == 1,
-                    "gqa": 1 < self.n_kv_heads < self.n_heads, "mla": True}[self.kind]
+            raise ValueError(f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})")
+        expected = {
+            "mha": self.n_kv_heads == self.n_heads,
+            "mqa": self.n_kv_heads == 1,
+            "gqa": 1 < self.n_kv_heads < self.n_heads,
+            "mla": True,
+        }[self.kind]
         if not expected:
             raise ValueError(
                 f"kind {self.kind!r} does not match n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}"
@@ -245,31 +247,47 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
         mla = a.mla
         qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim
         if mla.q_lora_rank:
-            t += [Tensor("attn_q_a", i, (mla.q_lora_rank, d), "attention"),
-                  Tensor("attn_q_a_norm", i, (mla.q_lora_rank,), "norm"),
-                  Tensor("attn_q_b", i, (a.n_heads * qk_head, mla.q_lora_rank), "attention")]
+            t += [
+                Tensor("attn_q_a", i, (mla.q_lora_rank, d), "attention"),
+                Tensor("attn_q_a_norm", i, (mla.q_lora_rank,), "norm"),
+                Tensor("attn_q_b", i, (a.n_heads * qk_head, mla.q_lora_rank), "attention"),
+            ]
         else:
             t.append(Tensor("attn_q", i, (a.n_heads * qk_head, d), "attention"))
-        t += [Tensor("attn_kv_a_mqa", i, (mla.kv_lora_rank + mla.qk_rope_head_dim, d), "attention"),
-              Tensor("attn_kv_a_norm", i, (mla.kv_lora_rank,), "norm"),
-              Tensor("attn_kv_b", i, (a.n_heads * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank), "attention"),
-              Tensor("attn_output", i, (d, a.n_heads * mla.v_head_dim), "attention")]
+        t += [
+            Tensor("attn_kv_a_mqa", i, (mla.kv_lora_rank + mla.qk_rope_head_dim, d), "attention"),
+            Tensor("attn_kv_a_norm", i, (mla.kv_lora_rank,), "norm"),
+            Tensor(
+                "attn_kv_b",
+                i,
+                (a.n_heads * (mla.qk_nope_head_dim + mla.v_head_dim), mla.kv_lora_rank),
+                "attention",
+            ),
+            Tensor("attn_output", i, (d, a.n_heads * mla.v_head_dim), "attention"),
+        ]
         return t
     q, kv = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
-    t += [Tensor("attn_q", i, (q, d), "attention"),
-          Tensor("attn_k", i, (kv, d), "attention"),
-          Tensor("attn_v", i, (kv, d), "attention"),
-          Tensor("attn_output", i, (d, q), "attention")]
+    t += [
+        Tensor("attn_q", i, (q, d), "attention"),
+        Tensor("attn_k", i, (kv, d), "attention"),
+        Tensor("attn_v", i, (kv, d), "attention"),
+        Tensor("attn_output", i, (d, q), "attention"),
+    ]
     if a.qkv_bias:
-        t += [Tensor("attn_q_bias", i, (q,), "bias"), Tensor("attn_k_bias", i, (kv,), "bias"),
-              Tensor("attn_v_bias", i, (kv,), "bias")]
+        t += [
+            Tensor("attn_q_bias", i, (q,), "bias"),
+            Tensor("attn_k_bias", i, (kv,), "bias"),
+            Tensor("attn_v_bias", i, (kv,), "bias"),
+        ]
     if a.o_bias:
         t.append(Tensor("attn_output_bias", i, (d,), "bias"))
     if a.qk_norm:
         # OLMoE normalises the whole q/k projection; Qwen3 and Gemma-3 one head at a time.
         per_head = m.family != "olmoe"
-        t += [Tensor("attn_q_norm", i, (a.head_dim if per_head else q,), "norm"),
-              Tensor("attn_k_norm", i, (a.head_dim if per_head else kv,), "norm")]
+        t += [
+            Tensor("attn_q_norm", i, (a.head_dim if per_head else q,), "norm"),
+            Tensor("attn_k_norm", i, (a.head_dim if per_head else kv,), "norm"),
+        ]
     if a.sinks:
         t.append(Tensor("attn_sinks", i, (a.n_heads,), "bias"))
     return t
@@ -287,7 +305,7 @@ def _ffn_tensors(m: Model, i: int) -> list[Tensor]:
     t = [Tensor("ffn_gate_inp", i, (e, d), "router")]
     if moe.router_bias:
         t.append(Tensor("ffn_gate_inp_bias", i, (e,), "router"))
-    names = ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")[3 - n_mat:]
+    names = ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")[3 - n_mat :]
     for name in names:
         shape = (e, d, moe.d_expert) if name == "ffn_down_exps" else (e, moe.d_expert, d)
         t.append(Tensor(name, i, shape, "expert"))
@@ -308,8 +326,10 @@ def _mlp(d: int, width: int, n_mat: int, i: int, suffix: str, role: str, bias: b
         t.append(Tensor(f"ffn_gate{suffix}", i, (width, d), role))
     t += [Tensor(f"ffn_up{suffix}", i, (width, d), role), Tensor(f"ffn_down{suffix}", i, (d, width), role)]
     if bias:
-        t += [Tensor(f"ffn_up{suffix}_bias", i, (width,), "bias"),
-              Tensor(f"ffn_down{suffix}_bias", i, (d,), "bias")]
+        t += [
+            Tensor(f"ffn_up{suffix}_bias", i, (width,), "bias"),
+            Tensor(f"ffn_down{suffix}_bias", i, (d,), "bias"),
+        ]
         if n_mat == 3:
             t.append(Tensor(f"ffn_gate{suffix}_bias", i, (width,), "bias"))
     return t

@@ -65,23 +65,51 @@ WEIGHT_TYPES: dict[str, WeightType] = {t.name: t for t in _TYPES}
 
 #: File types (llama-quantize's names) -> the base type of their ordinary matrices.
 FILE_TYPES: dict[str, str] = {
-    "F32": "F32", "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0", "Q6_K": "Q6_K",
-    "Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q5_1": "Q5_1", "Q5_0": "Q5_0",
-    "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q4_1": "Q4_1", "Q4_0": "Q4_0",
-    "IQ4_NL": "IQ4_NL", "IQ4_XS": "IQ4_XS", "Q3_K_L": "Q3_K", "Q3_K_M": "Q3_K", "Q3_K_S": "Q3_K",
-    "Q2_K": "Q2_K", "MXFP4": "MXFP4",
+    "F32": "F32",
+    "F16": "F16",
+    "BF16": "BF16",
+    "Q8_0": "Q8_0",
+    "Q6_K": "Q6_K",
+    "Q5_K_M": "Q5_K",
+    "Q5_K_S": "Q5_K",
+    "Q5_1": "Q5_1",
+    "Q5_0": "Q5_0",
+    "Q4_K_M": "Q4_K",
+    "Q4_K_S": "Q4_K",
+    "Q4_1": "Q4_1",
+    "Q4_0": "Q4_0",
+    "IQ4_NL": "IQ4_NL",
+    "IQ4_XS": "IQ4_XS",
+    "Q3_K_L": "Q3_K",
+    "Q3_K_M": "Q3_K",
+    "Q3_K_S": "Q3_K",
+    "Q2_K": "Q2_K",
+    "MXFP4": "MXFP4",
 }
 
 #: KV-cache element types (llama.cpp -ctk/-ctv names and generic ones) -> bytes per element.
 KV_DTYPES: dict[str, float] = {
-    "f32": 4.0, "f16": 2.0, "bf16": 2.0, "fp8": 1.0,
-    "q8_0": 34 / 32, "q5_1": 24 / 32, "q5_0": 22 / 32, "q4_1": 20 / 32, "q4_0": 18 / 32,
+    "f32": 4.0,
+    "f16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "q8_0": 34 / 32,
+    "q5_1": 24 / 32,
+    "q5_0": 22 / 32,
+    "q4_1": 20 / 32,
+    "q4_0": 18 / 32,
     "iq4_nl": 18 / 32,
 }
 
 _GENERIC = re.compile(r"^(INT8|INT4)(?:-G(\d+))?$")
-_FALLBACK = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0", "Q2_K": "IQ4_NL", "Q3_K": "IQ4_NL",
-             "IQ4_XS": "IQ4_NL"}
+_FALLBACK = {
+    "Q4_K": "Q5_0",
+    "Q5_K": "Q5_1",
+    "Q6_K": "Q8_0",
+    "Q2_K": "IQ4_NL",
+    "Q3_K": "IQ4_NL",
+    "IQ4_XS": "IQ4_NL",
+}
 
 
 def quant_names() -> list[str]:
@@ -94,8 +122,9 @@ def check_quant(name: str) -> str:
     if up in FILE_TYPES or up == "FP8" or _GENERIC.match(up):
         return up
     raise SpecError(
-        "quant", f"unknown quantization {name!r}; known: {', '.join(quant_names())}"
-        " (INT4/INT8 take any group size, e.g. INT4-G64)"
+        "quant",
+        f"unknown quantization {name!r}; known: {', '.join(quant_names())}"
+        " (INT4/INT8 take any group size, e.g. INT4-G64)",
     )
 
 

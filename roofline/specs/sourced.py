@@ -45,9 +45,7 @@ def _sourced_from_yaml(raw: Any, dimension: str) -> Any:
         )
     unknown = set(raw) - {"value", "source", "estimated", "reason"}
     if unknown:
-        raise ValueError(
-            f"unknown key(s) {sorted(unknown)}; allowed: value, source, estimated, reason"
-        )
+        raise ValueError(f"unknown key(s) {sorted(unknown)}; allowed: value, source, estimated, reason")
     if "value" not in raw:
         raise ValueError(f"missing 'value' (e.g. {example})")
     value = parse_quantity(raw["value"], dimension)
@@ -57,7 +55,9 @@ def _sourced_from_yaml(raw: Any, dimension: str) -> Any:
     if estimated not in (True, False):
         raise ValueError(f"'estimated' must be true or false, got {estimated!r}")
     if source is not None and (not isinstance(source, str) or not source.strip()):
-        raise ValueError(f"'source' must be a non-empty text (URL, document or reference key), got {source!r}")
+        raise ValueError(
+            f"'source' must be a non-empty text (URL, document or reference key), got {source!r}"
+        )
     if estimated:
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError("an estimated figure needs a 'reason' saying how it was derived")

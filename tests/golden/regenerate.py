@@ -46,11 +46,17 @@ def snapshot() -> list[dict]:
     for device, model, test, depth, batch, engine in CASES:
         p = predict(device, model, Workload(test=test, depth=depth, batch=batch), engine=engine)
         j = p.to_json()
-        out.append({"args": [device, model, test, depth, batch, engine],
-                    "tokens_per_second": j["tokens_per_second"], "bound": j["bound"],
-                    "memory_total_bytes": j["memory"]["total_bytes"], "fits": j["memory"]["fits"],
-                    "joules_per_token": j["energy"]["joules_per_token"],
-                    "ops": {o["op"]: o["seconds"] for o in j["breakdown"]}})
+        out.append(
+            {
+                "args": [device, model, test, depth, batch, engine],
+                "tokens_per_second": j["tokens_per_second"],
+                "bound": j["bound"],
+                "memory_total_bytes": j["memory"]["total_bytes"],
+                "fits": j["memory"]["fits"],
+                "joules_per_token": j["energy"]["joules_per_token"],
+                "ops": {o["op"]: o["seconds"] for o in j["breakdown"]},
+            }
+        )
     return out
 
 
