@@ -14,7 +14,8 @@ intel-core-ultra-7-258v snapdragon-8-gen-3 snapdragon-x-elite radeon-rx-7900-xtx
 dgx-spark-gb10 jetson-agx-thor apple-m2-ultra apple-m3-ultra arc-pro-b70
 rtx-pro-4000-blackwell-sff""".split()
 
-REQUIRED_MODELS = """olmoe-1b-7b llama-2-7b llama-3.1-70b gemma-3-12b gemma-3-27b mistral-small-24b llama-3.2-1b
+REQUIRED_MODELS = """olmoe-1b-7b llama-2-7b llama-3.1-70b gemma-3-12b gemma-3-27b mistral-small-24b
+llama-3.2-1b
 llama-3.2-3b llama-3.1-8b qwen2.5-1.5b qwen2.5-7b gemma-2-2b qwen3-4b qwen3-8b qwen3-14b qwen3-32b
 qwen3-30b-a3b qwen3-235b-a22b mixtral-8x7b mistral-7b deepseek-v2-lite deepseek-v3 gpt-oss-20b
 gpt-oss-120b phi-3.5-moe qwen1.5-moe-a2.7b llama-4-scout granite-3.1-3b-a800m gemma-3-4b""".split()

@@ -19,9 +19,10 @@ def test_at_least_twenty_pairs():
     assert len(GOLDEN) >= 20
 
 
-@pytest.mark.parametrize(
-    "now,then", list(zip(snapshot(), GOLDEN, strict=True)), ids=[" ".join(map(str, g["args"][:3])) for g in GOLDEN]
-)
+PAIRS = list(zip(snapshot(), GOLDEN, strict=True))
+
+
+@pytest.mark.parametrize("now,then", PAIRS, ids=[" ".join(map(str, g["args"][:3])) for g in GOLDEN])
 def test_prediction_unchanged(now, then):
     assert now["args"] == then["args"]
     assert now["tokens_per_second"] == pytest.approx(then["tokens_per_second"], rel=1e-6)
