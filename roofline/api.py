@@ -60,6 +60,7 @@ class Prediction:
     routing_bounds_tokens_per_second: tuple[float, float] | None
     serving_level: str
     warnings: list[str] = field(default_factory=list)
+    interval: tuple[float, float] | None = None  # 10th-90th percentile tokens/s (calibrated profiles)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class Prediction:
             ),
             "serving_level": self.serving_level,
             "warnings": self.warnings,
+            "interval_tokens_per_second": list(self.interval) if self.interval else None,
         }
 
     def terms(self) -> dict[str, float]:
@@ -168,13 +170,7 @@ def predict(
     def run(n_touched: float | None = None) -> tuple[list[cost.OpTime], float, float, cost.Offload, str]:
         ops = cost.step_operators(tb, eng, NUMPY, sv.tokens, sv.seqs, sv.keys, sv.kv_len, n_touched)
         times = cost.op_times(ops, mc, eng, NUMPY, mc.main_bandwidth)
-        host = (
-            eng.per_step_overhead
-            + eng.per_layer_overhead * mdl.n_layers
-            + eng.kernels.per_step * mc.kernel_overhead
-        )
-        if dev.host_overhead_per_token is not None:
-            host += dev.host_overhead_per_token.value
+        host = cost.host_seconds(dev, mdl.n_layers, eng, mc)
         off = cost.offload(tb, mc, fp, ops, locality)
         step = float(sum(float(t.seconds) for t in times)) + host + off.seconds_per_step
         return times, step, host, off, cost.serving_level(ops, mc, eng)
@@ -297,6 +293,14 @@ def predict(
             f"{fp.usable / 2**30:.2f} GiB usable memory: {off.bytes_per_step / 1e9:.2f} GB "
             f"per step come from {off.tier}"
         )
+    interval = None
+    if eng.calibration:
+        from roofline.validation.calibrate import interval as calibrated_interval
+        from roofline.validation.calibrate import outside_range, scenario_from
+
+        lo_hi = calibrated_interval(scenario_from(dev, mdl, eng, tb, w, sv, fp), eng)
+        interval = (lo_hi[0], lo_hi[2])
+        warnings += outside_range(eng, dev.id, mdl.id, w)
     return Prediction(
         dev.id,
         mdl.id,
@@ -314,6 +318,7 @@ def predict(
         rb,
         level,
         warnings,
+        interval,
     )
 
 

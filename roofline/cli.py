@@ -279,6 +279,8 @@ def _print_prediction(p: Any) -> None:
             f"  experts touched per MoE layer: {x['expected_distinct_per_layer']:.1f} expected "
             f"({x['lower']:.0f}-{x['upper']:.0f}) for {x['tokens_per_step']:.0f} tokens per step"
         )
+    if p.interval:
+        click.echo(f"  calibrated interval (10-90 %): {p.interval[0]:.1f}-{p.interval[1]:.1f} tokens/s")
     for warning in p.warnings:
         click.echo(f"  warning: {warning}")
 
@@ -458,6 +460,129 @@ def sweep(
         click.echo(f"wrote {len(rows)} rows to {output}")
     else:
         click.echo(buf.getvalue(), nl=False)
+
+
+# ---- traces, validation, calibration ----------------------------------------------------------
+@main.group(cls=_Group)
+def traces() -> None:
+    """Import measurements as trace files (validation/README.md describes the format)."""
+
+
+@traces.group("import", cls=_Group)
+def traces_import() -> None:
+    """Convert measurements from other tools into trace CSV files."""
+
+
+@traces_import.command("llama-bench")
+@click.argument("path", type=click.Path())
+@click.option("--device", required=True, help="Catalog id (or spec YAML) of the machine that ran it.")
+@click.option("--model", "model_ref", default=None, help="Model id (default: matched by parameter count).")
+@click.option("--engine", default=None, help="Engine profile (default: from llama-bench's backend).")
+@click.option("--source", default="measured here", show_default=True, help="Provenance recorded in each row.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write a trace CSV here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def traces_import_llama_bench(
+    path: str,
+    device: str,
+    model_ref: str | None,
+    engine: str | None,
+    source: str,
+    output: str | None,
+    force: bool,
+) -> None:
+    """llama-bench output (-o json, jsonl, csv or md) -> end-to-end trace rows."""
+    from dataclasses import asdict
+
+    from roofline.validation.importers import import_llama_bench
+    from roofline.validation.traces import write_rows
+
+    rows = import_llama_bench(path, device, model_ref, engine, source)
+    if output:
+        write_rows(output, rows, force)
+        click.echo(f"wrote {len(rows)} rows to {output}")
+    else:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+
+
+@traces_import.command("public")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Trace CSV to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def traces_import_public(path: str, output: str, force: bool) -> None:
+    """The public measurement table (shared/data/public_measurements.csv) -> trace rows."""
+    from roofline.validation.importers import import_public
+    from roofline.validation.traces import write_rows
+
+    rows, skipped = import_public(path)
+    write_rows(output, rows, force)
+    click.echo(
+        f"wrote {len(rows)} rows to {output}; skipped: "
+        + ", ".join(f"{n} {why}" for why, n in skipped.items())
+    )
+
+
+def _trace_files(paths: tuple[str, ...]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        q = Path(p)
+        out += sorted(q.glob("*.csv")) if q.is_dir() else [q]
+    return out
+
+
+@main.command()
+@click.argument("trace_paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--out", type=click.Path(dir_okay=False), default="validation/REPORT.md", show_default=True)
+def validate(trace_paths: tuple[str, ...], out: str) -> None:
+    """Regenerate the error report from trace files (default: validation/traces/)."""
+    from roofline.validation.report import validate as run
+
+    paths = _trace_files(trace_paths or ("validation/traces",))
+    entries = run(paths, Path(out), progress=lambda msg: click.echo(f"  {msg}", err=True))
+    click.echo(f"wrote {out} ({len(entries)} rows) and {Path(out).with_name('predicted_vs_measured.png')}")
+
+
+@main.command()
+@click.argument("trace_paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--engine", required=True, help="Engine profile to calibrate (name or YAML).")
+@click.option("--device", default=None, help="Use only rows of this device.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Profile YAML to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing profile.")
+def calibrate(
+    trace_paths: tuple[str, ...], engine: str, device: str | None, output: str, force: bool
+) -> None:
+    """Fit an engine profile's efficiencies and overheads to measured runs."""
+    import yaml
+
+    from roofline.errors import SpecError
+    from roofline.model.engine import load_engine
+    from roofline.validation.calibrate import calibrate as fit
+    from roofline.validation.report import load_traces
+
+    out = Path(output)
+    if out.exists() and not force:
+        raise SpecError(str(out), "exists; pass --force to overwrite (the previous profile is kept)")
+    base = load_engine(engine)
+    rows = [
+        r
+        for r in load_traces(_trace_files(trace_paths))
+        if r.engine == base.name and (device is None or r.device == device)
+    ]
+    if not rows:
+        raise SpecError(engine, f"no trace rows for engine {base.name}" + (f" on {device}" if device else ""))
+    result = fit(rows, base)
+    if not result.converged:
+        raise SpecError(engine, f"calibration did not converge ({result.message}); nothing written")
+    prof = result.profile(base)
+    out.write_text(yaml.safe_dump(prof.model_dump(mode="json"), sort_keys=False))
+    click.echo(
+        f"calibrated {base.name} on {len(rows)} rows; residual sigma {result.residual_sigma:.3f} (log)"
+    )
+    for k, v in result.params.items():
+        sig = result.sigma[k]
+        click.echo(
+            f"  {k:<24} {v:.4g}" + (f" +- {sig:.2g}" if sig is not None else "  (not constrained: default)")
+        )
+    click.echo(f"wrote {out}")
 
 
 # ---- model import --------------------------------------------------------------------------

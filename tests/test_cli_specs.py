@@ -45,6 +45,8 @@ def test_specs_show_device_json_ridge_points():
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_import_reproduces_bundled_spec(config):
     """The importer, run on the saved config.json, yields the same shapes as the bundled spec."""
+    if "_partial" in json.loads(config.read_text()):
+        pytest.skip("the saved config copy is partial (see its _partial note)")
     imported = validate(import_config(config, config.stem), Model, str(config))
     bundled = load_model(config.stem)
     assert imported.total_params == bundled.total_params

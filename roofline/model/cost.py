@@ -258,6 +258,17 @@ class StepResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def host_seconds(device: Device, n_layers: int, eng: EngineProfile, mc: Machine) -> float:
+    """Fixed host work per step: the engine's per-step and per-layer overhead, its per-step kernels
+    (embedding and sampling set-up), and the device's per-token host overhead where the spec has one."""
+    host = (
+        eng.per_step_overhead + eng.per_layer_overhead * n_layers + eng.kernels.per_step * mc.kernel_overhead
+    )
+    if device.host_overhead_per_token is not None:
+        host += device.host_overhead_per_token.value
+    return host
+
+
 def energy_per_step(em: EnergyModel, step_seconds: float, dram_bytes: float, flops: float) -> float:
     return em.static_watts * step_seconds + em.joules_per_byte * dram_bytes + em.joules_per_flop * flops
 

@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -69,6 +69,7 @@ class EngineProfile(Frozen):
     dequant_cost: bool = True  # unpacking quantized weights costs vector-unit work
     flash_attention: bool = False  # without it the attention scores are materialised (workspace)
     runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
+    calibration: dict[str, Any] | None = None  # written by `roofline calibrate`: fit, uncertainty, range
 
 
 ENGINES = (

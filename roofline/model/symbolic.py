@@ -111,13 +111,7 @@ def _build(device: Any, model: Any, w: Workload, engine: Any, quant: str, kv_dty
     sv = cost.step_vars(w, eng, m, batch=B, depth=D)
     ops = cost.step_operators(tb, eng, m, sv.tokens, sv.seqs, sv.keys, sv.kv_len)
     times = cost.op_times(ops, mc, eng, m, W)
-    host = (
-        eng.per_step_overhead
-        + eng.per_layer_overhead * mdl.n_layers
-        + eng.kernels.per_step * mc.kernel_overhead
-    )
-    if dev.host_overhead_per_token is not None:
-        host += dev.host_overhead_per_token.value
+    host = cost.host_seconds(dev, mdl.n_layers, eng, mc)
     step = sum((t.seconds for t in times), sympy.Integer(0)) + host
     tps = sv.tokens_in_test / (sv.steps * step)
     return SymbolicModel(

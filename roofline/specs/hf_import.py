@@ -31,6 +31,8 @@ SUPPORTED = (
     "phimoe",
     "gpt_oss",
     "granitemoe",
+    "granite",
+    "phi3",
     "llama4",
     "llama4_text",
 )
@@ -172,8 +174,8 @@ def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any
             layer_types = [
                 "full_attention" if (i + 1) % 4 == 0 else "sliding_attention" for i in range(n_layers)
             ]
-    if not window:
-        return
+    if not window or window >= (c.get("max_position_embeddings") or float("inf")):
+        return  # a window at least as long as the context slides over nothing (Phi-3.5: 262144)
     attention["sliding_window"] = window
     if layer_types:
         glob = [i for i, t in enumerate(layer_types) if t == "full_attention"]
@@ -195,7 +197,7 @@ def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any
 
 
 def _moe(c: dict[str, Any], mt: str, need: Any) -> dict[str, Any] | None:
-    if mt in ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text"):
+    if mt in ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "granite", "phi3"):
         return None
     n_exp = c.get("num_local_experts") or c.get("num_experts") or c.get("n_routed_experts")
     top_k = c.get("num_experts_per_tok") or c.get("experts_per_token")

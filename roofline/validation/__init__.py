@@ -1,0 +1,1 @@
+"""Validation: traces (measurements with provenance), importers, calibration, the error report."""

@@ -1,0 +1,160 @@
+"""Traces, importers, calibration and the report."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from roofline.validation.calibrate import calibrate, interval, scenario
+from roofline.validation.importers import import_llama_bench, import_public
+from roofline.validation.traces import E2ERow, TraceError, read_e2e, write_rows
+
+DATA = Path(__file__).parent / "data"
+LB = DATA / "llama_bench"
+HEADER = "device,engine,model,quant,test,depth,batch,tokens_per_s,source\n"
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_llama_bench_formats(fmt):
+    rows = import_llama_bench(LB / f"example.{fmt}", device="ryzen-9-7950x")
+    assert [(r.test, r.tokens_per_s) for r in rows] == [("pp512", 1450.2), ("tg128", 96.3)]
+    assert all(
+        r.model == "llama-3.2-1b" and r.quant == "Q4_K_M" and r.engine == "llama.cpp-cpu" for r in rows
+    )
+    assert "b4404" in rows[0].engine_version
+
+
+def test_llama_bench_markdown_needs_model_and_reads_depth():
+    with pytest.raises(TraceError, match="--model"):
+        import_llama_bench(LB / "example.md", device="ryzen-9-7950x")
+    rows = import_llama_bench(LB / "example.md", device="ryzen-9-7950x", model="llama-3.2-1b")
+    assert [(r.test, r.depth, r.tokens_per_s) for r in rows] == [
+        ("pp512", 0, 1450.2),
+        ("tg128", 0, 96.3),
+        ("tg128", 2048, 80.1),
+    ]
+
+
+def test_public_import_maps_and_counts_skips():
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "public_measurements.csv"
+    if not path.exists():
+        pytest.skip("shared/ is not beside this checkout")
+    rows, skipped = import_public(path)
+    assert len(rows) > 50 and sum(skipped.values()) > 0
+    assert all(r.source for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("rtx-4090,llama.cpp-cuda,llama-3.1-8b,Q4_K_M,tg128,0,1,-3,x\n", "line 2: column 'tokens_per_s'"),
+        ("rtx-4090,llama.cpp-cuda,llama-3.1-8b,Q4_K_M,tg128,0,1,nan,x\n", "finite"),
+        ("rtx-4090,llama.cpp-cuda,llama-3.1-8b,Q4_K_M,tg128,0,1,0,x\n", "positive"),
+        ("rtx-9999,llama.cpp-cuda,llama-3.1-8b,Q4_K_M,tg128,0,1,10,x\n", "unknown device 'rtx-9999'"),
+        ("rtx-4090,llama.cpp-cuda,llama-3.1-8b,Q4_K_M,xx128,0,1,10,x\n", "expected ppN or tgN"),
+        ("rtx-4090,llama.cpp-cuda,llama-3.1-8b,Q4_K_M,tg128,0,1,10,\n", "column 'source' is empty"),
+    ],
+)
+def test_bad_traces_name_file_and_line(tmp_path, body, needle):
+    p = tmp_path / "bad.e2e.csv"
+    p.write_text(HEADER + body)
+    with pytest.raises(TraceError, match=needle) as exc:
+        read_e2e(p)
+    assert str(p) in str(exc.value)
+
+
+def test_missing_column(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("device,model\nx,y\n")
+    with pytest.raises(TraceError, match="missing column"):
+        read_e2e(p)
+
+
+def test_no_overwrite_without_force(tmp_path):
+    row = E2ERow("rtx-4090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 100.0, "x")
+    write_rows(tmp_path / "a.csv", [row])
+    with pytest.raises(TraceError, match="--force"):
+        write_rows(tmp_path / "a.csv", [row])
+
+
+def _synthetic_rows(truth: dict[str, float], noise: float, seed: int = 1) -> list[E2ERow]:
+    """Rows 'measured' by the model itself with known parameters: calibration must recover them."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for device in ("rtx-4090", "rtx-3090", "rtx-3060-12gb"):
+        for model in ("llama-3.1-8b", "llama-3.2-1b", "olmoe-1b-7b", "qwen3-4b"):
+            for test in ("tg128", "pp512"):
+                row = E2ERow(device, "llama.cpp-cuda", model, "Q4_K_M", test, 0, 1, 1.0, "synthetic")
+                s = scenario(row)
+                tps = s.tokens_per_second(s.base.model_copy(update=truth)) * float(
+                    np.exp(rng.normal(0, noise))
+                )
+                rows.append(E2ERow(device, "llama.cpp-cuda", model, "Q4_K_M", test, 0, 1, tps, "synthetic"))
+    return rows
+
+
+def test_calibration_recovers_known_parameters():
+    truth = {
+        "bandwidth_efficiency": 0.62,
+        "compute_efficiency": 0.27,
+        "kernel_overhead_scale": 2.0,
+        "per_step_overhead": 4e-4,
+    }
+    fit = calibrate(_synthetic_rows(truth, noise=0.0), "llama.cpp-cuda")
+    assert fit.converged and fit.residual_sigma < 1e-3
+    for k in ("bandwidth_efficiency", "compute_efficiency"):
+        assert fit.params[k] == pytest.approx(truth[k], rel=0.02)
+
+
+def test_interval_covers_about_what_it_claims():
+    truth = {"bandwidth_efficiency": 0.6, "compute_efficiency": 0.3}
+    train = _synthetic_rows(truth, noise=0.1, seed=2)
+    fit = calibrate(train, "llama.cpp-cuda")
+    prof = fit.profile(scenario(train[0]).base)
+    test = _synthetic_rows(truth, noise=0.1, seed=3)
+    inside = []
+    for r in test:
+        lo, _, hi = interval(scenario(r, prof), prof, n=100)
+        inside.append(lo <= r.tokens_per_s <= hi)
+    assert 0.55 <= np.mean(inside) <= 0.97  # claims 80 %
+
+
+def test_calibrate_cli_refuses_overwrite(tmp_path):
+    out = tmp_path / "p.yaml"
+    out.write_text("keep me")
+    trace = tmp_path / "t.e2e.csv"
+    write_rows(trace, _synthetic_rows({"bandwidth_efficiency": 0.6}, 0.05))
+    r = subprocess.run(
+        ["roofline", "calibrate", str(trace), "--engine", "llama.cpp-cuda", "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "--force" in r.stderr and out.read_text() == "keep me"
+    r = subprocess.run(
+        ["roofline", "calibrate", str(trace), "--engine", "llama.cpp-cuda", "-o", str(out), "--force"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [
+            "roofline",
+            "predict",
+            "--device",
+            "rtx-4090",
+            "--model",
+            "qwen3-8b",
+            "--engine",
+            str(out),
+            "--depth",
+            "100000",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "interval_tokens_per_second" in r.stdout and "outside the calibrated range" in r.stdout
