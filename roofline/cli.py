@@ -585,6 +585,37 @@ def calibrate(
     click.echo(f"wrote {out}")
 
 
+@main.command()
+@click.option("--device-name", default=None, help="Name recorded in the trace (default: the host name).")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), default="validation/traces", show_default=True
+)
+@click.option("--quick", is_flag=True, help="Fewer sizes (a smoke test, under a minute).")
+@click.option(
+    "--emit-spec",
+    "emit",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a hardware spec YAML of this machine, sourced to the trace.",
+)
+def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) -> None:
+    """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense)."""
+    import platform
+
+    from roofline.validation.bench import run
+    from roofline.validation.traces import read_micro
+
+    name = device_name or platform.node() or "this-machine"
+    paths = run(name, Path(out_dir), quick=quick)
+    for p in paths:
+        click.echo(f"wrote {p}")
+    if emit:
+        from roofline.validation.emit_spec import write_spec
+
+        write_spec(read_micro(paths[0]), Path(emit).stem, str(paths[0]), Path(emit))
+        click.echo(f"wrote {emit}")
+
+
 # ---- model import --------------------------------------------------------------------------
 @main.group(cls=_Group)
 def model() -> None:

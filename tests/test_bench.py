@@ -1,0 +1,36 @@
+"""The microbenchmark harness runs (quick mode), writes a readable trace, and emits a valid spec."""
+
+from __future__ import annotations
+
+from roofline.specs.catalog import check_file
+from roofline.validation.bench import Recorder, cpu_benchmarks
+from roofline.validation.emit_spec import write_spec
+from roofline.validation.traces import read_micro
+
+
+def test_quick_cpu_bench_and_emitted_spec(tmp_path):
+    rec = Recorder("test-vm", "numpy", "x", "CPU", "measured here: test")
+    cpu_benchmarks(rec, quick=True, progress=False)
+    kinds = {r["kind"] for r in rec.rows}
+    assert {
+        "stream-read",
+        "stream-copy",
+        "stream-triad",
+        "gemv",
+        "gemm",
+        "launch",
+        "moe-dispatch",
+        "dense-ffn",
+    } <= kinds
+    from roofline.validation.bench import write
+
+    trace = tmp_path / "test-vm.micro.csv"
+    write(rec.rows, trace)
+    rows = read_micro(trace)
+    assert len(rows) == len(rec.rows) and all(r.seconds > 0 for r in rows)
+    spec = tmp_path / "test-vm.yaml"
+    write_spec(rows, "test-vm", str(trace), spec)
+    dev = check_file(spec)
+    assert dev.main_bandwidth > 1e8
+    sources = [f.source for _, f in dev.figures() if f.source]
+    assert any(str(trace) in s for s in sources)
