@@ -556,17 +556,36 @@ def calibrate(
     from roofline.errors import SpecError
     from roofline.model.engine import load_engine
     from roofline.validation.calibrate import calibrate as fit
-    from roofline.validation.report import load_traces
+    from roofline.validation.calibrate import calibrate_micro
+    from roofline.validation.traces import read_any
 
     out = Path(output)
     if out.exists() and not force:
         raise SpecError(str(out), "exists; pass --force to overwrite (the previous profile is kept)")
     base = load_engine(engine)
-    rows = [
-        r
-        for r in load_traces(_trace_files(trace_paths))
-        if r.engine == base.name and (device is None or r.device == device)
-    ]
+    e2e: list[Any] = []
+    micro: list[Any] = []
+    for f in _trace_files(trace_paths):
+        a, b = read_any(f)
+        e2e += a
+        micro += b
+    if micro and not e2e:
+        if device is None:
+            raise SpecError(
+                engine, "calibrating from microbenchmarks needs --device (the device they measured)"
+            )
+        prof, info = calibrate_micro([r for r in micro if r.device == device] or micro, device, base)
+        out.write_text(yaml.safe_dump(prof.model_dump(mode="json"), sort_keys=False))
+        click.echo(f"calibrated {base.name} from {len(micro)} microbenchmark rows of {device}:")
+        for key in ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_s"):
+            if key in info:
+                v = info[key]
+                click.echo(
+                    f"  {key:<24} {v['value']:.4g}" + (f" +- {v['sigma']:.2g}" if v.get("sigma") else "")
+                )
+        click.echo(f"wrote {out}")
+        return
+    rows = [r for r in e2e if r.engine == base.name and (device is None or r.device == device)]
     if not rows:
         raise SpecError(engine, f"no trace rows for engine {base.name}" + (f" on {device}" if device else ""))
     result = fit(rows, base)
@@ -579,9 +598,8 @@ def calibrate(
     )
     for k, v in result.params.items():
         sig = result.sigma[k]
-        click.echo(
-            f"  {k:<24} {v:.4g}" + (f" +- {sig:.2g}" if sig is not None else "  (not constrained: default)")
-        )
+        note = f" +- {sig:.2g}" if sig is not None else "  (not constrained: default)"
+        click.echo(f"  {k:<24} {v:.4g}{note}")
     click.echo(f"wrote {out}")
 
 

@@ -250,3 +250,84 @@ def outside_range(eng: EngineProfile, device: str, model: str, w: Workload) -> l
 
 
 __all__ = ["Fit", "Scenario", "calibrate", "interval", "outside_range", "scenario"]
+
+
+# ---- microbenchmark traces ---------------------------------------------------------------------
+def calibrate_micro(
+    rows: list[Any], device: Any, engine: str | EngineProfile
+) -> tuple[EngineProfile, dict[str, Any]]:
+    """An engine profile from kernel-level measurements of one device.
+
+    Main memory: rows that stream a working set of at least 4x the largest on-chip level are fitted by
+    the Hockney line t = bytes / (efficiency x peak bandwidth) + t0 (linear least squares; t0 is the
+    per-kernel start-up cost). Compute: the best large GEMM's FLOP/s over the device's peak for that
+    dtype. Kernel overhead: the measured per-kernel time of back-to-back tiny kernels (CUDA-graph
+    replay where measured, as engines that use graphs see it)."""
+    dev = load_device(device)
+    base = load_engine(engine)
+    mc = cost.resolve_machine(dev, base)
+    biggest = max((cap for _, cap, _ in mc.cache_levels), default=0.0)
+    big = [r for r in rows if r.bytes > 0 and r.working_set_bytes >= 4 * biggest]
+    # numpy's streaming kernels use one thread; BLAS GEMV uses all of them, as an engine does
+    gemv = [r for r in big if r.kind == "gemv"]
+    stream = (
+        gemv
+        if len(gemv) >= 2
+        else [r for r in big if r.kind in ("stream-read", "stream-copy", "stream-triad")]
+    )
+    if len(stream) < 2:
+        raise CalibrationError(
+            f"need at least two streaming rows with working sets >= {4 * biggest / 2**20:.0f} MiB"
+        )
+    x = np.array([r.bytes for r in stream])
+    y = np.array([r.seconds for r in stream])
+    a_mat = np.stack([x, np.ones_like(x)], axis=1)
+    coef, *_ = np.linalg.lstsq(a_mat, y, rcond=None)
+    slope, t0 = float(coef[0]), max(float(coef[1]), 0.0)
+    resid = y - a_mat @ coef
+    s2 = float(resid @ resid) / max(1, len(y) - 2)
+    cov = np.linalg.inv(a_mat.T @ a_mat) * s2
+    be = min(1.0, 1.0 / (slope * mc.main_bandwidth))
+    be_sigma = float(np.sqrt(cov[0, 0])) / slope * be if len(y) > 2 else None  # two points: no scatter
+    info: dict[str, Any] = {
+        "bandwidth_efficiency": {"value": be, "sigma": be_sigma, "rows": len(stream)},
+        "kernel_startup_t0_s": t0,
+    }
+    update: dict[str, Any] = {"bandwidth_efficiency": be}
+    gemm = [r for r in rows if r.kind == "gemm" and r.flops > 0]
+    if gemm:
+        dtype = max(
+            {r.dtype for r in gemm}, key=lambda d: max(q.flops / q.seconds for q in gemm if q.dtype == d)
+        )
+        best = max(r.flops / r.seconds for r in gemm if r.dtype == dtype)
+        peak = mc.processor.peak(dtype) or mc.peak_flops
+        ce = min(1.0, best / peak)
+        info["compute_efficiency"] = {"value": ce, "dtype": dtype, "best_flops": best, "peak_flops": peak}
+        update["compute_efficiency"] = ce
+    graph = [r.seconds for r in rows if r.kind == "launch-graph"]
+    eager = [r.seconds for r in rows if r.kind == "launch"]
+    if graph or eager:
+        k = min(graph) if graph else min(eager)
+        info["kernel_overhead_s"] = {
+            "value": k,
+            "from": "launch-graph" if graph else "launch",
+            "eager_s": min(eager) if eager else None,
+        }
+        update["kernel_overhead"] = k
+    info.update(
+        {
+            "source": "microbenchmark trace",
+            "device": dev.id,
+            "date": datetime.date.today().isoformat(),
+            "devices": [dev.id],
+            "phases": ["decode", "prefill"],
+            "batch_range": [1, 1],
+            "depth_range": [0, 0],
+            "free_parameters": [],
+            "covariance": [],
+            "residual_sigma_log": 0.0,
+            "fitted": {},
+        }
+    )
+    prov = f"calibrated from microbenchmarks of {dev.id}; defaults from: {base.provenance}"
+    return base.model_copy(update={**update, "calibration": info, "provenance": prov}), info

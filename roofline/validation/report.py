@@ -180,7 +180,7 @@ def plot(entries: list[Entry], path: Path) -> None:
         ylim=(lo, hi),
         xlabel="measured throughput (tokens/s)",
         ylabel="predicted throughput (tokens/s)",
-        title="Predicted vs measured (public + our runs)",
+        title="End-to-end throughput: predicted vs measured",
     )
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
