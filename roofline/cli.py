@@ -179,6 +179,8 @@ def _workload_options(f: Any) -> Any:
         ),
         click.option("--kv-dtype", default="f16", show_default=True, help="KV-cache element type."),
         click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
+        click.option("--profile", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help="A calibrated engine profile YAML (from `roofline calibrate`); overrides --engine."),
         click.option("--batch", default=1, show_default=True, type=int, help="Concurrent sequences."),
         click.option(
             "--test",
@@ -215,6 +217,7 @@ def _common(
     quant: str,
     kv_dtype: str,
     engine: str | None,
+    profile: str | None,
     batch: int,
     test: str,
     depth: int,
@@ -226,7 +229,7 @@ def _common(
     return Workload(test=test, depth=depth, batch=batch), {
         "quant": quant,
         "kv_dtype": kv_dtype,
-        "engine": engine,
+        "engine": profile or engine,
         "routing_skew": routing_skew,
         "locality": locality,
     }
