@@ -171,3 +171,20 @@ def test_micro_calibration_from_the_committed_h200_trace():
     assert 0.5 < prof.compute_efficiency <= 1.0
     # a kernel replayed in a CUDA graph costs well under an eager launch
     assert info["kernel_overhead_s"]["value"] < 0.5 * info["kernel_overhead_s"]["eager_s"]
+
+
+def test_micro_profile_predicts_without_interval(tmp_path):
+    import yaml
+
+    from roofline.api import predict
+    from roofline.validation.calibrate import calibrate_micro
+    from roofline.validation.traces import read_micro
+
+    trace = Path(__file__).parents[1] / "validation" / "traces" / "h200-sxm-141gb.micro.csv"
+    prof, _ = calibrate_micro(read_micro(trace), "h200-sxm-141gb", "llama.cpp-cuda")
+    path = tmp_path / "h200.yaml"
+    path.write_text(yaml.safe_dump(prof.model_dump(mode="json")))
+    p = predict("h200-sxm-141gb", "olmoe-1b-7b", engine=str(path))
+    assert p.tokens_per_second > 0 and not p.warnings
+    other = predict("rtx-4090", "olmoe-1b-7b", engine=str(path))
+    assert any("microbenchmarks of h200-sxm-141gb" in w for w in other.warnings)

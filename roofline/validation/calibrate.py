@@ -215,6 +215,8 @@ def interval(s: Scenario, eng: EngineProfile, n: int = 200, seed: int = 0) -> tu
     if not cal:
         return central, central, central
     free = cal["free_parameters"]
+    if not free:  # calibrated from microbenchmarks: no fitted covariance to propagate
+        return central, central, central
     mean = np.array([cal["fitted"][k]["value"] for k in free])
     cov = np.array(cal["covariance"])
     rng = np.random.default_rng(seed)
@@ -236,6 +238,9 @@ def outside_range(eng: EngineProfile, device: str, model: str, w: Workload) -> l
     if not cal:
         return []
     out = []
+    if cal.get("source") == "microbenchmark trace":
+        return [] if device in cal["devices"] else [f"{eng.name} was calibrated from microbenchmarks of "
+                                                    f"{', '.join(cal['devices'])}, not of {device}"]
     if device not in cal["devices"]:
         out.append(f"{eng.name} was calibrated on {', '.join(cal['devices'])}, not on {device}")
     if w.phase not in cal["phases"]:
