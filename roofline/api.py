@@ -299,7 +299,7 @@ def predict(
         from roofline.validation.calibrate import outside_range, scenario_from
 
         lo_hi = calibrated_interval(scenario_from(dev, mdl, eng, tb, w, sv, fp), eng)
-        interval = (lo_hi[0], lo_hi[2])
+        interval = (lo_hi[0], lo_hi[2]) if lo_hi[2] > lo_hi[0] else None
         warnings += outside_range(eng, dev.id, mdl.id, w)
     return Prediction(
         dev.id,

@@ -179,8 +179,12 @@ def _workload_options(f: Any) -> Any:
         ),
         click.option("--kv-dtype", default="f16", show_default=True, help="KV-cache element type."),
         click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
-        click.option("--profile", default=None, type=click.Path(exists=True, dir_okay=False),
-                     help="A calibrated engine profile YAML (from `roofline calibrate`); overrides --engine."),
+        click.option(
+            "--profile",
+            default=None,
+            type=click.Path(exists=True, dir_okay=False),
+            help="Calibrated engine profile YAML (`roofline calibrate`); overrides --engine.",
+        ),
         click.option("--batch", default=1, show_default=True, type=int, help="Concurrent sequences."),
         click.option(
             "--test",

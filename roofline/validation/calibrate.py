@@ -239,8 +239,14 @@ def outside_range(eng: EngineProfile, device: str, model: str, w: Workload) -> l
         return []
     out = []
     if cal.get("source") == "microbenchmark trace":
-        return [] if device in cal["devices"] else [f"{eng.name} was calibrated from microbenchmarks of "
-                                                    f"{', '.join(cal['devices'])}, not of {device}"]
+        return (
+            []
+            if device in cal["devices"]
+            else [
+                f"{eng.name} was calibrated from microbenchmarks of "
+                f"{', '.join(cal['devices'])}, not of {device}"
+            ]
+        )
     if device not in cal["devices"]:
         out.append(f"{eng.name} was calibrated on {', '.join(cal['devices'])}, not on {device}")
     if w.phase not in cal["phases"]:
