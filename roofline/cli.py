@@ -641,6 +641,198 @@ def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) 
         click.echo(f"wrote {emit}")
 
 
+# ---- figures -------------------------------------------------------------------------------------
+def _plot_options(f: Any) -> Any:
+    opts = [
+        click.option(
+            "-o",
+            "--output",
+            required=True,
+            type=click.Path(dir_okay=False),
+            help="Figure file: .pdf, .svg or .png.",
+        ),
+        click.option("--quant", default="Q4_K_M", show_default=True),
+        click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
+        click.option("--test", default="tg128", show_default=True),
+        click.option("--depth", default=0, show_default=True, type=int),
+        click.option("--batch", default=1, show_default=True, type=int),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _devices(device: str | None, devices: str | None) -> list[str]:
+    out = ([device] if device else []) + ([d for d in devices.split(",") if d] if devices else [])
+    if not out:
+        raise click.UsageError("give --device D or --devices D1,D2")
+    return out
+
+
+@main.group(cls=_Group)
+def plot() -> None:
+    """Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory)."""
+
+
+def _done(fig: Any, output: str) -> None:
+    from roofline.plots import save
+
+    click.echo(f"wrote {save(fig, output)}")
+
+
+@plot.command("roofline")
+@click.option("--device", required=True)
+@click.argument("models", nargs=-1, required=True)
+@_plot_options
+def plot_roofline(
+    device: str,
+    models: tuple[str, ...],
+    output: str,
+    quant: str,
+    engine: str | None,
+    test: str,
+    depth: int,
+    batch: int,
+) -> None:
+    """Hierarchical roofline of a device with each operator of the models (decode and prefill)."""
+    from roofline.model.workload import Workload
+    from roofline.plots import roofline_figure
+
+    extra = Workload(test="pp512" if test.startswith("tg") else "tg128", depth=depth, batch=batch)
+    fig = roofline_figure(
+        device, list(models), [Workload(test=test, depth=depth, batch=batch), extra], engine, quant
+    )
+    _done(fig, output)
+
+
+@plot.command("crossover")
+@click.option("--device", required=True)
+@click.argument("models", nargs=2)
+@click.option("--vary", type=click.Choice(["batch", "context", "depth", "bandwidth"]), required=True)
+@click.option("--skew", default=1.0, show_default=True, type=float, help="Zipf exponent of the shaded band.")
+@_plot_options
+def plot_crossover(
+    device: str,
+    models: tuple[str, str],
+    vary: str,
+    skew: float,
+    output: str,
+    quant: str,
+    engine: str | None,
+    test: str,
+    depth: int,
+    batch: int,
+) -> None:
+    """Throughput of a MoE and a dense model against batch, context or bandwidth, crossover marked."""
+    from roofline.model.workload import Workload
+    from roofline.plots import crossover_figure
+
+    fig = crossover_figure(
+        device,
+        models[0],
+        models[1],
+        "depth" if vary == "context" else vary,
+        Workload(test=test, depth=depth, batch=batch),
+        engine,
+        quant,
+        skew=skew,
+    )
+    _done(fig, output)
+
+
+@plot.command("breakdown")
+@click.option("--device", default=None)
+@click.option("--devices", default=None, help="Comma-separated: one model on several devices.")
+@click.argument("models", nargs=-1, required=True)
+@_plot_options
+def plot_breakdown(
+    device: str | None,
+    devices: str | None,
+    models: tuple[str, ...],
+    output: str,
+    quant: str,
+    engine: str | None,
+    test: str,
+    depth: int,
+    batch: int,
+) -> None:
+    """Stacked time per token by operator class."""
+    from roofline.model.workload import Workload
+    from roofline.plots import breakdown_figure
+
+    fig = breakdown_figure(
+        _devices(device, devices), list(models), Workload(test=test, depth=depth, batch=batch), engine, quant
+    )
+    _done(fig, output)
+
+
+@plot.command("heatmap")
+@click.option("--devices", required=True, help="Comma-separated device ids.")
+@click.argument("models", nargs=-1, required=True)
+@_plot_options
+def plot_heatmap(
+    devices: str,
+    models: tuple[str, ...],
+    output: str,
+    quant: str,
+    engine: str | None,
+    test: str,
+    depth: int,
+    batch: int,
+) -> None:
+    """Devices x dense models: the first model's (the MoE's) throughput ratio to each of the others."""
+    from roofline.model.workload import Workload
+    from roofline.plots import heatmap_figure
+
+    if len(models) < 2:
+        raise click.UsageError("give the MoE model first, then one or more dense models")
+    fig = heatmap_figure(
+        _devices(None, devices),
+        models[0],
+        list(models[1:]),
+        Workload(test=test, depth=depth, batch=batch),
+        engine,
+        quant,
+    )
+    _done(fig, output)
+
+
+@plot.command("measured")
+@click.argument("trace_paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+def plot_measured(trace_paths: tuple[str, ...], output: str) -> None:
+    """Predicted against measured throughput of end-to-end traces, with +-10/25 % bands."""
+    from roofline.plots import measured_figure
+
+    _done(measured_figure(_trace_files(trace_paths)), output)
+
+
+@plot.command("memory")
+@click.option("--device", default=None)
+@click.option("--devices", default=None, help="Comma-separated: several usable-capacity lines.")
+@click.argument("models", nargs=-1, required=True)
+@_plot_options
+def plot_memory(
+    device: str | None,
+    devices: str | None,
+    models: tuple[str, ...],
+    output: str,
+    quant: str,
+    engine: str | None,
+    test: str,
+    depth: int,
+    batch: int,
+) -> None:
+    """Memory footprint of models against the devices' usable capacity."""
+    from roofline.model.workload import Workload
+    from roofline.plots import memory_figure
+
+    fig = memory_figure(
+        _devices(device, devices), list(models), Workload(test=test, depth=depth, batch=batch), engine, quant
+    )
+    _done(fig, output)
+
+
 # ---- model import --------------------------------------------------------------------------
 @main.group(cls=_Group)
 def model() -> None:
