@@ -183,9 +183,13 @@ class Crossover:
     model_a: str
     model_b: str
     device: str
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return vars(self)
+
+    def _with_notes(self, text: str) -> str:
+        return text + "".join(f"; note: {n}" for n in self.notes)
 
     def describe(self) -> str:
         unit = {"batch": "sequences", "depth": "tokens of context", "bandwidth": "GB/s"}[self.vary]
@@ -193,13 +197,13 @@ class Crossover:
         span = f"{self.lo * scale:g}-{self.hi * scale:g} {unit}"
         if not self.points:
             who = self.model_a if self.ratio_lo > 1 else self.model_b
-            return (
+            return self._with_notes(
                 f"no crossover for {self.vary} in {span}: {who} is faster throughout "
                 f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
                 f"{self.ratio_hi:.2f}x at {self.hi * scale:g})"
             )
         pts = ", ".join(f"{p * scale:.4g}" for p in self.points)
-        return (
+        return self._with_notes(
             f"{self.model_a} and {self.model_b} break even at {self.vary} = {pts} {unit} on {self.device} "
             f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
             f"{self.ratio_hi:.2f}x at {self.hi * scale:g})"
@@ -260,8 +264,18 @@ def crossover(
     roots = []
     for i in np.nonzero(np.sign(r[:-1]) * np.sign(r[1:]) < 0)[0]:
         roots.append(float(brentq(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1])))
+    from roofline.api import predict
+
+    notes = []
+    for m in (model_a, model_b):
+        p = predict(device, m, w, engine=engine, quant=quant)
+        if not p.memory["fits"]:
+            notes.append(
+                f"{p.model} does not fit {p.device}'s usable memory at this workload; the symbolic "
+                "curves ignore offload, so `predict` (which streams from the offload tier) is slower"
+            )
     return Crossover(
-        vary, roots, lo, hi, float(np.exp(r[0])), float(np.exp(r[-1])), sa.model, sb.model, sa.device
+        vary, roots, lo, hi, float(np.exp(r[0])), float(np.exp(r[-1])), sa.model, sb.model, sa.device, notes
     )
 
 
