@@ -33,7 +33,8 @@ def _line(fig, gid):
 
 def test_roofline_kink_at_ridge_and_points_on_roof():
     dev = load_device("jetson-orin-nano-8gb")
-    fig = roofline_figure("jetson-orin-nano-8gb", ["olmoe-1b-7b"], [Workload(test="tg128")], engine="llama.cpp-cuda")
+    fig = roofline_figure("jetson-orin-nano-8gb", ["olmoe-1b-7b"], [Workload(test="tg128")],
+                          engine="llama.cpp-cuda")
     gpu = dev.processor("gpu")
     peak = gpu.peak("int8")
     x, y = _line(fig, "roof:main:int8").get_data()
@@ -102,7 +103,8 @@ def test_measured_plot_and_vector_outputs(tmp_path):
 ])
 def test_plot_cli(tmp_path, args):
     out = tmp_path / "fig.svg"
-    r = subprocess.run(["roofline", "plot", *args, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    cmd = ["roofline", "plot", *args, "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert out.read_text().startswith("<?xml")
 
