@@ -833,6 +833,111 @@ def plot_memory(
     _done(fig, output)
 
 
+# ---- llama.cpp probes ---------------------------------------------------------------------------
+@main.group(cls=_Group)
+def probe() -> None:
+    """Measure an engine with generated probe models (random weights, real shapes)."""
+
+
+@probe.command("llama.cpp")
+@click.option("--llama-bench", "llama_bench", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--llama-quantize",
+    "llama_quantize",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Default: llama-quantize next to llama-bench.",
+)
+@click.option(
+    "--device", required=True, help="Catalog id (or spec YAML) of this machine, recorded in the traces."
+)
+@click.option(
+    "--models",
+    default="synthetic",
+    show_default=True,
+    help="Comma-separated model ids, 'synthetic' (the probe family) or 'tiny'.",
+)
+@click.option("--quant", "quants", default="Q4_K_M,Q8_0", show_default=True)
+@click.option("--tests", default="pp512,tg128", show_default=True)
+@click.option("--depths", default="0", show_default=True, help="Comma-separated KV depths (llama-bench -d).")
+@click.option("--reps", default=3, show_default=True, type=int)
+@click.option("--threads", default=None, type=int, help="llama-bench -t (default 2).")
+@click.option("--ngl", default=0, show_default=True, type=int, help="GPU layers (99 for a GPU build).")
+@click.option(
+    "--out", "out_dir", default="validation/traces", show_default=True, type=click.Path(file_okay=False)
+)
+@click.option("--trace-name", default=None, help="Trace file name (default: <device>.llama.cpp.e2e.csv).")
+@click.option("--keep", is_flag=True, help="Keep the GGUF files.")
+@click.option(
+    "--workdir", default=None, type=click.Path(file_okay=False), help="Where GGUF files are written."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing trace file.")
+def probe_llama_cpp(
+    llama_bench: str,
+    llama_quantize: str | None,
+    device: str,
+    models: str,
+    quants: str,
+    tests: str,
+    depths: str,
+    reps: int,
+    threads: int | None,
+    ngl: int,
+    out_dir: str,
+    trace_name: str | None,
+    keep: bool,
+    workdir: str | None,
+    force: bool,
+) -> None:
+    """Generate probe GGUFs, quantize, run llama-bench, and write the results as an end-to-end trace."""
+    from tqdm import tqdm
+
+    from roofline.llamacpp.probe import run_probe
+    from roofline.llamacpp.synthetic import family
+    from roofline.validation.traces import write_rows
+
+    quantize = llama_quantize or str(Path(llama_bench).with_name("llama-quantize"))
+    chosen: list[Any] = (
+        family()
+        if models == "synthetic"
+        else family(tiny=True)
+        if models == "tiny"
+        else [m for m in models.split(",") if m]
+    )
+    out = Path(out_dir) / (trace_name or f"{Path(device).stem}.llama.cpp.e2e.csv")
+    if out.exists() and not force:
+        from roofline.errors import SpecError
+
+        raise SpecError(str(out), "exists; pass --force to overwrite")
+    bar = tqdm(total=len(chosen) * len(quants.split(",")), desc="probe", unit="run")
+
+    def progress(i: int, n: int, msg: str) -> None:
+        bar.n = i
+        bar.set_postfix_str(msg)
+        bar.refresh()
+
+    rows = run_probe(
+        chosen,
+        quants.split(","),
+        llama_bench,
+        quantize,
+        device,
+        Path(out_dir),
+        tuple(tests.split(",")),
+        tuple(int(d) for d in depths.split(",")),
+        reps,
+        threads,
+        ngl,
+        keep,
+        Path(workdir) if workdir else None,
+        progress,
+    )
+    bar.n = bar.total
+    bar.close()
+    write_rows(out, rows, force=True)
+    click.echo(f"wrote {len(rows)} rows to {out}")
+
+
 # ---- model import --------------------------------------------------------------------------
 @main.group(cls=_Group)
 def model() -> None:

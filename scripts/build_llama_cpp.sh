@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build llama.cpp's llama-bench and llama-quantize (CPU back-end, Release) from the llama.cpp source
+# vendored in PyPI's llama-cpp-python sdist, pinned below, into a cache directory; reuse it when present.
+#
+#   scripts/build_llama_cpp.sh            # prints the bin directory (builds on first use)
+#   LLAMA_CPP_CACHE=/path scripts/build_llama_cpp.sh
+#   LLAMA_CPP_CUDA=1 scripts/build_llama_cpp.sh   # CUDA back-end (sm_90) instead, on a machine with nvcc
+#
+# AMX is switched off: on the workplace VMs llama.cpp's AMX kernels die with SIGILL although the CPU
+# flags list AMX; AVX-512/AVX2 stay on (GGML_NATIVE picks what the build machine has).
+set -euo pipefail
+VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+CACHE="${LLAMA_CPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/moe-roofline/llama.cpp}"
+FLAVOUR=cpu
+[ "${LLAMA_CPP_CUDA:-0}" = "1" ] && FLAVOUR=cuda
+DEST="$CACHE/$VERSION-$FLAVOUR"
+if [ -x "$DEST/bin/llama-bench" ] && [ -x "$DEST/bin/llama-quantize" ]; then
+  echo "$DEST/bin"
+  exit 0
+fi
+mkdir -p "$CACHE"
+work="$(mktemp -d "$CACHE/build.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$work" "llama-cpp-python==$VERSION" >&2
+tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
+[ -f "$src/CMakeLists.txt" ] || { echo "no llama.cpp source in the sdist" >&2; exit 1; }
+commit="unknown"
+[ -f "$src/.git-commit" ] && commit="$(cat "$src/.git-commit")"
+flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF
+       -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_SERVER=OFF
+       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON)
+if [ "$FLAVOUR" = cuda ]; then
+  flags+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}")
+fi
+cmake -S "$src" -B "$work/build" "${flags[@]}" >&2
+cmake --build "$work/build" --config Release -j "$(nproc)" --target llama-bench llama-quantize >&2
+mkdir -p "$DEST/bin"
+cp "$work/build/bin/llama-bench" "$work/build/bin/llama-quantize" "$DEST/bin/"
+printf 'llama-cpp-python %s\nflavour %s\ncmake flags %s\n' "$VERSION" "$FLAVOUR" "${flags[*]}" > "$DEST/BUILD-INFO"
+echo "$DEST/bin"
