@@ -146,6 +146,89 @@ def seed_study() -> list[dict[str, Any]]:
     return out
 
 
+def is_probe(row: E2ERow) -> bool:
+    return "probe_specs" in row.model or row.model.startswith("probe-")
+
+
+def probe_sections(rows: list[E2ERow]) -> list[str]:
+    """For each (device, engine) with synthetic-probe rows: the engine profile calibrated on the probes
+    only, its fit, and its errors on the same machine's real-model rows (never seen by the fit); the
+    MoE/dense throughput ratios measured and predicted side by side; the spread between sweeps."""
+    lines: list[str] = []
+    groups = sorted({(r.device, r.engine) for r in rows if is_probe(r)})
+    for device, engine in groups:
+        probes = [r for r in rows if r.device == device and r.engine == engine and is_probe(r)]
+        real = [r for r in rows if r.device == device and r.engine == engine and not is_probe(r)]
+        lines += ["", f"## llama.cpp on {device} ({engine}): calibrated on synthetic probes only", ""]
+        try:
+            fit = calibrate(probes, engine)
+        except CalibrationError as exc:
+            lines.append(f"Calibration failed: {exc}")
+            continue
+        prof = fit.profile(load_engine(engine))
+        params = ", ".join(
+            f"{k} {v:.3g}" + (f" ± {fit.sigma[k]:.2g}" if fit.sigma[k] is not None else " (default)")
+            for k, v in fit.params.items()
+        )
+        lines.append(
+            f"{len(probes)} probe rows; fitted {params}; residual sigma {fit.residual_sigma:.3f} (log)."
+        )
+        if not real:
+            lines.append("No real-model rows measured on this machine yet.")
+            continue
+        preds = {id(r): scenario(r, prof).tokens_per_second(prof) for r in real}
+        spec = {id(r): scenario(r).tokens_per_second(scenario(r).base) for r in real}
+        errs = [preds[id(r)] / r.tokens_per_s - 1 for r in real]
+        dec = [abs(e) for e, r in zip(errs, real, strict=True) if r.phase == "decode"]
+        pre = [abs(e) for e, r in zip(errs, real, strict=True) if r.phase == "prefill"]
+        lines.append(
+            f"Held-out real models ({len(real)} rows): decode median |error| {np.median(dec):.0%}"
+            if dec
+            else ""
+        )
+        if pre:
+            lines[-1] += f", prefill median |error| {np.median(pre):.0%}"
+        lines += [
+            "",
+            "| model | quant | test | depth | measured t/s (runs) | spread | calibrated on probes | err "
+            "| spec sheet only | err |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        keyf = lambda r: (r.model, r.quant, r.test, r.depth)  # noqa: E731
+        by: dict[Any, list[E2ERow]] = {}
+        for r in real:
+            by.setdefault(keyf(r), []).append(r)
+        for k, rs in sorted(by.items()):
+            meas = np.array([r.tokens_per_s for r in rs])
+            m = float(np.median(meas))
+            spread = (meas.max() - meas.min()) / m if len(meas) > 1 else 0.0
+            pc, ps = preds[id(rs[0])], spec[id(rs[0])]
+            lines.append(
+                f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {m:.1f} ({len(rs)}) | {spread:.0%} | {pc:.1f} | "
+                f"{pc / m - 1:+.0%} | {ps:.1f} | {ps / m - 1:+.0%} |"
+            )
+        moe = sorted({r.model for r in real if load_model(r.model).is_moe})
+        dense = sorted({r.model for r in real if not load_model(r.model).is_moe})
+        if moe and dense:
+            lines += [
+                "",
+                "MoE / dense throughput on this machine, measured vs predicted (calibrated on probes):",
+                "",
+                "| MoE / dense | quant | test | depth | measured | predicted |",
+                "|---|---|---|---|---|---|",
+            ]
+            for a in moe:
+                for b in dense:
+                    for (mk, q, t, d), rs in sorted(by.items()):
+                        if mk != a or (b, q, t, d) not in by:
+                            continue
+                        ma = np.median([r.tokens_per_s for r in rs])
+                        mb = np.median([r.tokens_per_s for r in by[(b, q, t, d)]])
+                        pa, pb = preds[id(rs[0])], preds[id(by[(b, q, t, d)][0])]
+                        lines.append(f"| {a} / {b} | {q} | {t} | {d} | {ma / mb:.2f} | {pa / pb:.2f} |")
+    return lines
+
+
 def plot(entries: list[Entry], path: Path) -> None:
     import matplotlib
 
@@ -279,6 +362,7 @@ def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None
         )
     if plot_path is not None:
         lines += ["", f"![predicted vs measured]({plot_path.name})"]
+    lines += probe_sections([e.row for e in entries])
     lines += [
         "",
         "## Ledger",
