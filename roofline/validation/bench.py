@@ -22,24 +22,7 @@ from typing import Any
 
 import numpy as np
 
-COLUMNS = (
-    "device",
-    "harness",
-    "harness_version",
-    "backend",
-    "date",
-    "kind",
-    "dtype",
-    "shape",
-    "working_set_bytes",
-    "flops",
-    "bytes",
-    "seconds",
-    "repeats",
-    "command",
-    "source",
-    "notes",
-)
+from roofline.validation.traces import MICRO_COLUMNS as COLUMNS  # noqa: E402 (light: no pydantic)
 
 
 def _progress(items: list[Any], desc: str, enabled: bool) -> Any:

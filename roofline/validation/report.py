@@ -230,45 +230,9 @@ def probe_sections(rows: list[E2ERow]) -> list[str]:
 
 
 def plot(entries: list[Entry], path: Path) -> None:
-    import matplotlib
+    from roofline.plots import measured_figure, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    meas = np.array([e.row.tokens_per_s for e in entries])
-    ax.scatter(
-        meas,
-        [e.spec for e in entries],
-        s=14,
-        marker="o",
-        facecolors="none",
-        edgecolors="#0072B2",
-        label="spec sheet only",
-    )
-    held = [(e.row.tokens_per_s, e.lodo) for e in entries if e.lodo is not None]
-    if held:
-        m, p = zip(*held, strict=True)
-        ax.scatter(m, p, s=14, marker="x", color="#D55E00", label="calibrated, device held out")
-    lo, hi = meas.min() / 3, meas.max() * 3
-    xs = np.geomspace(lo, hi, 50)
-    ax.plot(xs, xs, color="k", lw=0.8)
-    for f, ls in ((0.10, ":"), (0.25, "--")):
-        ax.plot(xs, xs * (1 + f), color="grey", lw=0.6, ls=ls)
-        ax.plot(xs, xs * (1 - f), color="grey", lw=0.6, ls=ls, label=f"±{f:.0%}")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlim=(lo, hi),
-        ylim=(lo, hi),
-        xlabel="measured throughput (tokens/s)",
-        ylabel="predicted throughput (tokens/s)",
-        title="End-to-end throughput: predicted vs measured",
-    )
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(measured_figure([], entries=entries), path)
 
 
 def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None) -> str:
