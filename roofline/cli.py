@@ -872,6 +872,13 @@ def probe() -> None:
     "--workdir", default=None, type=click.Path(file_okay=False), help="Where GGUF files are written."
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing trace file.")
+@click.option(
+    "--calibrate",
+    "calibrate_out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also fit the engine profile to the probe rows and write it here (one command, one profile).",
+)
 def probe_llama_cpp(
     llama_bench: str,
     llama_quantize: str | None,
@@ -888,6 +895,7 @@ def probe_llama_cpp(
     keep: bool,
     workdir: str | None,
     force: bool,
+    calibrate_out: str | None,
 ) -> None:
     """Generate probe GGUFs, quantize, run llama-bench, and write the results as an end-to-end trace."""
     from tqdm import tqdm
@@ -936,6 +944,23 @@ def probe_llama_cpp(
     bar.close()
     write_rows(out, rows, force=True)
     click.echo(f"wrote {len(rows)} rows to {out}")
+    if calibrate_out:
+        import yaml
+
+        from roofline.model.engine import load_engine
+        from roofline.validation.calibrate import calibrate as fit
+
+        engine = rows[0].engine
+        result = fit(rows, engine)
+        if not result.converged:
+            raise RooflineError(f"calibration did not converge ({result.message}); no profile written")
+        prof = result.profile(load_engine(engine))
+        Path(calibrate_out).write_text(yaml.safe_dump(prof.model_dump(mode="json"), sort_keys=False))
+        click.echo(
+            f"calibrated {engine} on {len(rows)} rows (residual sigma {result.residual_sigma:.3f}, log): "
+            + ", ".join(f"{k} {v:.3g}" for k, v in result.params.items())
+            + f"; wrote {calibrate_out}"
+        )
 
 
 # ---- model import --------------------------------------------------------------------------

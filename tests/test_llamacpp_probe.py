@@ -45,13 +45,15 @@ def test_probe_end_to_end(tmp_path):
     out = tmp_path / "traces"
     r = subprocess.run(["roofline", "probe", "llama.cpp", "--llama-bench", bench, "--llama-quantize", quant,
                         "--device", "sandbox-epyc-2vcpu", "--models", "tiny", "--quant", "Q4_K_M",
-                        "--tests", "pp64,tg16", "--depths", "0,64", "--reps", "1", "--out", str(out)],
+                        "--tests", "pp64,tg16", "--depths", "0,64", "--reps", "1", "--out", str(out),
+                        "--calibrate", str(tmp_path / "one-command.yaml")],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     trace = out / "sandbox-epyc-2vcpu.llama.cpp.e2e.csv"
     rows = trace.read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 2  # header + 2 models x 2 tests x 2 depths
     assert not list(tmp_path.glob("**/*.gguf"))  # GGUF files deleted
+    assert "calibration" in (tmp_path / "one-command.yaml").read_text()  # one command, one profile
     profile = tmp_path / "cpu.yaml"
     r = subprocess.run(["roofline", "calibrate", str(trace), "--engine", "llama.cpp-cpu", "-o", str(profile)],
                        capture_output=True, text=True, timeout=300)
