@@ -939,6 +939,7 @@ def probe_llama_cpp(
         keep,
         Path(workdir) if workdir else None,
         progress,
+        on_rows=lambda so_far: write_rows(out, so_far, force=True),
     )
     bar.n = bar.total
     bar.close()
