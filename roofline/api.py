@@ -15,7 +15,7 @@ from roofline.errors import WorkloadError
 from roofline.model import cost
 from roofline.model.engine import EngineProfile, default_engine, load_engine
 from roofline.model.mathns import NUMPY
-from roofline.model.operators import OPERATORS, build_tables, distinct
+from roofline.model.operators import build_tables, distinct
 from roofline.model.routing import bounds, popularity_from_vector, zipf_popularity
 from roofline.model.workload import Workload
 from roofline.specs.catalog import load_device, load_model
@@ -321,8 +321,6 @@ def predict(
         interval,
     )
 
-
-CATEGORY_ORDER = tuple(dict.fromkeys(OPERATORS.values())) + ("overhead", "offload")
 
 
 @dataclass

@@ -63,7 +63,7 @@ def save(fig: Any, path: str | Path) -> Path:
     return p
 
 
-def _category(op: str, cat: str) -> str:
+def _category(cat: str) -> str:
     return "other" if cat in ("norms", "embedding") else cat
 
 
@@ -145,13 +145,12 @@ def roofline_figure(
                 p = predict(dev, model, w, engine=eng, quant=quant)
                 bw_serv = dict((n, b) for n, b, _ in levels).get(p.serving_level, bw_main)
                 roof_peak = mc.peak_flops
-                tokens = w.batch if w.phase == "decode" else p.tokens_per_second * p.step_seconds
                 for o in p.breakdown:
                     if o.flops <= 0 or o.bytes <= 0:
                         continue
                     ai = o.flops / o.bytes
                     att = min(roof_peak, ai * bw_serv)
-                    cat = _category(o.op, o.category)
+                    cat = _category(o.category)
                     label = f"{CATEGORY_LABELS.get(cat, cat)}" if cat not in drawn else None
                     drawn.add(cat)
                     ax.plot(
@@ -175,7 +174,6 @@ def roofline_figure(
                             color=CATEGORY_COLORS.get(cat),
                             gid=f"achieved:{p.model}:{o.op}:{w.phase}",
                         )
-                del tokens
         ax.plot([], [], marker="o", ls="none", color="grey", label="decode")
         ax.plot([], [], marker="^", ls="none", color="grey", label="prefill")
         ax.set(
@@ -321,7 +319,7 @@ def breakdown_rows(
         if o.op == "host_overhead":
             out["overhead"] = out.get("overhead", 0.0) + o.seconds / tokens
             continue
-        cat = "offload" if o.op == "offload" else _category(o.op, o.category)
+        cat = "offload" if o.op == "offload" else _category(o.category)
         out[cat] = out.get(cat, 0.0) + (o.seconds - o.overhead_seconds) / tokens
         out["overhead"] = out.get("overhead", 0.0) + o.overhead_seconds / tokens
     return f"{p.model}\n{p.device}", out

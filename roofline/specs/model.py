@@ -225,7 +225,7 @@ class Tensor:
 
 
 def _tensors(m: Model) -> list[Tensor]:
-    d, a = m.d_model, m.attention
+    d = m.d_model
     out = [Tensor("token_embd", None, (m.vocab_size, d), "embedding")]
     for i in range(m.n_layers):
         out += _attention_tensors(m, i)
@@ -236,7 +236,6 @@ def _tensors(m: Model) -> list[Tensor]:
     out.append(Tensor("output_norm", None, (d,), "norm"))
     if not m.tied_embeddings:
         out.append(Tensor("output", None, (m.vocab_size, d), "lm_head"))
-    del a
     return out
 
 
