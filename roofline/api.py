@@ -322,7 +322,6 @@ def predict(
     )
 
 
-
 @dataclass
 class Comparison:
     device: str

@@ -484,6 +484,7 @@ def memory_figure(
     """Stacked footprint (weights, KV cache, workspace, runtime) of each model against each device's
     usable memory (horizontal lines)."""
     from roofline.api import predict
+    from roofline.specs.catalog import load_device
 
     w = workload or Workload()
     preds = [predict(devices[0], m, w, engine=engine, quant=quant) for m in models]
@@ -503,7 +504,7 @@ def memory_figure(
             )
             bottom += vals
         for i, d in enumerate(devices):
-            usable = predict(d, models[0], w, engine=engine, quant=quant).memory["usable_bytes"] / 2**30
+            usable = load_device(d).usable_capacity / 2**30
             ax.axhline(
                 usable,
                 color="black",

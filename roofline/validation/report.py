@@ -150,11 +150,13 @@ def is_probe(row: E2ERow) -> bool:
     return "probe_specs" in row.model or row.model.startswith("probe-")
 
 
-def probe_sections(rows: list[E2ERow]) -> list[str]:
+def probe_sections(entries: list[Entry]) -> list[str]:
     """For each (device, engine) with synthetic-probe rows: the engine profile calibrated on the probes
     only, its fit, and its errors on the same machine's real-model rows (never seen by the fit); the
     MoE/dense throughput ratios measured and predicted side by side; the spread between sweeps."""
     lines: list[str] = []
+    rows = [e.row for e in entries]
+    spec_of = {id(e.row): e.spec for e in entries}  # spec-sheet predictions already made for the ledger
     groups = sorted({(r.device, r.engine) for r in rows if is_probe(r)})
     for device, engine in groups:
         probes = [r for r in rows if r.device == device and r.engine == engine and is_probe(r)]
@@ -177,7 +179,7 @@ def probe_sections(rows: list[E2ERow]) -> list[str]:
             lines.append("No real-model rows measured on this machine yet.")
             continue
         preds = {id(r): scenario(r, prof).tokens_per_second(prof) for r in real}
-        spec = {id(r): scenario(r).tokens_per_second(scenario(r).base) for r in real}
+        spec = {id(r): spec_of[id(r)] for r in real}
         errs = [preds[id(r)] / r.tokens_per_s - 1 for r in real]
         dec = [abs(e) for e, r in zip(errs, real, strict=True) if r.phase == "decode"]
         pre = [abs(e) for e, r in zip(errs, real, strict=True) if r.phase == "prefill"]
@@ -326,7 +328,7 @@ def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None
         )
     if plot_path is not None:
         lines += ["", f"![predicted vs measured]({plot_path.name})"]
-    lines += probe_sections([e.row for e in entries])
+    lines += probe_sections(entries)
     lines += [
         "",
         "## Ledger",
