@@ -859,7 +859,12 @@ def probe() -> None:
 )
 @click.option("--quant", "quants", default="Q4_K_M,Q8_0", show_default=True)
 @click.option("--tests", default="pp512,tg128", show_default=True)
-@click.option("--depths", default="0", show_default=True, help="Comma-separated KV depths (llama-bench -d).")
+@click.option(
+    "--depths",
+    default="0,2048",
+    show_default=True,
+    help="Comma-separated KV depths (llama-bench -d); a fit needs a deep one to see attention costs.",
+)
 @click.option("--reps", default=3, show_default=True, type=int)
 @click.option("--threads", default=None, type=int, help="llama-bench -t (default 2).")
 @click.option("--ngl", default=0, show_default=True, type=int, help="GPU layers (99 for a GPU build).")
@@ -940,6 +945,7 @@ def probe_llama_cpp(
         Path(workdir) if workdir else None,
         progress,
         on_rows=lambda so_far: write_rows(out, so_far, force=True),
+        raw_stem=None if trace_name is None else out.name.removesuffix(".csv").removesuffix(".e2e"),
     )
     bar.n = bar.total
     bar.close()

@@ -134,3 +134,39 @@ def test_energy_is_positive_and_scales_with_time():
     b = predict("jetson-orin-nano-8gb", "gemma-2-2b", Workload())
     assert 0 < a.energy["joules_per_token"] < b.energy["joules_per_token"]
     assert math.isfinite(a.energy["average_watts"])
+
+
+def test_attention_core_runs_at_its_own_peak_and_efficiency():
+    # the llama.cpp CPU profile puts the attention core on the fp32 vector FMAs at its own efficiency
+    from roofline.model.engine import load_engine
+    from roofline.specs.catalog import load_device
+
+    eng = load_engine("llama.cpp-cpu")
+    p = predict("sandbox-epyc-2vcpu", "llama-3.2-1b", Workload(test="tg128", depth=2048), engine=eng)
+    core = next(o for o in p.breakdown if o.op == "attn_core")
+    fp32 = load_device("sandbox-epyc-2vcpu").processor("cpu").peak("fp32", "vector")
+    assert eng.attention_precision == "fp32"
+    pairs = 32 * 16 * (2048 + (128 + 1) / 2)  # query heads x layers x mean keys over tg128
+    work = core.flops + pairs * eng.attention_pair_ops
+    assert core.compute_seconds == pytest.approx(work / (fp32 * eng.attention_efficiency), rel=1e-9)
+    # halving the attention efficiency doubles the core's compute time and nothing else
+    half = eng.model_copy(update={"attention_efficiency": eng.attention_efficiency / 2})
+    q = predict("sandbox-epyc-2vcpu", "llama-3.2-1b", Workload(test="tg128", depth=2048), engine=half)
+    for a, b in zip(p.breakdown, q.breakdown, strict=True):
+        factor = 2.0 if a.op == "attn_core" else 1.0
+        assert b.compute_seconds == pytest.approx(factor * a.compute_seconds, rel=1e-9)
+
+
+def test_attention_pair_ops_add_work_per_head_and_key():
+    from roofline.model.engine import load_engine
+
+    eng = load_engine("ideal")
+    w = Workload(test="tg1", depth=1000)
+    base = predict("rtx-4090", "llama-3.2-1b", w, engine=eng)
+    more = predict("rtx-4090", "llama-3.2-1b", w, engine=eng.model_copy(update={"attention_pair_ops": 105.0}))
+    core = {p: next(o for o in x.breakdown if o.op == "attn_core") for p, x in (("a", base), ("b", more))}
+    # 105 FLOP-equivalents per (query head, key) pair: heads x layers x keys (context 1000 + 1)
+    pairs = 32 * 16 * (1000 + (1 + 1) / 2)
+    assert core["b"].flops == core["a"].flops
+    extra = 105 * pairs / core["a"].flops * core["a"].compute_seconds
+    assert core["b"].compute_seconds - core["a"].compute_seconds == pytest.approx(extra, rel=1e-9)

@@ -107,6 +107,9 @@ def test_calibration_recovers_known_parameters():
     assert fit.converged and fit.residual_sigma < 1e-3
     for k in ("bandwidth_efficiency", "compute_efficiency"):
         assert fit.params[k] == pytest.approx(truth[k], rel=0.02)
+    # depth-0 rows say nothing about attention: it is not fitted and keeps following compute_efficiency
+    assert "attention_efficiency" not in fit.free
+    assert fit.profile(scenario(_synthetic_rows(truth, 0.0)[0]).base).attention_efficiency is None
 
 
 def test_interval_covers_about_what_it_claims():
@@ -188,3 +191,38 @@ def test_micro_profile_predicts_without_interval(tmp_path):
     assert p.tokens_per_second > 0 and not p.warnings
     other = predict("rtx-4090", "olmoe-1b-7b", engine=str(path))
     assert any("microbenchmarks of h200-sxm-141gb" in w for w in other.warnings)
+
+
+def test_repeated_runs_merge_to_the_fastest():
+    from roofline.validation.calibrate import best_of_repeats
+
+    mk = lambda tps, depth=0: E2ERow(  # noqa: E731
+        "rtx-4090", "llama.cpp-cuda", "llama-3.2-1b", "Q4_K_M", "tg128", depth, 1, tps, "x"
+    )
+    rows = best_of_repeats([mk(100.0), mk(120.0), mk(90.0), mk(50.0, depth=2048)])
+    assert sorted(r.tokens_per_s for r in rows) == [50.0, 120.0]
+
+
+def test_calibration_separates_attention_from_weights():
+    # rows at depth 0 and 2048 from models with head_dim 64 and 128, GQA and MHA, at two quantizations:
+    # the fit must tell the attention core's efficiency, per-pair work and KV bandwidth apart from the
+    # weights' bandwidth and compute
+    truth = {
+        "bandwidth_efficiency": 0.6,
+        "compute_efficiency": 0.7,
+        "attention_efficiency": 0.15,
+        "attention_pair_ops": 100.0,
+        "kv_bandwidth_efficiency": 0.15,  # MHA (OLMoE) rows KV-bound at depth, GQA ones not
+    }
+    rows = []
+    for model in ("llama-3.2-1b", "qwen2.5-1.5b", "olmoe-1b-7b"):
+        for quant in ("Q4_K_M", "Q8_0"):
+            for test in ("tg128", "pp512"):
+                for depth in (0, 2048):
+                    key = ("sandbox-epyc-2vcpu", "llama.cpp-cpu", model, quant, test, depth, 1)
+                    s = scenario(E2ERow(*key, 1.0, "s"))
+                    rows.append(E2ERow(*key, s.tokens_per_second(s.base.model_copy(update=truth)), "s"))
+    fit = calibrate(rows, "llama.cpp-cpu")
+    assert fit.converged and fit.residual_sigma < 1e-2
+    for k in truth:
+        assert fit.params[k] == pytest.approx(truth[k], rel=0.05), k

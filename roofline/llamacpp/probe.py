@@ -65,8 +65,11 @@ def run_probe(
     progress: Any = None,
     timeout: float | None = 3600,
     on_rows: Any = None,
+    raw_stem: str | None = None,
 ) -> list[E2ERow]:
-    """Bench each (model, quant); returns the trace rows (also written next to the raw JSON)."""
+    """Bench each (model, quant); returns the trace rows. llama-bench's JSON is kept in `out_dir` as
+    `<raw_stem>.<model>.<quant>.llama-bench.json` (raw_stem defaults to the device), so sweeps given
+    different stems do not overwrite each other's raw files."""
     specs = [m if isinstance(m, Model) else load_model(m) for m in models]
     quants = [check_quant(q) for q in quants]
     work = Path(workdir or tempfile.mkdtemp(prefix="roofline-probe-"))
@@ -117,7 +120,7 @@ def run_probe(
         ]
         cmd += ["-p", ",".join(map(str, pp)) if pp else "0", "-n", ",".join(map(str, tg)) if tg else "0"]
         raw = _run(cmd, f"llama-bench {m.id} {q}", timeout)
-        raw_path = out_dir / f"{device}.{m.id}.{q}.llama-bench.json"
+        raw_path = out_dir / f"{raw_stem or device}.{m.id}.{q}.llama-bench.json"
         recs = [r for r in json.loads(raw) if (r.get("n_prompt", 0) > 0) != (r.get("n_gen", 0) > 0)]
         raw_path.write_text(json.dumps(recs, indent=1))
         source = (

@@ -1,5 +1,6 @@
 """A family of synthetic probe models whose shapes separate the cost terms: dense FFN width
-(weight bandwidth), MHA vs GQA (KV traffic at depth), MoE experts / top-k / expert width (expert
+(weight bandwidth), MHA vs GQA (KV traffic at depth), head width at equal KV bytes (per-pair
+attention work), MoE experts / top-k / expert width (expert
 dispatch and the union of experts), all on llama.cpp's `llama` architecture so one code path runs them.
 Small enough to generate, quantize and bench in seconds to minutes on two cores."""
 
@@ -66,6 +67,8 @@ def family(tiny: bool = False) -> list[Model]:
     for d_ff in (2048, 8192, 16384):  # weight bandwidth and compute
         out.append(_spec(f"probe-dense-ff{d_ff}", 2048, 8, 16, 4, d_ff, None))
     out.append(_spec("probe-dense-mha", 2048, 8, 16, 16, 8192, None))  # 4x the KV bytes of the GQA one
+    # the same KV bytes and attention FLOPs as ff8192, in twice the (head, key) pairs: per-pair work
+    out.append(_spec("probe-dense-hd64", 2048, 8, 32, 8, 8192, None))
     for e, k, de in ((8, 2, 2048), (32, 4, 1024), (64, 8, 1024), (64, 1, 1024), (64, 8, 512)):
         out.append(
             _spec(

@@ -1,6 +1,7 @@
 """From operators to time, memory and energy: the roofline proper.
 
-Per operator: compute time = FLOPs / (peak x efficiency) (+ weight unpacking on the vector units),
+Per operator: compute time = FLOPs / (peak x efficiency) (+ weight unpacking on the vector units;
+the attention core against the peak and efficiency of its own kernels, see EngineProfile),
 memory time = bytes / (serving level's bandwidth x efficiency), overhead = kernels x per-kernel
 time. Its time is max(compute, memory) + overhead: compute and memory overlap perfectly within an
 operator, while a kernel's fixed start-up cost does not (the Hockney form t = t0 + bytes / r_inf,
@@ -36,6 +37,7 @@ class Machine:
     processor: Processor
     peak_flops: float
     vector_peak: float
+    attention_peak: float  # peak of the precision and units the attention core runs on
     main_bandwidth: float
     cache_levels: tuple[tuple[str, float, float], ...]  # (name, capacity, bandwidth), innermost first
     act_bandwidth: float
@@ -67,6 +69,17 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
     if peak is None:
         raise SpecError(device.id, f"processor {proc.name!r} lists no usable peak compute", "processors")
     vector = proc.peak("fp32", "vector") or proc.peak("fp16", "vector") or peak
+    attn_peak = peak
+    if eng.attention_precision is not None and eng.attention_precision != eng.compute_precision:
+        attn_peak = proc.peak(eng.attention_precision, eng.compute_unit) or proc.peak(
+            eng.attention_precision, "best"
+        )
+        if attn_peak is None:
+            attn_peak = peak
+            warnings.append(
+                f"{device.id} lists no {eng.attention_precision} peak on its {kind}; the attention core "
+                f"uses the weight matmuls' peak"
+            )
     levels = [
         (lv.name, lv.capacity.value, lv.bandwidth.value)
         for lv in device.hierarchy(proc)[1:]
@@ -85,7 +98,16 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
         k_ovh = 0.0
         warnings.append(f"{device.id}'s {kind} has no launch_latency: kernel overhead taken as 0")
     return Machine(
-        device, proc, peak, vector, device.main_bandwidth, tuple(levels), act_bw, k_ovh, tuple(warnings)
+        device,
+        proc,
+        peak,
+        vector,
+        attn_peak,
+        device.main_bandwidth,
+        tuple(levels),
+        act_bw,
+        k_ovh,
+        tuple(warnings),
     )
 
 
@@ -141,14 +163,21 @@ def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw
     else:
         bw = main_bw
     r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
+    kv_eff = eng.bandwidth_efficiency if eng.kv_bandwidth_efficiency is None else eng.kv_bandwidth_efficiency
+    r_kv = bw * kv_eff
     r_flop = mc.peak_flops * eng.compute_efficiency
     r_deq = mc.vector_peak * eng.dequant_efficiency
+    attn_eff = eng.compute_efficiency if eng.attention_efficiency is None else eng.attention_efficiency
+    r_attn = mc.attention_peak * attn_eff
     out = []
     for o in ops:
-        compute = o.flops / r_flop
+        if o.name == "attn_core":
+            compute = (o.flops + o.pairs * eng.attention_pair_ops) / r_attn
+        else:
+            compute = o.flops / r_flop
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq
-        memory = (o.weight_bytes + o.kv_bytes) / r_mem + o.act_bytes / r_act
+        memory = o.weight_bytes / r_mem + o.kv_bytes / r_kv + o.act_bytes / r_act
         overhead = o.kernels * mc.kernel_overhead
         if o.name == "experts" and eng.moe_syncs_per_layer:
             overhead = overhead + o.count * eng.moe_syncs_per_layer * eng.sync_latency

@@ -55,6 +55,19 @@ class EngineProfile(Frozen):
     bandwidth_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large streaming kernels
     compute_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large GEMMs
     dequant_efficiency: float = Field(default=1.0, gt=0, le=1)  # of the vector peak, for unpacking weights
+    # The attention core (QK^T, softmax, PV over the KV cache) runs on its own kernels and precision:
+    # e.g. ggml's CPU flash attention works in f16/f32 on the vector units, not through the int8 dot
+    # products of the weight matmuls. None = the weight matmuls' precision / efficiency.
+    attention_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"] | None = None
+    attention_efficiency: float | None = Field(default=None, gt=0, le=1)  # of the attention peak
+    # time per (query head, key) pair beyond its FLOPs, in FLOP-equivalents at the attention core's
+    # rate: ~0 where the softmax is fused and vectorised; more where each pair pays a scalar exp and a
+    # call (ggml's CPU flash attention walks the cache one key at a time)
+    attention_pair_ops: float = Field(default=0.0, ge=0)
+    # share of the serving level's bandwidth the attention core reaches on the KV cache (None = the
+    # weights' bandwidth_efficiency): a kernel that walks the cache key by key, head by head, with K
+    # and V rows in separate strided tensors streams it worse than a GEMV streams weights
+    kv_bandwidth_efficiency: float | None = Field(default=None, gt=0, le=1)
     kernel_overhead: float | None = Field(default=None, ge=0)  # s per kernel; None = device launch latency
     kernel_overhead_scale: float = Field(default=1.0, ge=0)  # x device launch latency (CUDA graphs < 1)
     moe_kernel_overhead_scale: float | None = Field(default=None, ge=0)  # replaces the scale for MoE models

@@ -9,7 +9,8 @@ Step quantities may be floats, numpy arrays or sympy symbols (see mathns). Multi
 
 Assumptions, stated once:
 - Matmul FLOPs are 2 x tokens x parameters; attention is 4 x heads x head_dim per (query, key) pair
-  (QK^T and PV), MLA absorbed (keys of width kv_lora_rank + rope dims, as llama.cpp runs it).
+  (QK^T and PV) plus ~5 for the softmax, MLA absorbed (keys of width kv_lora_rank + rope dims, as
+  llama.cpp runs it).
 - A step reads each touched weight once (weights are shared by all tokens of the step); the
   embedding is a row gather (one row per token); the LM head produces one row of logits per sequence.
 - The KV cache of a sequence is read once per step and layer (flash-attention tile re-reads ignored);
@@ -165,6 +166,7 @@ class OpCost:
     act_bytes: Any
     kernels: Any
     dequant_ops: Any
+    pairs: Any = 0  # attention core: (query head, key) pairs, for the engine's per-pair work
 
     @property
     def category(self) -> str:
@@ -241,7 +243,8 @@ def step_operators(
         kv_sum = tb.n_global * kv_len + tb.n_sliding * m.min(kv_len, w)
     else:
         keys_sum, kv_sum = n_layers * keys, n_layers * kv_len
-    core_flops = tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5)
+    pairs = tokens * keys_sum * a.n_heads  # (query head, key) pairs
+    core_flops = pairs * (2 * tb.qk_dim + 2 * tb.v_dim + 5)
     kv_bytes = seqs * kv_sum * tb.kv_per_token_layer + tokens * n_layers * tb.kv_per_token_layer
     ops.append(
         OpCost(
@@ -253,6 +256,7 @@ def step_operators(
             2 * tokens * q_dim * act * n_layers,
             kc.attn_core * n_layers,
             0,
+            pairs,
         )
     )
     ops.append(mm("attn_output", 0, q_dim + d))

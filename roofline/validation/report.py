@@ -173,48 +173,58 @@ def probe_sections(entries: list[Entry]) -> list[str]:
             for k, v in fit.params.items()
         )
         lines.append(
-            f"{len(probes)} probe rows; fitted {params}; residual sigma {fit.residual_sigma:.3f} (log)."
+            f"{len(probes)} probe rows ({len(fit.rows)} configurations, repeats merged: best run); fitted "
+            f"{params}; residual sigma {fit.residual_sigma:.3f} (log)."
         )
         if not real:
             lines.append("No real-model rows measured on this machine yet.")
             continue
         preds = {id(r): scenario(r, prof).tokens_per_second(prof) for r in real}
         spec = {id(r): spec_of[id(r)] for r in real}
-        errs = [preds[id(r)] / r.tokens_per_s - 1 for r in real]
-        dec = [abs(e) for e, r in zip(errs, real, strict=True) if r.phase == "decode"]
-        pre = [abs(e) for e, r in zip(errs, real, strict=True) if r.phase == "prefill"]
-        lines.append(
-            f"Held-out real models ({len(real)} rows): decode median |error| {np.median(dec):.0%}"
-            if dec
-            else ""
-        )
-        if pre:
-            lines[-1] += f", prefill median |error| {np.median(pre):.0%}"
-        lines += [
-            "",
-            "| model | quant | test | depth | measured t/s (runs) | spread | calibrated on probes | err "
-            "| spec sheet only | err |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
         keyf = lambda r: (r.model, r.quant, r.test, r.depth)  # noqa: E731
         by: dict[Any, list[E2ERow]] = {}
         for r in real:
             by.setdefault(keyf(r), []).append(r)
+        # the measurand is the machine's own throughput: the best of the repeated runs (sharing the
+        # machine only slows a run); errors against the median run are given too
+        best = {k: max(r.tokens_per_s for r in rs) for k, rs in by.items()}
+        med = {k: float(np.median([r.tokens_per_s for r in rs])) for k, rs in by.items()}
+        summary = []
+        for phase in ("decode", "prefill"):
+            ks = [k for k in by if by[k][0].phase == phase]
+            if not ks:
+                continue
+            e_best = [abs(preds[id(by[k][0])] / best[k] - 1) for k in ks]
+            e_med = [abs(preds[id(by[k][0])] / med[k] - 1) for k in ks]
+            summary.append(
+                f"{phase} median |error| {np.median(e_best):.0%} (p90 {np.percentile(e_best, 90):.0%}) "
+                f"against the best run, {np.median(e_med):.0%} against the median run"
+            )
+        lines.append(
+            f"Held-out real models ({len(by)} configurations, {len(real)} rows): " + "; ".join(summary) + "."
+        )
+        lines += [
+            "",
+            "| model | quant | test | depth | measured t/s: best (median, runs) | spread "
+            "| calibrated on probes | err | spec sheet only | err |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for k, rs in sorted(by.items()):
             meas = np.array([r.tokens_per_s for r in rs])
-            m = float(np.median(meas))
-            spread = (meas.max() - meas.min()) / m if len(meas) > 1 else 0.0
+            m = best[k]
+            spread = (meas.max() - meas.min()) / med[k] if len(meas) > 1 else 0.0
             pc, ps = preds[id(rs[0])], spec[id(rs[0])]
             lines.append(
-                f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {m:.1f} ({len(rs)}) | {spread:.0%} | {pc:.1f} | "
-                f"{pc / m - 1:+.0%} | {ps:.1f} | {ps / m - 1:+.0%} |"
+                f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {m:.1f} ({med[k]:.1f}, {len(rs)}) | {spread:.0%} | "
+                f"{pc:.1f} | {pc / m - 1:+.0%} | {ps:.1f} | {ps / m - 1:+.0%} |"
             )
         moe = sorted({r.model for r in real if load_model(r.model).is_moe})
         dense = sorted({r.model for r in real if not load_model(r.model).is_moe})
         if moe and dense:
             lines += [
                 "",
-                "MoE / dense throughput on this machine, measured vs predicted (calibrated on probes):",
+                "MoE / dense throughput on this machine, measured (best runs) vs predicted (calibrated on "
+                "probes):",
                 "",
                 "| MoE / dense | quant | test | depth | measured | predicted |",
                 "|---|---|---|---|---|---|",
@@ -224,8 +234,7 @@ def probe_sections(entries: list[Entry]) -> list[str]:
                     for (mk, q, t, d), rs in sorted(by.items()):
                         if mk != a or (b, q, t, d) not in by:
                             continue
-                        ma = np.median([r.tokens_per_s for r in rs])
-                        mb = np.median([r.tokens_per_s for r in by[(b, q, t, d)]])
+                        ma, mb = best[(mk, q, t, d)], best[(b, q, t, d)]
                         pa, pb = preds[id(rs[0])], preds[id(by[(b, q, t, d)][0])]
                         lines.append(f"| {a} / {b} | {q} | {t} | {d} | {ma / mb:.2f} | {pa / pb:.2f} |")
     return lines
