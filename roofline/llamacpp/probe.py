@@ -4,6 +4,7 @@ the results as traces with full provenance, and delete the GGUF files unless ask
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -91,15 +92,19 @@ def run_probe(
         if progress:
             progress(i, len(steps), f"{m.id} {q}: writing F16 GGUF")
         f16 = work / f"{m.id}-F16.gguf"
-        if not f16.exists():
-            write_gguf(m, f16)
+        if not f16.exists():  # written under a temporary name: a stopped run leaves no half file
+            part = f16.with_name(f16.name + ".partial")
+            write_gguf(m, part)
+            part.replace(f16)
         qpath = work / f"{m.id}-{q}.gguf"
         if q != "F16" and not qpath.exists():
             if progress:
                 progress(i, len(steps), f"{m.id} {q}: llama-quantize")
-            _run(
-                [llama_quantize, str(f16), str(qpath), q, str(threads)], f"llama-quantize {m.id} {q}", timeout
-            )
+            part = qpath.with_name(qpath.name + ".partial")
+            # quantizing is not what is measured: it uses every core
+            cmd_q = [llama_quantize, str(f16), str(part), q, str(os.cpu_count() or threads)]
+            _run(cmd_q, f"llama-quantize {m.id} {q}", timeout)
+            part.replace(qpath)
         target = f16 if q == "F16" else qpath
         if progress:
             progress(i, len(steps), f"{m.id} {q}: llama-bench")
