@@ -146,8 +146,8 @@ def test_attention_core_runs_at_its_own_peak_and_efficiency():
     core = next(o for o in p.breakdown if o.op == "attn_core")
     fp32 = load_device("sandbox-epyc-2vcpu").processor("cpu").peak("fp32", "vector")
     assert eng.attention_precision == "fp32"
-    pairs = 32 * 16 * (2048 + (128 + 1) / 2)  # query heads x layers x mean keys over tg128
-    work = core.flops + pairs * eng.attention_pair_ops
+    rows = 32 * 16 * (2048 + (128 + 1) / 2)  # query heads x layers x mean keys over tg128
+    work = core.flops + rows * eng.attention_key_ops
     assert core.compute_seconds == pytest.approx(work / (fp32 * eng.attention_efficiency), rel=1e-9)
     # halving the attention efficiency doubles the core's compute time and nothing else
     half = eng.model_copy(update={"attention_efficiency": eng.attention_efficiency / 2})
@@ -157,16 +157,19 @@ def test_attention_core_runs_at_its_own_peak_and_efficiency():
         assert b.compute_seconds == pytest.approx(factor * a.compute_seconds, rel=1e-9)
 
 
-def test_attention_pair_ops_add_work_per_head_and_key():
+def test_attention_key_ops_add_work_per_key_row_not_per_query():
     from roofline.model.engine import load_engine
 
     eng = load_engine("ideal")
-    w = Workload(test="tg1", depth=1000)
-    base = predict("rtx-4090", "llama-3.2-1b", w, engine=eng)
-    more = predict("rtx-4090", "llama-3.2-1b", w, engine=eng.model_copy(update={"attention_pair_ops": 105.0}))
-    core = {p: next(o for o in x.breakdown if o.op == "attn_core") for p, x in (("a", base), ("b", more))}
-    # 105 FLOP-equivalents per (query head, key) pair: heads x layers x keys (context 1000 + 1)
-    pairs = 32 * 16 * (1000 + (1 + 1) / 2)
-    assert core["b"].flops == core["a"].flops
-    extra = 105 * pairs / core["a"].flops * core["a"].compute_seconds
-    assert core["b"].compute_seconds - core["a"].compute_seconds == pytest.approx(extra, rel=1e-9)
+    more_eng = eng.model_copy(update={"attention_key_ops": 105.0})
+    for test, seqs_x_keys in (("tg1", 1000 + 1), ("pp512", 1000 + (512 + 1) / 2)):
+        w = Workload(test=test, depth=1000)
+        base = predict("rtx-4090", "llama-3.2-1b", w, engine=eng)
+        more = predict("rtx-4090", "llama-3.2-1b", w, engine=more_eng)
+        a, b = (next(o for o in x.breakdown if o.op == "attn_core") for x in (base, more))
+        # 105 FLOP-equivalents per key row: heads x layers x mean keys, once per sequence (decode)
+        # and once per prompt, not per query (prefill)
+        rows = 32 * 16 * seqs_x_keys
+        assert b.flops == a.flops
+        extra = 105 * rows / a.flops * a.compute_seconds
+        assert b.compute_seconds - a.compute_seconds == pytest.approx(extra, rel=1e-9)

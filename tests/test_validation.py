@@ -211,7 +211,7 @@ def test_calibration_separates_attention_from_weights():
         "bandwidth_efficiency": 0.6,
         "compute_efficiency": 0.7,
         "attention_efficiency": 0.15,
-        "attention_pair_ops": 100.0,
+        "attention_key_ops": 100.0,
         "kv_bandwidth_efficiency": 0.15,  # MHA (OLMoE) rows KV-bound at depth, GQA ones not
     }
     rows = []

@@ -67,7 +67,7 @@ def family(tiny: bool = False) -> list[Model]:
     for d_ff in (2048, 8192, 16384):  # weight bandwidth and compute
         out.append(_spec(f"probe-dense-ff{d_ff}", 2048, 8, 16, 4, d_ff, None))
     out.append(_spec("probe-dense-mha", 2048, 8, 16, 16, 8192, None))  # 4x the KV bytes of the GQA one
-    # the same KV bytes and attention FLOPs as ff8192, in twice the (head, key) pairs: per-pair work
+    # the same KV bytes and attention FLOPs as ff8192 in twice the (head, key) rows: per-key work
     out.append(_spec("probe-dense-hd64", 2048, 8, 32, 8, 8192, None))
     for e, k, de in ((8, 2, 2048), (32, 4, 1024), (64, 8, 1024), (64, 1, 1024), (64, 8, 512)):
         out.append(

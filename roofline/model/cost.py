@@ -172,7 +172,7 @@ def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw
     out = []
     for o in ops:
         if o.name == "attn_core":
-            compute = (o.flops + o.pairs * eng.attention_pair_ops) / r_attn
+            compute = (o.flops + o.key_rows * eng.attention_key_ops) / r_attn
         else:
             compute = o.flops / r_flop
         if eng.dequant_cost:

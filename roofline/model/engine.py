@@ -60,10 +60,11 @@ class EngineProfile(Frozen):
     # products of the weight matmuls. None = the weight matmuls' precision / efficiency.
     attention_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"] | None = None
     attention_efficiency: float | None = Field(default=None, gt=0, le=1)  # of the attention peak
-    # time per (query head, key) pair beyond its FLOPs, in FLOP-equivalents at the attention core's
-    # rate: ~0 where the softmax is fused and vectorised; more where each pair pays a scalar exp and a
-    # call (ggml's CPU flash attention walks the cache one key at a time)
-    attention_pair_ops: float = Field(default=0.0, ge=0)
+    # time per cached key row visited (per query head and sequence, once however many of the step's
+    # queries share it) beyond the FLOPs, in FLOP-equivalents at the attention core's rate: ~0 where
+    # the kernel is tiled and vectorised; large where a one-query kernel pays a call, a reduction and a
+    # scalar exp per key (ggml's CPU flash attention in decode). Prefill tiles amortise it.
+    attention_key_ops: float = Field(default=0.0, ge=0)
     # share of the serving level's bandwidth the attention core reaches on the KV cache (None = the
     # weights' bandwidth_efficiency): a kernel that walks the cache key by key, head by head, with K
     # and V rows in separate strided tensors streams it worse than a GEMV streams weights

@@ -166,7 +166,7 @@ class OpCost:
     act_bytes: Any
     kernels: Any
     dequant_ops: Any
-    pairs: Any = 0  # attention core: (query head, key) pairs, for the engine's per-pair work
+    key_rows: Any = 0  # attention core: cached key rows visited per query head and sequence
 
     @property
     def category(self) -> str:
@@ -243,8 +243,7 @@ def step_operators(
         kv_sum = tb.n_global * kv_len + tb.n_sliding * m.min(kv_len, w)
     else:
         keys_sum, kv_sum = n_layers * keys, n_layers * kv_len
-    pairs = tokens * keys_sum * a.n_heads  # (query head, key) pairs
-    core_flops = pairs * (2 * tb.qk_dim + 2 * tb.v_dim + 5)
+    core_flops = tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5)
     kv_bytes = seqs * kv_sum * tb.kv_per_token_layer + tokens * n_layers * tb.kv_per_token_layer
     ops.append(
         OpCost(
@@ -256,7 +255,7 @@ def step_operators(
             2 * tokens * q_dim * act * n_layers,
             kc.attn_core * n_layers,
             0,
-            pairs,
+            seqs * keys_sum * a.n_heads,
         )
     )
     ops.append(mm("attn_output", 0, q_dim + d))

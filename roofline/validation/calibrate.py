@@ -35,7 +35,7 @@ PARAMETERS: dict[str, tuple[float, float]] = {
     "kv_bandwidth_efficiency": (0.01, 1.0),
     "compute_efficiency": (0.01, 1.0),
     "attention_efficiency": (0.001, 1.0),
-    "attention_pair_ops": (0.0, 5000.0),
+    "attention_key_ops": (0.0, 5000.0),
     "dequant_efficiency": (0.01, 1.0),
     "kernel_overhead_scale": (0.0, 20.0),
     "per_step_overhead": (0.0, 0.05),
