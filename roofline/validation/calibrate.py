@@ -197,12 +197,33 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
             best = got
     assert best is not None
     active, resid_active, sol = best
+    # A parameter fitted to less than twice its 1-sigma uncertainty (t < 2, the usual ~95 % test) is
+    # not determined by the rows (a few depth-0 rows barely see attention, yet a free fit uses it to
+    # soak up scatter): the least determined one goes back to its default and the rest are refitted,
+    # until all are determined.
+    from scipy.optimize import least_squares
+
+    while True:
+        cov, s2 = _covariance(resid_active, sol, lo[active], hi[active])
+        rel = np.sqrt(np.maximum(np.diag(cov), 0.0)) / np.maximum(np.abs(sol.x), 1e-300)
+        worst = int(np.argmax(rel))
+        if rel[worst] <= 0.5 or len(active) == 1:
+            break
+        x = x0.copy()
+        x[active] = sol.x
+        active = [i for k, i in enumerate(active) if k != worst]
+        x = np.where(np.isin(np.arange(len(names)), active), x, x0)
+        resid_active = _restricted(resid, x, active)
+        sol = least_squares(
+            resid_active,
+            x[active],
+            bounds=(lo[active], hi[active]),
+            x_scale="jac",
+            diff_step=1e-4,
+            max_nfev=200,
+        )
     act_names = [names[i] for i in active]
     r = sol.fun
-    dof = max(1, len(r) - len(active))
-    s2 = float(r @ r) / dof
-    jac = _jacobian(resid_active, sol.x, lo[active], hi[active])
-    cov = np.linalg.inv(jac.T @ jac) * s2
     params = {n: _start(base, n) for n in names}
     sigma: dict[str, float | None] = dict.fromkeys(names)
     for k, i in enumerate(active):
@@ -265,6 +286,14 @@ def _fit_from(
         )
         x[active] = sol.x
     return active, fun, sol
+
+
+def _covariance(fun: Any, sol: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float]:
+    """Parameter covariance s^2 (J^T J)^-1 at a solution, and s^2 (dof-corrected)."""
+    r = sol.fun
+    s2 = float(r @ r) / max(1, len(r) - len(sol.x))
+    jac = _jacobian(fun, sol.x, lo, hi)
+    return np.linalg.pinv(jac.T @ jac) * s2, s2
 
 
 def _restricted(resid: Any, start: np.ndarray, idx: list[int]) -> Any:
