@@ -42,6 +42,11 @@ PARAMETERS: dict[str, tuple[float, float]] = {
 }
 
 
+#: Parameters of the attention core alone; fitted only from rows at two or more depths, the
+#: deepest at least MIN_DEPTH_SPREAD tokens.
+ATTENTION_PARAMETERS = ("kv_bandwidth_efficiency", "attention_efficiency", "attention_key_ops")
+MIN_DEPTH_SPREAD = 512
+
 #: A direction in parameter space that, moved across its whole physical range, changes the log
 #: predictions of all rows together (root sum of squares) by less than this is not constrained by
 #: real measurements, whose run-to-run noise alone is several per cent: it keeps its default rather
@@ -173,6 +178,11 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
     base = load_engine(engine)
     scens = [scenario(r, base) for r in rows]
     names = list(free or PARAMETERS)
+    depths = {r.depth for r in rows}
+    if free is None and (len(depths) < 2 or max(depths) < MIN_DEPTH_SPREAD):
+        # the attention core is told apart from the weights' compute and bandwidth only by varying
+        # the context: without rows at a deep and a shallow depth its parameters keep their defaults
+        names = [n for n in names if n not in ATTENTION_PARAMETERS]
     x0 = np.array([_start(base, n) for n in names])
     lo = np.array([PARAMETERS[n][0] for n in names])
     hi = np.array([PARAMETERS[n][1] for n in names])
