@@ -211,8 +211,6 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
     # not determined by the rows (a few depth-0 rows barely see attention, yet a free fit uses it to
     # soak up scatter): the least determined one goes back to its default and the rest are refitted,
     # until all are determined.
-    from scipy.optimize import least_squares
-
     while True:
         cov, s2 = _covariance(resid_active, sol, lo[active], hi[active])
         rel = np.sqrt(np.maximum(np.diag(cov), 0.0)) / np.maximum(np.abs(sol.x), 1e-300)
@@ -224,14 +222,7 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
         active = [i for k, i in enumerate(active) if k != worst]
         x = np.where(np.isin(np.arange(len(names)), active), x, x0)
         resid_active = _restricted(resid, x, active)
-        sol = least_squares(
-            resid_active,
-            x[active],
-            bounds=(lo[active], hi[active]),
-            x_scale="jac",
-            diff_step=1e-4,
-            max_nfev=200,
-        )
+        sol = _solve(resid_active, x[active], lo[active], hi[active])
     act_names = [names[i] for i in active]
     r = sol.fun
     params = {n: _start(base, n) for n in names}
@@ -264,7 +255,6 @@ def _fit_from(
     n_rows: int,
 ) -> tuple[list[int], Any, Any]:
     """One start of the fit: (free parameter indices, their residual function, the solution)."""
-    from scipy.optimize import least_squares
 
     x = x_start.copy()
     active: list[int] = []
@@ -286,16 +276,16 @@ def _fit_from(
         start = x.copy()
 
         fun = _restricted(resid, start, active)
-        sol = least_squares(
-            fun,
-            x[active],
-            bounds=(lo[active], hi[active]),
-            x_scale="jac",
-            diff_step=1e-4,
-            max_nfev=200,
-        )
+        sol = _solve(fun, x[active], lo[active], hi[active])
         x[active] = sol.x
     return active, fun, sol
+
+
+def _solve(fun: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Any:
+    """Bounded least squares on log residuals (scipy's trust-region reflective)."""
+    from scipy.optimize import least_squares
+
+    return least_squares(fun, x, bounds=(lo, hi), x_scale="jac", diff_step=1e-4, max_nfev=200)
 
 
 def _covariance(fun: Any, sol: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float]:
