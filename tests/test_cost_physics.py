@@ -173,3 +173,20 @@ def test_attention_key_ops_add_work_per_key_row_not_per_query():
         assert b.flops == a.flops
         extra = 105 * rows / a.flops * a.compute_seconds
         assert b.compute_seconds - a.compute_seconds == pytest.approx(extra, rel=1e-9)
+
+
+def test_expert_compute_efficiency_moves_only_the_routed_experts():
+    from roofline.model.engine import load_engine
+
+    eng = load_engine("llama.cpp-cpu")
+    w = Workload(test="pp512")
+    base = predict("sandbox-epyc-2vcpu", "olmoe-1b-7b", w, engine=eng)
+    half = eng.model_copy(update={"expert_compute_efficiency": eng.compute_efficiency / 2})
+    slow = predict("sandbox-epyc-2vcpu", "olmoe-1b-7b", w, engine=half)
+    for a, b in zip(base.breakdown, slow.breakdown, strict=True):
+        if a.op == "experts":
+            # weight unpacking runs on the vector units and is not part of the matmuls' efficiency
+            assert b.compute_seconds > a.compute_seconds
+        else:
+            assert b.compute_seconds == pytest.approx(a.compute_seconds, rel=1e-12)
+    assert slow.tokens_per_second < base.tokens_per_second

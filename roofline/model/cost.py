@@ -169,10 +169,14 @@ def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw
     r_deq = mc.vector_peak * eng.dequant_efficiency
     attn_eff = eng.compute_efficiency if eng.attention_efficiency is None else eng.attention_efficiency
     r_attn = mc.attention_peak * attn_eff
+    exp_eff = eng.expert_compute_efficiency
+    r_exp = mc.peak_flops * (eng.compute_efficiency if exp_eff is None else exp_eff)
     out = []
     for o in ops:
         if o.name == "attn_core":
             compute = (o.flops + o.key_rows * eng.attention_key_ops) / r_attn
+        elif o.name == "experts":
+            compute = o.flops / r_exp
         else:
             compute = o.flops / r_flop
         if eng.dequant_cost:

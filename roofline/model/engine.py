@@ -65,6 +65,10 @@ class EngineProfile(Frozen):
     # the kernel is tiled and vectorised; large where a one-query kernel pays a call, a reduction and a
     # scalar exp per key (ggml's CPU flash attention in decode). Prefill tiles amortise it.
     attention_key_ops: float = Field(default=0.0, ge=0)
+    # share of peak the routed experts' matmuls reach (None = compute_efficiency): a grouped MoE
+    # kernel gathers each expert's tokens and runs many small matmuls, which need not pack and tile as
+    # well as one dense matmul (ggml's CPU mul_mat_id, for one)
+    expert_compute_efficiency: float | None = Field(default=None, gt=0, le=1)
     # share of the serving level's bandwidth the attention core reaches on the KV cache (None = the
     # weights' bandwidth_efficiency): a kernel that walks the cache key by key, head by head, with K
     # and V rows in separate strided tensors streams it worse than a GEMV streams weights

@@ -34,6 +34,7 @@ PARAMETERS: dict[str, tuple[float, float]] = {
     "bandwidth_efficiency": (0.05, 1.0),
     "kv_bandwidth_efficiency": (0.01, 1.0),
     "compute_efficiency": (0.01, 1.0),
+    "expert_compute_efficiency": (0.01, 1.0),
     "attention_efficiency": (0.001, 1.0),
     "attention_key_ops": (0.0, 5000.0),
     "dequant_efficiency": (0.01, 1.0),
@@ -326,6 +327,8 @@ def _start(base: EngineProfile, name: str) -> float:
     weights' efficiency it falls back to."""
     v = getattr(base, name)
     if v is None and name == "attention_efficiency":
+        v = base.compute_efficiency
+    if v is None and name == "expert_compute_efficiency":
         v = base.compute_efficiency
     if v is None and name == "kv_bandwidth_efficiency":
         v = base.bandwidth_efficiency
