@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -657,9 +658,16 @@ def _plot_options(f: Any) -> Any:
         click.option("--depth", default=0, show_default=True, type=int),
         click.option("--batch", default=1, show_default=True, type=int),
     ]
+
+    @functools.wraps(f)
+    def with_workload(*args: Any, test: str, depth: int, batch: int, **kwargs: Any) -> Any:
+        from roofline.model.workload import Workload
+
+        return f(*args, workload=Workload(test=test, depth=depth, batch=batch), **kwargs)
+
     for opt in reversed(opts):
-        f = opt(f)
-    return f
+        with_workload = opt(with_workload)
+    return with_workload
 
 
 def _devices(device: str | None, devices: str | None) -> list[str]:
@@ -690,18 +698,16 @@ def plot_roofline(
     output: str,
     quant: str,
     engine: str | None,
-    test: str,
-    depth: int,
-    batch: int,
+    workload: Any,
 ) -> None:
     """Hierarchical roofline of a device with each operator of the models (decode and prefill)."""
-    from roofline.model.workload import Workload
+    import dataclasses
+
     from roofline.plots import roofline_figure
 
-    extra = Workload(test="pp512" if test.startswith("tg") else "tg128", depth=depth, batch=batch)
-    fig = roofline_figure(
-        device, list(models), [Workload(test=test, depth=depth, batch=batch), extra], engine, quant
-    )
+    other = "pp512" if workload.test.startswith("tg") else "tg128"
+    extra = dataclasses.replace(workload, test=other)
+    fig = roofline_figure(device, list(models), [workload, extra], engine, quant)
     _done(fig, output)
 
 
@@ -719,12 +725,9 @@ def plot_crossover(
     output: str,
     quant: str,
     engine: str | None,
-    test: str,
-    depth: int,
-    batch: int,
+    workload: Any,
 ) -> None:
     """Throughput of a MoE and a dense model against batch, context or bandwidth, crossover marked."""
-    from roofline.model.workload import Workload
     from roofline.plots import crossover_figure
 
     fig = crossover_figure(
@@ -732,7 +735,7 @@ def plot_crossover(
         models[0],
         models[1],
         "depth" if vary == "context" else vary,
-        Workload(test=test, depth=depth, batch=batch),
+        workload,
         engine,
         quant,
         skew=skew,
@@ -752,17 +755,12 @@ def plot_breakdown(
     output: str,
     quant: str,
     engine: str | None,
-    test: str,
-    depth: int,
-    batch: int,
+    workload: Any,
 ) -> None:
     """Stacked time per token by operator class."""
-    from roofline.model.workload import Workload
     from roofline.plots import breakdown_figure
 
-    fig = breakdown_figure(
-        _devices(device, devices), list(models), Workload(test=test, depth=depth, batch=batch), engine, quant
-    )
+    fig = breakdown_figure(_devices(device, devices), list(models), workload, engine, quant)
     _done(fig, output)
 
 
@@ -776,12 +774,9 @@ def plot_heatmap(
     output: str,
     quant: str,
     engine: str | None,
-    test: str,
-    depth: int,
-    batch: int,
+    workload: Any,
 ) -> None:
     """Devices x dense models: the first model's (the MoE's) throughput ratio to each of the others."""
-    from roofline.model.workload import Workload
     from roofline.plots import heatmap_figure
 
     if len(models) < 2:
@@ -790,7 +785,7 @@ def plot_heatmap(
         _devices(None, devices),
         models[0],
         list(models[1:]),
-        Workload(test=test, depth=depth, batch=batch),
+        workload,
         engine,
         quant,
     )
@@ -819,17 +814,12 @@ def plot_memory(
     output: str,
     quant: str,
     engine: str | None,
-    test: str,
-    depth: int,
-    batch: int,
+    workload: Any,
 ) -> None:
     """Memory footprint of models against the devices' usable capacity."""
-    from roofline.model.workload import Workload
     from roofline.plots import memory_figure
 
-    fig = memory_figure(
-        _devices(device, devices), list(models), Workload(test=test, depth=depth, batch=batch), engine, quant
-    )
+    fig = memory_figure(_devices(device, devices), list(models), workload, engine, quant)
     _done(fig, output)
 
 

@@ -163,14 +163,11 @@ def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw
     else:
         bw = main_bw
     r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
-    kv_eff = eng.bandwidth_efficiency if eng.kv_bandwidth_efficiency is None else eng.kv_bandwidth_efficiency
-    r_kv = bw * kv_eff
+    r_kv = bw * eng.value("kv_bandwidth_efficiency")
     r_flop = mc.peak_flops * eng.compute_efficiency
     r_deq = mc.vector_peak * eng.dequant_efficiency
-    attn_eff = eng.compute_efficiency if eng.attention_efficiency is None else eng.attention_efficiency
-    r_attn = mc.attention_peak * attn_eff
-    exp_eff = eng.expert_compute_efficiency
-    r_exp = mc.peak_flops * (eng.compute_efficiency if exp_eff is None else exp_eff)
+    r_attn = mc.attention_peak * eng.value("attention_efficiency")
+    r_exp = mc.peak_flops * eng.value("expert_compute_efficiency")
     out = []
     for o in ops:
         if o.name == "attn_core":

@@ -89,6 +89,20 @@ class EngineProfile(Frozen):
     runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
     calibration: dict[str, Any] | None = None  # written by `roofline calibrate`: fit, uncertainty, range
 
+    def value(self, name: str) -> float:
+        """A numeric parameter as the cost model uses it: an unset specialised efficiency is the
+        general one it refines (FALLBACKS)."""
+        v = getattr(self, name)
+        return float(getattr(self, FALLBACKS[name]) if v is None else v)
+
+
+#: Specialised efficiencies, unset by default, and the general efficiency each falls back to.
+FALLBACKS = {
+    "attention_efficiency": "compute_efficiency",
+    "expert_compute_efficiency": "compute_efficiency",
+    "kv_bandwidth_efficiency": "bandwidth_efficiency",
+}
+
 
 ENGINES = (
     "ideal",

@@ -184,7 +184,7 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
         # the attention core is told apart from the weights' compute and bandwidth only by varying
         # the context: without rows at a deep and a shallow depth its parameters keep their defaults
         names = [n for n in names if n not in ATTENTION_PARAMETERS]
-    x0 = np.array([_start(base, n) for n in names])
+    x0 = np.array([base.value(n) for n in names])
     lo = np.array([PARAMETERS[n][0] for n in names])
     hi = np.array([PARAMETERS[n][1] for n in names])
     x0 = np.clip(x0, lo, hi)
@@ -226,7 +226,7 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
         sol = _solve(resid_active, x[active], lo[active], hi[active])
     act_names = [names[i] for i in active]
     r = sol.fun
-    params = {n: _start(base, n) for n in names}
+    params = {n: base.value(n) for n in names}
     sigma: dict[str, float | None] = dict.fromkeys(names)
     for k, i in enumerate(active):
         params[names[i]] = float(sol.x[k])
@@ -320,19 +320,6 @@ def _identifiable(jac: np.ndarray, span: np.ndarray) -> list[int]:
             break
         active.pop(int(np.argmax(np.abs(vt[-1]))))
     return active
-
-
-def _start(base: EngineProfile, name: str) -> float:
-    """A parameter's starting value: the profile's, or for an unset attention / KV efficiency the
-    weights' efficiency it falls back to."""
-    v = getattr(base, name)
-    if v is None and name == "attention_efficiency":
-        v = base.compute_efficiency
-    if v is None and name == "expert_compute_efficiency":
-        v = base.compute_efficiency
-    if v is None and name == "kv_bandwidth_efficiency":
-        v = base.bandwidth_efficiency
-    return float(v)
 
 
 def _jacobian(f: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
