@@ -5,6 +5,8 @@
 #   scripts/build_llama_cpp.sh            # prints the bin directory (builds on first use)
 #   LLAMA_CPP_CACHE=/path scripts/build_llama_cpp.sh
 #   LLAMA_CPP_CUDA=1 scripts/build_llama_cpp.sh   # CUDA back-end (sm_90) instead, on a machine with nvcc
+#   LLAMA_CPP_SRC=path/llama.cpp.tgz ...          # offline: that archive (llama.cpp/ inside) instead of PyPI
+#   LLAMA_CPP_CUDA_FA=OFF ...                     # leave out the CUDA flash-attention kernels (faster build)
 #
 # AMX is switched off: on the workplace VMs llama.cpp's AMX kernels die with SIGILL although the CPU
 # flags list AMX; AVX-512/AVX2 stay on (GGML_NATIVE picks what the build machine has).
@@ -13,6 +15,7 @@ VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE="${LLAMA_CPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/moe-roofline/llama.cpp}"
 FLAVOUR=cpu
 [ "${LLAMA_CPP_CUDA:-0}" = "1" ] && FLAVOUR=cuda
+[ "$FLAVOUR" = cuda ] && [ "${LLAMA_CPP_CUDA_FA:-ON}" = OFF ] && FLAVOUR=cuda-nofa
 DEST="$CACHE/$VERSION-$FLAVOUR"
 if [ -x "$DEST/bin/llama-bench" ] && [ -x "$DEST/bin/llama-quantize" ]; then
   echo "$DEST/bin"
@@ -21,17 +24,22 @@ fi
 mkdir -p "$CACHE"
 work="$(mktemp -d "$CACHE/build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$work" "llama-cpp-python==$VERSION" >&2
-tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
-src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
+if [ -n "${LLAMA_CPP_SRC:-}" ]; then
+  tar -xzf "$LLAMA_CPP_SRC" -C "$work"
+  src="$work/llama.cpp"
+else
+  python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$work" "llama-cpp-python==$VERSION" >&2
+  tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+  src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
+fi
 [ -f "$src/CMakeLists.txt" ] || { echo "no llama.cpp source in the sdist" >&2; exit 1; }
 commit="unknown"
 [ -f "$src/.git-commit" ] && commit="$(cat "$src/.git-commit")"
 flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF
        -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_SERVER=OFF
        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON)
-if [ "$FLAVOUR" = cuda ]; then
-  flags+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}")
+if [ "$FLAVOUR" != cpu ]; then
+  flags+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DGGML_CUDA_FA="${LLAMA_CPP_CUDA_FA:-ON}")
 fi
 cmake -S "$src" -B "$work/build" "${flags[@]}" >&2
 cmake --build "$work/build" --config Release -j "$(nproc)" --target llama-bench llama-quantize >&2
