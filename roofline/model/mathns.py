@@ -31,6 +31,8 @@ class NumpyMath:
         """First value whose condition holds, else `default` (conditions may be arrays)."""
         if not pairs:
             return default
+        if all(np.ndim(c) == 0 for _, c in pairs):  # one point (calibration's inner loop): no arrays
+            return next((float(v) for v, c in pairs if c), default)
         return np.select(
             [np.asarray(c) for _, c in pairs],
             [np.asarray(v, dtype=float) * 1.0 for v, _ in pairs],
