@@ -148,14 +148,23 @@ class Fit:
         return base.model_copy(update={**fitted, "calibration": info, "provenance": prov, "name": base.name})
 
 
+#: Rows equal in these fields are repeated measurements of one configuration.
+REPEAT_FIELDS = (
+    "device",
+    "engine",
+    "engine_version",
+    "backend",
+    "model",
+    "quant",
+    "test",
+    "depth",
+    "batch",
+    "threads",
+)
+
+
 def repeat_key(r: E2ERow) -> tuple[Any, ...]:
-    """Rows with the same key are repeated measurements of one configuration."""
-    return (r.device, r.engine, r.engine_version, r.backend, r.model, r.quant) + (
-        r.test,
-        r.depth,
-        r.batch,
-        r.threads,
-    )
+    return tuple(getattr(r, f) for f in REPEAT_FIELDS)
 
 
 def best_of_repeats(rows: list[E2ERow]) -> list[E2ERow]:
@@ -218,10 +227,10 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
         worst = int(np.argmax(rel))
         if rel[worst] <= 0.5 or len(active) == 1:
             break
-        x = x0.copy()
-        x[active] = sol.x
-        active = [i for k, i in enumerate(active) if k != worst]
-        x = np.where(np.isin(np.arange(len(names)), active), x, x0)
+        keep = [k for k in range(len(active)) if k != worst]
+        active = [active[k] for k in keep]
+        x = x0.copy()  # the dropped one back to its default, the others where the fit left them
+        x[active] = sol.x[keep]
         resid_active = _restricted(resid, x, active)
         sol = _solve(resid_active, x[active], lo[active], hi[active])
     act_names = [names[i] for i in active]
@@ -256,7 +265,6 @@ def _fit_from(
     n_rows: int,
 ) -> tuple[list[int], Any, Any]:
     """One start of the fit: (free parameter indices, their residual function, the solution)."""
-
     x = x_start.copy()
     active: list[int] = []
     sol: Any = None
@@ -274,9 +282,7 @@ def _fit_from(
                 f"({', '.join(names[i] for i in active)})"
             )
         x = np.where(np.isin(np.arange(len(names)), active), x, x0)  # dropped ones back to default
-        start = x.copy()
-
-        fun = _restricted(resid, start, active)
+        fun = _restricted(resid, x, active)
         sol = _solve(fun, x[active], lo[active], hi[active])
         x[active] = sol.x
     return active, fun, sol
@@ -299,6 +305,8 @@ def _covariance(fun: Any, sol: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.
 
 def _restricted(resid: Any, start: np.ndarray, idx: list[int]) -> Any:
     """resid as a function of the parameters `idx` only, the others held at `start`."""
+
+    start = start.copy()
 
     def fun(xa: np.ndarray) -> np.ndarray:
         full = start.copy()
