@@ -273,19 +273,17 @@ def _print_prediction(p: Any) -> None:
         )
     m = p.memory
     click.echo(
-        f"  memory: weights {_gib(m['weights_bytes'])} + KV {_gib(m['kv_cache_bytes'])} + workspace "
-        f"{_gib(m['workspace_bytes'])} + runtime {_gib(m['runtime_bytes'])} = {_gib(m['total_bytes'])} "
-        f"of {_gib(m['usable_bytes'])} usable: {'fits' if m['fits'] else 'DOES NOT FIT'}"
+        f"  memory: weights {_gib(m.weights_bytes)} + KV {_gib(m.kv_cache_bytes)} + workspace "
+        f"{_gib(m.workspace_bytes)} + runtime {_gib(m.runtime_bytes)} = {_gib(m.total_bytes)} "
+        f"of {_gib(m.usable_bytes)} usable: {'fits' if m.fits else 'DOES NOT FIT'}"
     )
     e = p.energy
-    click.echo(
-        f"  energy: {e['joules_per_token'] * 1e3:.1f} mJ/token at {e['average_watts']:.1f} W (estimated)"
-    )
+    click.echo(f"  energy: {e.joules_per_token * 1e3:.1f} mJ/token at {e.average_watts:.1f} W (estimated)")
     if p.experts:
         x = p.experts
         click.echo(
-            f"  experts touched per MoE layer: {x['expected_distinct_per_layer']:.1f} expected "
-            f"({x['lower']:.0f}-{x['upper']:.0f}) for {x['tokens_per_step']:.0f} tokens per step"
+            f"  experts touched per MoE layer: {x.expected_distinct_per_layer:.1f} expected "
+            f"({x.lower:.0f}-{x.upper:.0f}) for {x.tokens_per_step:.0f} tokens per step"
         )
     if p.interval:
         click.echo(f"  calibrated interval (10-90 %): {p.interval[0]:.1f}-{p.interval[1]:.1f} tokens/s")
@@ -304,19 +302,7 @@ def compare(device: str, models: tuple[str, ...], as_json: bool, **kw: Any) -> N
     w, opts = _common(**kw)
     c = run(device, list(models), w, **opts)
     if as_json:
-        out = [p.to_json() for p in c.predictions]
-        click.echo(
-            json.dumps(
-                {
-                    "device": c.device,
-                    "predictions": out,
-                    "ratio": c.ratio,
-                    "ranking": c.ranking,
-                    "verdict": c.verdict,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(c.to_json(), indent=2))
         return
     first = c.predictions[0]
     click.echo(f"{c.device} ({first.engine}, {first.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
@@ -327,8 +313,8 @@ def compare(device: str, models: tuple[str, ...], as_json: bool, **kw: Any) -> N
         click.echo(
             f"  {p.model:<24}{p.tokens_per_second:>10.1f}"
             f"{p.tokens_per_second / first.tokens_per_second:>9.2f}"
-            f"{p.bound:>10}{p.memory['total_bytes'] / 2**30:>7.2f}{'yes' if p.memory['fits'] else 'no':>6}"
-            f"{p.energy['joules_per_token'] * 1e3:>10.1f}"
+            f"{p.bound:>10}{p.memory.total_bytes / 2**30:>7.2f}{'yes' if p.memory.fits else 'no':>6}"
+            f"{p.energy.joules_per_token * 1e3:>10.1f}"
         )
     click.echo("")
     click.echo(c.verdict)

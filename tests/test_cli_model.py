@@ -95,7 +95,7 @@ def test_symbolic_equals_numeric(device, model, test):
     for batch, depth in [(1, 0), (4, 1000), (32, 8000)]:
         w = Workload(test=test, depth=depth, batch=batch)
         p = predict(device, model, w)
-        if not p.memory["fits"]:
+        if not p.memory.fits:
             continue
         sm = build(device, model, Workload(test=test))
         f = sm.function()

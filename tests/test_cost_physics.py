@@ -98,7 +98,7 @@ def test_batch_reads_union_of_experts():
     # batch 16 in decode touches E(1-(1-k/E)^16) experts per layer, not 16 k and not k
     p = predict("h100-sxm-80gb", "olmoe-1b-7b", Workload(test="tg1", batch=16), engine="ideal")
     expected = 64 * (1 - (1 - 8 / 64) ** 16)
-    assert p.experts["expected_distinct_per_layer"] == pytest.approx(expected)
+    assert p.experts.expected_distinct_per_layer == pytest.approx(expected)
     exp_op = next(o for o in p.breakdown if o.op == "experts")
     one = next(
         o for o in predict("h100-sxm-80gb", "olmoe-1b-7b", TG1, engine="ideal").breakdown if o.op == "experts"
@@ -122,18 +122,18 @@ def test_ideal_decode_is_bandwidth_over_bytes():
 
 def test_does_not_fit_uses_offload():
     p = predict("jetson-orin-nano-8gb", "qwen3-30b-a3b", Workload(), quant="Q4_K_M")
-    assert not p.memory["fits"]
-    assert p.memory["offload_tier"] is not None and p.memory["offload_bytes_per_step"] > 0
+    assert not p.memory.fits
+    assert p.memory.offload_tier is not None and p.memory.offload_bytes_per_step > 0
     assert any(o.op == "offload" for o in p.breakdown) and p.warnings
     fits = predict("dgx-spark-gb10", "qwen3-30b-a3b", Workload(), quant="Q4_K_M")
-    assert fits.memory["fits"]
+    assert fits.memory.fits
 
 
 def test_energy_is_positive_and_scales_with_time():
     a = predict("jetson-orin-nano-8gb", "llama-3.2-1b", Workload())
     b = predict("jetson-orin-nano-8gb", "gemma-2-2b", Workload())
-    assert 0 < a.energy["joules_per_token"] < b.energy["joules_per_token"]
-    assert math.isfinite(a.energy["average_watts"])
+    assert 0 < a.energy.joules_per_token < b.energy.joules_per_token
+    assert math.isfinite(a.energy.average_watts)
 
 
 def test_attention_core_runs_at_its_own_peak_and_efficiency():

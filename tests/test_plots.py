@@ -75,7 +75,7 @@ def test_breakdown_bars_sum_to_time_per_token():
 def test_memory_bars_equal_footprint():
     fig = memory_figure(["jetson-orin-nano-8gb"], ["olmoe-1b-7b", "qwen3-30b-a3b"])
     for total, m in zip(fig.totals_gib, ["olmoe-1b-7b", "qwen3-30b-a3b"], strict=True):
-        assert total == pytest.approx(predict("jetson-orin-nano-8gb", m).memory["total_bytes"] / 2**30)
+        assert total == pytest.approx(predict("jetson-orin-nano-8gb", m).memory.total_bytes / 2**30)
     usable = _line(fig, "usable:jetson-orin-nano-8gb").get_ydata()[0]
     assert usable == pytest.approx(load_device("jetson-orin-nano-8gb").usable_capacity / 2**30)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from roofline.validation.calibrate import calibrate, interval, scenario
+from roofline.model.uncertainty import interval
+from roofline.validation.calibrate import calibrate, scenario
 from roofline.validation.importers import import_llama_bench, import_public
 from roofline.validation.traces import E2ERow, TraceError, read_e2e, write_rows
 
@@ -89,7 +90,7 @@ def _synthetic_rows(truth: dict[str, float], noise: float, seed: int = 1) -> lis
             for test in ("tg128", "pp512"):
                 row = E2ERow(device, "llama.cpp-cuda", model, "Q4_K_M", test, 0, 1, 1.0, "synthetic")
                 s = scenario(row)
-                tps = s.tokens_per_second(s.base.model_copy(update=truth)) * float(
+                tps = s.tokens_per_second(s.engine.model_copy(update=truth)) * float(
                     np.exp(rng.normal(0, noise))
                 )
                 rows.append(E2ERow(device, "llama.cpp-cuda", model, "Q4_K_M", test, 0, 1, tps, "synthetic"))
@@ -119,7 +120,7 @@ def test_parameters_the_rows_barely_see_keep_their_defaults():
     rows = _synthetic_rows(truth, noise=0.1, seed=2)
     fit = calibrate(rows, "llama.cpp-cuda")
     assert "attention_efficiency" not in fit.free
-    assert fit.profile(scenario(rows[0]).base).attention_efficiency is None
+    assert fit.profile(scenario(rows[0]).engine).attention_efficiency is None
     for k in fit.free:
         assert fit.sigma[k] <= 0.5 * abs(fit.params[k])
 
@@ -128,7 +129,7 @@ def test_interval_covers_about_what_it_claims():
     truth = {"bandwidth_efficiency": 0.6, "compute_efficiency": 0.3}
     train = _synthetic_rows(truth, noise=0.1, seed=2)
     fit = calibrate(train, "llama.cpp-cuda")
-    prof = fit.profile(scenario(train[0]).base)
+    prof = fit.profile(scenario(train[0]).engine)
     test = _synthetic_rows(truth, noise=0.1, seed=3)
     inside = []
     for r in test:
@@ -233,7 +234,7 @@ def test_calibration_separates_attention_from_weights():
                 for depth in (0, 2048):
                     key = ("sandbox-epyc-2vcpu", "llama.cpp-cpu", model, quant, test, depth, 1)
                     s = scenario(E2ERow(*key, 1.0, "s"))
-                    rows.append(E2ERow(*key, s.tokens_per_second(s.base.model_copy(update=truth)), "s"))
+                    rows.append(E2ERow(*key, s.tokens_per_second(s.engine.model_copy(update=truth)), "s"))
     fit = calibrate(rows, "llama.cpp-cpu")
     assert fit.converged and fit.residual_sigma < 1e-2
     for k in truth:

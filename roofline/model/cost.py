@@ -17,13 +17,16 @@ bandwidth (they are produced and consumed back to back).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from roofline.errors import SpecError
 from roofline.model.energy import EnergyModel, energy_model
 from roofline.model.engine import EngineProfile
-from roofline.model.operators import ModelTables, OpCost, step_operators
+from roofline.model.operators import ModelTables, Operator, step_operators
 from roofline.model.workload import Workload
 from roofline.specs.hardware import Device, Processor
 from roofline.specs.quant import file_size
@@ -43,6 +46,11 @@ class Machine:
     act_bandwidth: float
     kernel_overhead: float
     warnings: tuple[str, ...] = ()
+
+    def peak(self, name: str) -> float:
+        """The peak an operator's FLOPs run at (Operator.peak): the weight matmuls' or the
+        attention core's."""
+        return self.attention_peak if name == "attention" else self.peak_flops
 
 
 def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) -> Machine:
@@ -111,7 +119,7 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepVars:
     """Quantities of one step (floats, numpy arrays or sympy symbols)."""
 
@@ -121,6 +129,10 @@ class StepVars:
     kv_len: Any
     steps: Any  # steps in the whole test
     tokens_in_test: Any  # tokens the test produces or consumes (all sequences)
+
+    def to_floats(self) -> StepVars:
+        """The same step at one point, as plain floats."""
+        return StepVars(*(float(np.asarray(v)) for v in dataclasses.astuple(self)))
 
 
 def step_vars(w: Workload, eng: EngineProfile, m: Any, batch: Any = None, depth: Any = None) -> StepVars:
@@ -147,16 +159,20 @@ def step_vars(w: Workload, eng: EngineProfile, m: Any, batch: Any = None, depth:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpTime:
-    op: OpCost
+    op: Operator
     compute: Any
     memory: Any
     overhead: Any
     seconds: Any  # max(compute, memory) + overhead
 
 
-def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> list[OpTime]:
+def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> list[OpTime]:
+    """Each operator's time from what it says of itself: its FLOPs (and per-key-row work) at its
+    peak and efficiency, plus weight unpacking on the vector units; its weight and KV bytes at the
+    serving level's bandwidth, activations at the activation level's; its kernels at the per-kernel
+    overhead and its host round trips at the engine's sync latency."""
     ws = sum(o.weight_bytes + o.kv_bytes for o in ops)
     if eng.use_caches and mc.cache_levels:
         bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
@@ -164,29 +180,22 @@ def op_times(ops: list[OpCost], mc: Machine, eng: EngineProfile, m: Any, main_bw
         bw = main_bw
     r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
     r_kv = bw * eng.value("kv_bandwidth_efficiency")
-    r_flop = mc.peak_flops * eng.compute_efficiency
     r_deq = mc.vector_peak * eng.dequant_efficiency
-    r_attn = mc.attention_peak * eng.value("attention_efficiency")
-    r_exp = mc.peak_flops * eng.value("expert_compute_efficiency")
     out = []
     for o in ops:
-        if o.name == "attn_core":
-            compute = (o.flops + o.key_rows * eng.attention_key_ops) / r_attn
-        elif o.name == "experts":
-            compute = o.flops / r_exp
-        else:
-            compute = o.flops / r_flop
+        rate = mc.peak(o.peak) * eng.value(o.efficiency)
+        compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq
         memory = o.weight_bytes / r_mem + o.kv_bytes / r_kv + o.act_bytes / r_act
         overhead = o.kernels * mc.kernel_overhead
-        if o.name == "experts" and eng.moe_syncs_per_layer:
-            overhead = overhead + o.count * eng.moe_syncs_per_layer * eng.sync_latency
+        if o.syncs:
+            overhead = overhead + o.syncs * eng.sync_latency
         out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + overhead))
     return out
 
 
-def serving_level(ops: list[OpCost], mc: Machine, eng: EngineProfile) -> str:
+def serving_level(ops: list[Operator], mc: Machine, eng: EngineProfile) -> str:
     ws = float(sum(o.weight_bytes + o.kv_bytes for o in ops))
     if eng.use_caches:
         for name, cap, _ in mc.cache_levels:
@@ -243,7 +252,7 @@ class Offload:
     resident_expert_fraction: float | None
 
 
-def offload(tb: ModelTables, mc: Machine, fp: Footprint, ops: list[OpCost], locality: float) -> Offload:
+def offload(mc: Machine, fp: Footprint, ops: list[Operator], locality: float) -> Offload:
     """When the footprint exceeds usable memory, the excess lives on the offload tier (host RAM over
     PCIe, or storage through mmap) and whatever of it a step touches is fetched, serially, at that
     tier's bandwidth. MoE: experts are the first to go; a resident fraction r of each layer's experts
@@ -263,12 +272,12 @@ def offload(tb: ModelTables, mc: Machine, fp: Footprint, ops: list[OpCost], loca
             "offload",
         )
     tier = max(tiers, key=lambda t: t.bandwidth.value)
-    by_name = {o.name: o for o in ops}
-    touched_dense = float(sum(o.weight_bytes for o in ops if o.name != "experts"))
+    routed = [o for o in ops if o.kind == "routed_matmul"]
+    touched_dense = float(sum(o.weight_bytes for o in ops if o.kind != "routed_matmul"))
     resident = None
-    if tb.model.moe is not None:
-        all_experts = tb.weight_bytes["experts"]
-        touched_exp = float(by_name["experts"].weight_bytes)
+    if routed:
+        all_experts = float(sum(o.stored_weight_bytes for o in routed))
+        touched_exp = float(sum(o.weight_bytes for o in routed))
         resident = max(0.0, 1.0 - excess / all_experts)
         fetched = touched_exp * (1 - resident) * (1 - locality)
         fetched += min(max(0.0, excess - all_experts), touched_dense)
@@ -276,16 +285,6 @@ def offload(tb: ModelTables, mc: Machine, fp: Footprint, ops: list[OpCost], loca
         fetched = min(excess, touched_dense)
     bw = tier.bandwidth.value
     return Offload(tier.name, bw, fetched, fetched / bw, resident)
-
-
-@dataclass
-class StepResult:
-    times: list[OpTime]
-    step_seconds: float
-    overhead_seconds: float
-    offload: Offload
-    level: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def host_seconds(device: Device, n_layers: int, eng: EngineProfile, mc: Machine) -> float:

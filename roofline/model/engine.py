@@ -104,6 +104,21 @@ FALLBACKS = {
 }
 
 
+#: Efficiencies and overheads calibration fits, with their physical range (lower, upper): bounds of
+#: the fit and of the draws an interval makes, not tuning knobs.
+PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
+    "bandwidth_efficiency": (0.05, 1.0),
+    "kv_bandwidth_efficiency": (0.01, 1.0),
+    "compute_efficiency": (0.01, 1.0),
+    "expert_compute_efficiency": (0.01, 1.0),
+    "attention_efficiency": (0.001, 1.0),
+    "attention_key_ops": (0.0, 5000.0),
+    "dequant_efficiency": (0.01, 1.0),
+    "kernel_overhead_scale": (0.0, 20.0),
+    "per_step_overhead": (0.0, 0.05),
+}
+
+
 ENGINES = (
     "ideal",
     "llama.cpp-cpu",

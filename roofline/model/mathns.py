@@ -6,6 +6,7 @@ the expression `roofline explain` prints is the very one `roofline predict` eval
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -41,12 +42,16 @@ class NumpyMath:
 
 
 class SympyMath:
+    """sympy's Max, Min, ceiling and Piecewise; sympy is imported on first use (it is slow to
+    import, and most commands never need it)."""
+
     symbolic = True
 
-    def __init__(self) -> None:
+    @functools.cached_property
+    def sp(self) -> Any:
         import sympy
 
-        self.sp = sympy
+        return sympy
 
     def max(self, a: Any, b: Any) -> Any:
         return self.sp.Max(a, b)
@@ -64,3 +69,4 @@ class SympyMath:
 
 
 NUMPY = NumpyMath()
+SYMPY = SympyMath()

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from roofline.errors import SpecError
 from roofline.model.engine import EngineProfile
 from roofline.model.routing import distinct_experts, distinct_experts_uniform
-from roofline.specs.model import Model
+from roofline.specs.model import Model, Tensor
 from roofline.specs.quant import KV_DTYPES, tensor_type
 
 #: Operator names in breakdown order, with the class each is plotted under.
@@ -73,24 +74,35 @@ class ModelTables:
         return float(sum(self.weight_bytes.values()))
 
 
-def _op_of(role: str, name: str) -> str:
-    if role == "embedding":
-        return "embedding"
-    if role == "lm_head":
-        return "lm_head"
-    if role == "norm":
-        return "norms"
-    if role == "router":
-        return "router"
-    if role == "expert":
-        return "experts"
-    if role == "shared_expert":
-        return "shared_experts"
-    if name.startswith("attn_output"):
-        return "attn_output"
-    if name.startswith("attn"):
-        return "attn_qkv"
-    return "dense_ffn"  # dense FFN weights and biases
+#: Which operator a tensor's weights belong to, by the tensor's role in the model spec.
+ROLE_OPERATOR: dict[str, str] = {
+    "embedding": "embedding",
+    "lm_head": "lm_head",
+    "norm": "norms",
+    "router": "router",
+    "expert": "experts",
+    "shared_expert": "shared_experts",
+    "ffn": "dense_ffn",
+}
+
+
+def operator_of(tensor: Tensor, where: str = "model") -> str:
+    """The operator a weight tensor is read by. Attention weights and biases go by their GGUF name
+    (the output projection is its own operator); a role or bias this inventory does not know is an
+    error, never filed under some operator by default."""
+    role, name = tensor.role, tensor.name
+    if role in ROLE_OPERATOR:
+        return ROLE_OPERATOR[role]
+    if role in ("attention", "bias") and name.startswith("attn"):
+        return "attn_output" if name.startswith("attn_output") else "attn_qkv"
+    if role == "bias" and name.startswith("ffn_"):
+        return "dense_ffn"
+    raise SpecError(
+        where,
+        f"tensor role {role!r} has no operator in the cost model "
+        f"(known roles: {', '.join([*ROLE_OPERATOR, 'attention', 'bias'])})",
+        f"tensors.{name}",
+    )
 
 
 def build_tables(
@@ -98,8 +110,6 @@ def build_tables(
 ) -> ModelTables:
     kv_key = kv_dtype.lower()
     if kv_key not in KV_DTYPES:
-        from roofline.errors import SpecError
-
         raise SpecError("kv-dtype", f"unknown KV-cache type {kv_dtype!r}; known: {', '.join(KV_DTYPES)}")
     wb = dict.fromkeys(OPERATORS, 0.0)
     pr = dict.fromkeys(OPERATORS, 0.0)
@@ -107,7 +117,7 @@ def build_tables(
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
     embd_row = 0.0
     for t in model.tensors:
-        op = _op_of(t.role, t.name)
+        op = operator_of(t, model.id)
         wt = tensor_type(model, t, quant)
         wb[op] += t.numel * wt.bytes_per_weight
         pr[op] += t.numel
@@ -154,23 +164,36 @@ def build_tables(
     )
 
 
-@dataclass
-class OpCost:
-    """One operator of one step, totalled over the layers it spans (`count`)."""
+@dataclass(frozen=True)
+class Operator:
+    """One operator of one step, totalled over the layers it spans (`count`), with what its cost
+    needs: FLOPs and the peak (`peak`: "matmul" or "attention", see cost.Machine) and engine
+    efficiency (`efficiency`, an EngineProfile field) they run at; bytes by what they are (weights,
+    KV cache, activations); kernels, host round trips (`syncs`) and weight-unpacking work.
+
+    `kind` says what it is: "gather" (embedding rows), "elementwise" (norms), "matmul" (weights shared
+    by every token of the step), "routed_matmul" (routed experts: each token reads k of E, so a step
+    reads only the experts its tokens chose; `stored_weight_bytes` holds them all) or "attention"
+    (the attention core over the KV cache; `key_rows` cached key rows visited per query head and
+    sequence). `shape` is (M, N, K) of one layer's weights as one GEMM: M activation rows per weight
+    matrix (for routed experts, per touched expert), K the input width and N = parameters / K."""
 
     name: str
+    category: str
+    kind: str
     count: int
     flops: Any
     weight_bytes: Any
     kv_bytes: Any
     act_bytes: Any
     kernels: Any
-    dequant_ops: Any
-    key_rows: Any = 0  # attention core: cached key rows visited per query head and sequence
-
-    @property
-    def category(self) -> str:
-        return OPERATORS[self.name]
+    dequant_ops: Any = 0
+    peak: str = "matmul"
+    efficiency: str = "compute_efficiency"
+    key_rows: Any = 0
+    syncs: Any = 0
+    stored_weight_bytes: Any = 0.0
+    shape: tuple[Any, Any, Any] | None = None
 
     @property
     def bytes(self) -> Any:
@@ -195,43 +218,59 @@ def step_operators(
     keys: Any,
     kv_len: Any,
     n_touched: Any = None,
-) -> list[OpCost]:
+) -> list[Operator]:
     """Operators of one forward step (see the module docstring for what each argument means).
     `n_touched` overrides the expected number of distinct experts per MoE layer (routing bounds)."""
     mdl, a, kc = tb.model, tb.model.attention, eng.kernels
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     n_layers, n_moe = mdl.n_layers, tb.layers["experts"]
-    n_dense = tb.layers["dense_ffn"]
-    ops: list[OpCost] = []
+    ops: list[Operator] = []
 
-    def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0) -> OpCost:
+    def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0) -> Operator:
         count = tb.layers[name]
-        return OpCost(
-            name,
-            count,
-            2 * tokens * tb.params[name],
-            tb.weight_bytes[name],
-            0,
-            tokens * act_io * act * count,
-            count * (getattr(kc, name) + extra_kernels),
-            tb.dequant_ops[name],
+        per_layer = tb.params[name] / max(count, 1)
+        return Operator(
+            name=name,
+            category=OPERATORS[name],
+            kind="matmul",
+            count=count,
+            flops=2 * tokens * tb.params[name],
+            weight_bytes=tb.weight_bytes[name],
+            kv_bytes=0,
+            act_bytes=tokens * act_io * act * count,
+            kernels=count * (getattr(kc, name) + extra_kernels),
+            dequant_ops=tb.dequant_ops[name],
+            stored_weight_bytes=tb.weight_bytes[name],
+            shape=(tokens, per_layer / d, d),
         )
 
     ops.append(
-        OpCost("embedding", 1, 0, tokens * tb.embedding_row_bytes, 0, tokens * d * act, kc.embedding, 0)
+        Operator(
+            name="embedding",
+            category=OPERATORS["embedding"],
+            kind="gather",
+            count=1,
+            flops=0,
+            weight_bytes=tokens * tb.embedding_row_bytes,
+            kv_bytes=0,
+            act_bytes=tokens * d * act,
+            kernels=kc.embedding,
+        )
     )
     norm_count = n_layers * mdl.norms_per_layer + 1
     ops.append(
-        OpCost(
-            "norms",
-            n_layers,
-            5 * tokens * d * norm_count,
-            tb.weight_bytes["norms"],
-            0,
-            4 * tokens * d * act * norm_count,
-            kc.norms * n_layers,
-            0,
+        Operator(
+            name="norms",
+            category=OPERATORS["norms"],
+            kind="elementwise",
+            count=n_layers,
+            flops=5 * tokens * d * norm_count,
+            weight_bytes=tb.weight_bytes["norms"],
+            kv_bytes=0,
+            act_bytes=4 * tokens * d * act * norm_count,
+            kernels=kc.norms * n_layers,
+            stored_weight_bytes=tb.weight_bytes["norms"],
         )
     )
     extra = (kc.qk_norm if a.qk_norm else 0) + (kc.qkv_bias if a.qkv_bias else 0)
@@ -243,19 +282,20 @@ def step_operators(
         kv_sum = tb.n_global * kv_len + tb.n_sliding * m.min(kv_len, w)
     else:
         keys_sum, kv_sum = n_layers * keys, n_layers * kv_len
-    core_flops = tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5)
-    kv_bytes = seqs * kv_sum * tb.kv_per_token_layer + tokens * n_layers * tb.kv_per_token_layer
     ops.append(
-        OpCost(
-            "attn_core",
-            n_layers,
-            core_flops,
-            0,
-            kv_bytes,
-            2 * tokens * q_dim * act * n_layers,
-            kc.attn_core * n_layers,
-            0,
-            seqs * keys_sum * a.n_heads,
+        Operator(
+            name="attn_core",
+            category=OPERATORS["attn_core"],
+            kind="attention",
+            count=n_layers,
+            flops=tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5),
+            weight_bytes=0,
+            kv_bytes=seqs * kv_sum * tb.kv_per_token_layer + tokens * n_layers * tb.kv_per_token_layer,
+            act_bytes=2 * tokens * q_dim * act * n_layers,
+            kernels=kc.attn_core * n_layers,
+            peak="attention",
+            efficiency="attention_efficiency",
+            key_rows=seqs * keys_sum * a.n_heads,
         )
     )
     ops.append(mm("attn_output", 0, q_dim + d))
@@ -268,34 +308,44 @@ def step_operators(
         if eng.moe_dispatch == "per-expert":
             exp_kernels = exp_kernels + kc.experts_per_distinct * n_touched
         ops.append(
-            OpCost(
-                "experts",
-                n_moe,
-                2 * tokens * moe.top_k * tb.expert_params,
-                n_touched * tb.expert_bytes,
-                0,
-                tokens * moe.top_k * (2 * d + 4 * moe.d_expert) * act * n_moe,
-                exp_kernels * n_moe,
-                n_touched * tb.expert_dequant_ops,
+            Operator(
+                name="experts",
+                category=OPERATORS["experts"],
+                kind="routed_matmul",
+                count=n_moe,
+                flops=2 * tokens * moe.top_k * tb.expert_params,
+                weight_bytes=n_touched * tb.expert_bytes,
+                kv_bytes=0,
+                act_bytes=tokens * moe.top_k * (2 * d + 4 * moe.d_expert) * act * n_moe,
+                kernels=exp_kernels * n_moe,
+                dequant_ops=n_touched * tb.expert_dequant_ops,
+                efficiency="expert_compute_efficiency",
+                syncs=n_moe * eng.moe_syncs_per_layer,
+                stored_weight_bytes=tb.weight_bytes["experts"],
+                shape=(tokens * moe.top_k / n_touched, tb.expert_params / max(n_moe, 1) / d, d),
             )
         )
         if moe.n_shared_experts:
             assert moe.d_shared_expert is not None
             width = moe.n_shared_experts * moe.d_shared_expert
             ops.append(mm("shared_experts", 0, 2 * d + 4 * width))
-    if n_dense:
+    if tb.layers["dense_ffn"]:
         assert mdl.ffn.d_ff is not None
         ops.append(mm("dense_ffn", 0, 2 * d + 4 * mdl.ffn.d_ff))
     ops.append(
-        OpCost(
-            "lm_head",
-            1,
-            2 * seqs * tb.params["lm_head"],
-            tb.weight_bytes["lm_head"],
-            0,
-            seqs * (d + mdl.vocab_size) * act,
-            kc.lm_head,
-            tb.dequant_ops["lm_head"],
+        Operator(
+            name="lm_head",
+            category=OPERATORS["lm_head"],
+            kind="matmul",
+            count=1,
+            flops=2 * seqs * tb.params["lm_head"],
+            weight_bytes=tb.weight_bytes["lm_head"],
+            kv_bytes=0,
+            act_bytes=seqs * (d + mdl.vocab_size) * act,
+            kernels=kc.lm_head,
+            dequant_ops=tb.dequant_ops["lm_head"],
+            stored_weight_bytes=tb.weight_bytes["lm_head"],
+            shape=(seqs, mdl.vocab_size, d),
         )
     )
     return ops

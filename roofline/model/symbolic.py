@@ -1,9 +1,10 @@
 """The cost model as sympy expressions: formulas to read (`explain`), roots to find (`crossover`),
 and lambdified numpy functions for fast sweeps (`sweep`).
 
-The expressions come from the very functions `predict` evaluates (operators.py, cost.py) run on
-sympy's namespace, with the batch B, the KV depth D and the main-memory bandwidth W as symbols.
-They leave out offload (the symbolic model assumes the model fits; `predict` reports otherwise).
+The expressions are the resolved Scenario's step evaluated on sympy's namespace (scenario.py), the
+very functions `predict` evaluates, with the batch B, the KV depth D and the main-memory bandwidth W
+as symbols. They leave out offload (the symbolic model assumes the model fits; `predict` reports
+otherwise).
 """
 
 from __future__ import annotations
@@ -16,31 +17,54 @@ from typing import Any
 import numpy as np
 
 from roofline.errors import WorkloadError
-from roofline.model import cost
-from roofline.model.engine import EngineProfile, default_engine, load_engine
-from roofline.model.mathns import NUMPY, SympyMath
-from roofline.model.operators import build_tables
+from roofline.model.mathns import SYMPY
+from roofline.model.results import bound_of
+from roofline.model.scenario import Scenario, resolve
 from roofline.model.workload import Workload
-from roofline.specs.catalog import load_device, load_model
 from roofline.specs.quant import check_quant
 
 VARIABLES = ("batch", "depth", "bandwidth")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SymbolicModel:
-    device: str
-    model: str
-    engine: str
-    quant: str
-    workload: Workload
+    """A scenario's step as sympy expressions in B (batch), D (KV depth) and W (bandwidth)."""
+
+    scenario: Scenario
     symbols: dict[str, Any]  # batch -> B, depth -> D, bandwidth -> W
     step_seconds: Any
     tokens_per_second: Any
-    seconds_per_token: Any
     terms: dict[str, Any]  # operator -> its time expression
     host_seconds: float
-    values: dict[str, float]  # the workload's own values of the symbols
+
+    @property
+    def device(self) -> str:
+        return self.scenario.device.id
+
+    @property
+    def model(self) -> str:
+        return self.scenario.model.id
+
+    @property
+    def engine(self) -> str:
+        return self.scenario.engine.name
+
+    @property
+    def quant(self) -> str:
+        return self.scenario.quant
+
+    @property
+    def workload(self) -> Workload:
+        return self.scenario.workload
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The workload's own values of the symbols."""
+        return self.scenario.values()
+
+    @property
+    def seconds_per_token(self) -> Any:
+        return 1 / self.tokens_per_second
 
     def function(self, expr: Any | None = None) -> Any:
         """A numpy function of (B, D, W) for `expr` (default: tokens per second), vectorised."""
@@ -49,10 +73,6 @@ class SymbolicModel:
         target = self.tokens_per_second if expr is None else expr
         syms = [self.symbols[k] for k in VARIABLES]
         return sympy.lambdify(syms, target, modules=[_NUMPY_FUNCS, "numpy"])
-
-
-def _numeric_step(sv: cost.StepVars) -> tuple[float, float, float, float]:
-    return tuple(float(np.asarray(getattr(sv, f))) for f in ("tokens", "seqs", "keys", "kv_len"))  # type: ignore[return-value]
 
 
 def _np_max(*args: Any) -> Any:
@@ -85,48 +105,19 @@ def build(
     w = workload or Workload()
     if all(isinstance(x, (str, type(None))) for x in (device, model, engine)):
         return _build_cached(device, model, w, engine, check_quant(quant), kv_dtype)
-    return _build(device, model, w, engine, check_quant(quant), kv_dtype)
+    return _build(device, model, w, engine, quant, kv_dtype)
 
 
 def _build(device: Any, model: Any, w: Workload, engine: Any, quant: str, kv_dtype: str) -> SymbolicModel:
-    import sympy
-
-    dev, mdl = load_device(device), load_model(model)
-    eng: EngineProfile = load_engine(engine if engine is not None else default_engine(dev))
-    m = SympyMath()
-    B, D, W = sympy.symbols("B D W", positive=True)
-    tb = build_tables(mdl, quant, kv_dtype)
-    mc = cost.resolve_machine(dev, eng, mdl.is_moe)
-    # The working set grows with B and D, so a level too small at B = 1, D = 0 never serves it: drop
-    # such levels from the expression (same value, shorter formula).
-    ws_min = float(
-        sum(
-            o.weight_bytes + o.kv_bytes
-            for o in cost.step_operators(
-                tb, eng, NUMPY, *_numeric_step(cost.step_vars(Workload(test=w.test), eng, NUMPY))
-            )
-        )
-    )
-    mc = dataclasses.replace(mc, cache_levels=tuple(lv for lv in mc.cache_levels if lv[1] >= ws_min))
-    sv = cost.step_vars(w, eng, m, batch=B, depth=D)
-    ops = cost.step_operators(tb, eng, m, sv.tokens, sv.seqs, sv.keys, sv.kv_len)
-    times = cost.op_times(ops, mc, eng, m, W)
-    host = cost.host_seconds(dev, mdl.n_layers, eng, mc)
-    step = sum((t.seconds for t in times), sympy.Integer(0)) + host
-    tps = sv.tokens_in_test / (sv.steps * step)
+    scn = resolve(device, model, w, engine=engine, quant=quant, kv_dtype=kv_dtype)
+    step = scn.step(SYMPY)
     return SymbolicModel(
-        dev.id,
-        mdl.id,
-        eng.name,
-        quant,
-        w,
-        {"batch": B, "depth": D, "bandwidth": W},
-        step,
-        tps,
-        1 / tps,
-        {t.op.name: t.seconds for t in times},
-        host,
-        {"batch": float(w.batch), "depth": float(w.depth), "bandwidth": mc.main_bandwidth},
+        scenario=scn,
+        symbols=scn.symbols(),
+        step_seconds=step.seconds,
+        tokens_per_second=step.tokens_per_second,
+        terms={t.op.name: t.seconds for t in step.times},
+        host_seconds=step.host_seconds,
     )
 
 
@@ -134,22 +125,18 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
     """Per-operator time formulas in B, D, W and the bound each takes at the workload's values."""
     import sympy
 
-    from roofline.api import predict
-
     subs = {sm.symbols[k]: v for k, v in sm.values.items()}
-    numeric = {
-        o.op: o for o in predict(sm.device, sm.model, sm.workload, engine=sm.engine, quant=sm.quant).breakdown
-    }
+    numeric = {t.op.name: t for t in sm.scenario.step().times}
     rows = []
     for name, expr in sm.terms.items():
         shown = sympy.N(expr, digits)
-        value = float(expr.subs(subs))
+        t = numeric[name]
         rows.append(
             {
                 "op": name,
                 "formula": sympy.latex(shown) if latex else sympy.sstr(shown),
-                "seconds": value,
-                "bound": numeric[name].bound,
+                "seconds": float(expr.subs(subs)),
+                "bound": bound_of(float(t.compute), float(t.memory), float(t.overhead)),
             }
         )
     step = sympy.N(sm.step_seconds, digits)
@@ -264,16 +251,12 @@ def crossover(
     roots = []
     for i in np.nonzero(np.sign(r[:-1]) * np.sign(r[1:]) < 0)[0]:
         roots.append(float(brentq(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1])))
-    from roofline.api import predict
-
-    notes = []
-    for m in (model_a, model_b):
-        p = predict(device, m, w, engine=engine, quant=quant)
-        if not p.memory["fits"]:
-            notes.append(
-                f"{p.model} does not fit {p.device}'s usable memory at this workload; the symbolic "
-                "curves ignore offload, so `predict` (which streams from the offload tier) is slower"
-            )
+    notes = [
+        f"{sm.model} does not fit {sm.device}'s usable memory at this workload; the symbolic "
+        "curves ignore offload, so `predict` (which streams from the offload tier) is slower"
+        for sm in (sa, sb)
+        if not sm.scenario.footprint.fits
+    ]
     return Crossover(
         vary, roots, lo, hi, float(np.exp(r[0])), float(np.exp(r[-1])), sa.model, sb.model, sa.device, notes
     )

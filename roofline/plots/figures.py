@@ -238,7 +238,7 @@ def crossover_figure(
                 )
                 ps = predict(device, moe, ww, engine=engine, quant=quant, routing_skew=skew)
                 pd = predict(device, dense, ww, engine=engine, quant=quant)
-                fits.append(ps.memory["fits"] and pd.memory["fits"])
+                fits.append(ps.memory.fits and pd.memory.fits)
                 skewed.append(ps.tokens_per_second)
                 lo_b.append(ps.routing_bounds_tokens_per_second[0])
                 hi_b.append(ps.routing_bounds_tokens_per_second[1])
@@ -498,7 +498,7 @@ def memory_figure(
         fig, ax = plt.subplots()
         bottom = np.zeros(len(preds))
         for key, label, color in parts:
-            vals = np.array([p.memory[key] / 2**30 for p in preds])
+            vals = np.array([getattr(p.memory, key) / 2**30 for p in preds])
             ax.bar(
                 range(len(preds)), vals, bottom=bottom, color=color, label=label, width=0.6, gid=f"bar:{key}"
             )

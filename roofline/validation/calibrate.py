@@ -22,26 +22,11 @@ import numpy as np
 
 from roofline.errors import RooflineError
 from roofline.model import cost
-from roofline.model.engine import EngineProfile, load_engine
-from roofline.model.mathns import NUMPY
-from roofline.model.operators import build_tables
+from roofline.model.engine import PARAMETER_BOUNDS, EngineProfile, load_engine
+from roofline.model.scenario import Scenario, resolve
 from roofline.model.workload import Workload
-from roofline.specs.catalog import load_device, load_model
+from roofline.specs.catalog import load_device
 from roofline.validation.traces import E2ERow
-
-#: name -> (lower bound, upper bound); physical ranges, not tuning knobs
-PARAMETERS: dict[str, tuple[float, float]] = {
-    "bandwidth_efficiency": (0.05, 1.0),
-    "kv_bandwidth_efficiency": (0.01, 1.0),
-    "compute_efficiency": (0.01, 1.0),
-    "expert_compute_efficiency": (0.01, 1.0),
-    "attention_efficiency": (0.001, 1.0),
-    "attention_key_ops": (0.0, 5000.0),
-    "dequant_efficiency": (0.01, 1.0),
-    "kernel_overhead_scale": (0.0, 20.0),
-    "per_step_overhead": (0.0, 0.05),
-}
-
 
 #: Parameters of the attention core alone; fitted only from rows at two or more depths, the
 #: deepest at least MIN_DEPTH_SPREAD tokens.
@@ -59,50 +44,15 @@ class CalibrationError(RooflineError):
     pass
 
 
-@dataclass
-class Scenario:
-    """One measured row, with everything the cost model needs that calibration does not change."""
-
-    row: E2ERow
-    base: EngineProfile
-    ops: list[Any]
-    tables: Any
-    steps: float
-    tokens_in_test: float
-    footprint: Any
-    device: Any
-    model: Any
-
-    def tokens_per_second(self, eng: EngineProfile) -> float:
-        mc = cost.resolve_machine(self.device, eng, self.model.is_moe)
-        times = cost.op_times(self.ops, mc, eng, NUMPY, mc.main_bandwidth)
-        host = cost.host_seconds(self.device, self.model.n_layers, eng, mc)
-        off = cost.offload(self.tables, mc, self.footprint, self.ops, 0.0)
-        step = float(sum(float(t.seconds) for t in times)) + host + off.seconds_per_step
-        return self.tokens_in_test / (self.steps * step)
-
-
-def scenario_from(
-    dev: Any, mdl: Any, eng: EngineProfile, tb: Any, w: Workload, sv: Any, fp: Any, row: E2ERow | None = None
-) -> Scenario:
-    ops = cost.step_operators(tb, eng, NUMPY, sv.tokens, sv.seqs, sv.keys, sv.kv_len)
-    return Scenario(row, eng, ops, tb, sv.steps, sv.tokens_in_test, fp, dev, mdl)  # type: ignore[arg-type]
-
-
 def scenario(row: E2ERow, engine: EngineProfile | str | None = None) -> Scenario:
-    dev, mdl = load_device(row.device), load_model(row.model)
-    eng = load_engine(engine or row.engine)
-    tb = build_tables(mdl, row.quant)
-    w = Workload(test=row.test, depth=row.depth, batch=row.batch)
-    mc = cost.resolve_machine(dev, eng, mdl.is_moe)
-    sv = cost.step_vars(w, eng, NUMPY)
-    vals = [
-        float(np.asarray(getattr(sv, f)))
-        for f in ("tokens", "seqs", "keys", "kv_len", "steps", "tokens_in_test")
-    ]
-    sv = cost.StepVars(*vals)
-    fp = cost.footprint(tb, mc, eng, w, sv)
-    return scenario_from(dev, mdl, eng, tb, w, sv, fp, row)
+    """The measured row's run, resolved (engine: the row's own unless given)."""
+    return resolve(
+        row.device,
+        row.model,
+        Workload(test=row.test, depth=row.depth, batch=row.batch),
+        engine=load_engine(engine or row.engine),
+        quant=row.quant,
+    )
 
 
 def with_params(base: EngineProfile, params: dict[str, float]) -> EngineProfile:
@@ -136,7 +86,8 @@ class Fit:
             "depth_range": [min(r.depth for r in self.rows), max(r.depth for r in self.rows)],
             "residuals_log": self.residuals,
             "date": datetime.date.today().isoformat(),
-            "method": "scipy.optimize.least_squares on log(predicted/measured), bounds " + str(PARAMETERS),
+            "method": "scipy.optimize.least_squares on log(predicted/measured), bounds "
+            + str(PARAMETER_BOUNDS),
         }
         prov = (
             f"calibrated against {len(self.rows)} measured rows ({', '.join(info['devices'])}); "
@@ -180,22 +131,22 @@ def best_of_repeats(rows: list[E2ERow]) -> list[E2ERow]:
 
 
 def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, ...] | None = None) -> Fit:
-    """Fit `free` (default: all of PARAMETERS) to the rows; repeated configurations are merged first
+    """Fit `free` (default: all of PARAMETER_BOUNDS) to the rows; repeated configurations are merged first
     (best_of_repeats)."""
     rows = best_of_repeats(rows)
     if not rows:
         raise CalibrationError("no rows to calibrate on")
     base = load_engine(engine)
     scens = [scenario(r, base) for r in rows]
-    names = list(free or PARAMETERS)
+    names = list(free or PARAMETER_BOUNDS)
     depths = {r.depth for r in rows}
     if free is None and (len(depths) < 2 or max(depths) < MIN_DEPTH_SPREAD):
         # the attention core is told apart from the weights' compute and bandwidth only by varying
         # the context: without rows at a deep and a shallow depth its parameters keep their defaults
         names = [n for n in names if n not in ATTENTION_PARAMETERS]
     x0 = np.array([base.value(n) for n in names])
-    lo = np.array([PARAMETERS[n][0] for n in names])
-    hi = np.array([PARAMETERS[n][1] for n in names])
+    lo = np.array([PARAMETER_BOUNDS[n][0] for n in names])
+    hi = np.array([PARAMETER_BOUNDS[n][1] for n in names])
     x0 = np.clip(x0, lo, hi)
     meas = np.log([r.tokens_per_s for r in rows])
 
@@ -341,60 +292,7 @@ def _jacobian(f: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
     return np.stack(cols, axis=1)
 
 
-def interval(s: Scenario, eng: EngineProfile, n: int = 200, seed: int = 0) -> tuple[float, float, float]:
-    """(10th percentile, central, 90th percentile) tokens/s from a calibrated profile: parameter
-    uncertainty (covariance) and the fit's residual scatter."""
-    cal = eng.calibration
-    central = s.tokens_per_second(eng)
-    if not cal:
-        return central, central, central
-    free = cal["free_parameters"]
-    if not free:  # calibrated from microbenchmarks: no fitted covariance to propagate
-        return central, central, central
-    mean = np.array([cal["fitted"][k]["value"] for k in free])
-    cov = np.array(cal["covariance"])
-    rng = np.random.default_rng(seed)
-    draws = rng.multivariate_normal(mean, cov, size=n, check_valid="ignore")
-    lo = np.array([PARAMETERS[k][0] for k in free])
-    hi = np.array([PARAMETERS[k][1] for k in free])
-    draws = np.clip(draws, lo, hi)
-    noise = rng.normal(0.0, cal["residual_sigma_log"], size=n)
-    vals = np.array(
-        [s.tokens_per_second(eng.model_copy(update=dict(zip(free, d, strict=True)))) for d in draws]
-    )
-    vals = vals * np.exp(noise)
-    return float(np.percentile(vals, 10)), central, float(np.percentile(vals, 90))
-
-
-def outside_range(eng: EngineProfile, device: str, model: str, w: Workload) -> list[str]:
-    """Warnings when a prediction leaves the range a profile was calibrated on."""
-    cal = eng.calibration
-    if not cal:
-        return []
-    out = []
-    if cal.get("source") == "microbenchmark trace":
-        return (
-            []
-            if device in cal["devices"]
-            else [
-                f"{eng.name} was calibrated from microbenchmarks of "
-                f"{', '.join(cal['devices'])}, not of {device}"
-            ]
-        )
-    if device not in cal["devices"]:
-        out.append(f"{eng.name} was calibrated on {', '.join(cal['devices'])}, not on {device}")
-    if w.phase not in cal["phases"]:
-        out.append(f"{eng.name} was calibrated on {'/'.join(cal['phases'])} rows only, not {w.phase}")
-    b0, b1 = cal["batch_range"]
-    d0, d1 = cal["depth_range"]
-    if not b0 <= w.batch <= b1:
-        out.append(f"batch {w.batch} is outside the calibrated range {b0}-{b1}")
-    if not d0 <= w.depth <= d1:
-        out.append(f"depth {w.depth} is outside the calibrated range {d0}-{d1}")
-    return out
-
-
-__all__ = ["Fit", "Scenario", "best_of_repeats", "calibrate", "interval", "outside_range", "scenario"]
+__all__ = ["Fit", "best_of_repeats", "calibrate", "calibrate_micro", "scenario"]
 
 
 # ---- microbenchmark traces ---------------------------------------------------------------------

@@ -16,8 +16,9 @@ import numpy as np
 
 from roofline.errors import RooflineError
 from roofline.model.engine import load_engine
+from roofline.model.uncertainty import interval
 from roofline.specs.catalog import load_model
-from roofline.validation.calibrate import CalibrationError, calibrate, interval, scenario
+from roofline.validation.calibrate import CalibrationError, calibrate, scenario
 from roofline.validation.traces import E2ERow, read_any
 
 
@@ -76,7 +77,7 @@ def build_entries(rows: list[E2ERow], progress: Any = lambda msg: None) -> list[
     for r in rows:
         s = scenario(r)
         entries.append(
-            Entry(r, s.tokens_per_second(s.base), arch="moe" if load_model(r.model).is_moe else "dense")
+            Entry(r, s.tokens_per_second(), arch="moe" if load_model(r.model).is_moe else "dense")
         )
     _held_out(entries, "device", progress)
     _held_out(entries, "model", progress)
@@ -140,7 +141,7 @@ def seed_study() -> list[dict[str, Any]]:
                 "reported_ratio": reported,
                 "predicted_ratio": c.ratio,
                 "reported_energy_ratio": e_reported,
-                "predicted_energy_ratio": a.energy["joules_per_token"] / b.energy["joules_per_token"],
+                "predicted_energy_ratio": a.energy.joules_per_token / b.energy.joules_per_token,
             }
         )
     return out
