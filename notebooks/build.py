@@ -123,7 +123,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "from roofline.validation.report import build_entries, load_traces\n"
             'rows = [r for r in load_traces([REPO / "validation/traces/public.e2e.csv"]) '
             'if r.engine == "llama.cpp-cuda"]\n'
-            'fig = measured_figure([], entries=build_entries(rows))\nsave(fig, OUT / "measured.pdf"); fig',
+            'fig = measured_figure(build_entries(rows))\nsave(fig, OUT / "measured.pdf"); fig',
         ),
         (
             "code",
@@ -142,7 +142,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", SETUP),
         (
             "code",
-            "from roofline.validation.importers import import_llama_bench\n"
+            "from roofline.traces.importers import import_llama_bench\n"
             "# the committed example shows the formats llama-bench writes (values illustrative)\n"
             'rows = import_llama_bench(REPO / "tests/data/llama_bench/example.json", device="ryzen-9-7950x")\n'
             "for r in rows:\n    print(r.model, r.quant, r.test, r.tokens_per_s, r.engine_version)",

@@ -487,8 +487,8 @@ def traces_import_llama_bench(
     """llama-bench output (-o json, jsonl, csv or md) -> end-to-end trace rows."""
     from dataclasses import asdict
 
-    from roofline.validation.importers import import_llama_bench
-    from roofline.validation.traces import write_rows
+    from roofline.traces.files import write_rows
+    from roofline.traces.importers import import_llama_bench
 
     rows = import_llama_bench(path, device, model_ref, engine, source)
     if output:
@@ -504,8 +504,8 @@ def traces_import_llama_bench(
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def traces_import_public(path: str, output: str, force: bool) -> None:
     """The public measurement table (shared/data/public_measurements.csv) -> trace rows."""
-    from roofline.validation.importers import import_public
-    from roofline.validation.traces import write_rows
+    from roofline.traces.files import write_rows
+    from roofline.traces.importers import import_public
 
     rows, skipped = import_public(path)
     write_rows(output, rows, force)
@@ -528,10 +528,16 @@ def _trace_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--out", type=click.Path(dir_okay=False), default="validation/REPORT.md", show_default=True)
 def validate(trace_paths: tuple[str, ...], out: str) -> None:
     """Regenerate the error report from trace files (default: validation/traces/)."""
+    from roofline.plots import measured_figure, save
     from roofline.validation.report import validate as run
 
     paths = _trace_files(trace_paths or ("validation/traces",))
-    entries = run(paths, Path(out), progress=lambda msg: click.echo(f"  {msg}", err=True))
+    entries = run(
+        paths,
+        Path(out),
+        progress=lambda msg: click.echo(f"  {msg}", err=True),
+        figure=lambda entries, path: save(measured_figure(entries), path),
+    )
     click.echo(f"wrote {out} ({len(entries)} rows) and {Path(out).with_name('predicted_vs_measured.png')}")
 
 
@@ -549,9 +555,9 @@ def calibrate(
 
     from roofline.errors import SpecError
     from roofline.model.engine import load_engine
+    from roofline.traces.files import read_any
     from roofline.validation.calibrate import calibrate as fit
     from roofline.validation.calibrate import calibrate_micro
-    from roofline.validation.traces import read_any
 
     out = Path(output)
     if out.exists() and not force:
@@ -614,8 +620,8 @@ def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) 
     """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense)."""
     import platform
 
+    from roofline.traces.files import read_micro
     from roofline.validation.bench import run
-    from roofline.validation.traces import read_micro
 
     name = device_name or platform.node() or "this-machine"
     paths = run(name, Path(out_dir), quick=quick)
@@ -784,8 +790,9 @@ def plot_heatmap(
 def plot_measured(trace_paths: tuple[str, ...], output: str) -> None:
     """Predicted against measured throughput of end-to-end traces, with +-10/25 % bands."""
     from roofline.plots import measured_figure
+    from roofline.validation.report import build_entries, load_traces
 
-    _done(measured_figure(_trace_files(trace_paths)), output)
+    _done(measured_figure(build_entries(load_traces(_trace_files(trace_paths)))), output)
 
 
 @plot.command("memory")
@@ -883,7 +890,7 @@ def probe_llama_cpp(
 
     from roofline.llamacpp.probe import run_probe
     from roofline.llamacpp.synthetic import family
-    from roofline.validation.traces import write_rows
+    from roofline.traces.files import write_rows
 
     quantize = llama_quantize or str(Path(llama_bench).with_name("llama-quantize"))
     chosen: list[Any] = (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from roofline.specs.catalog import check_file
+from roofline.traces.files import read_micro
 from roofline.validation.bench import Recorder, cpu_benchmarks
 from roofline.validation.emit_spec import write_spec
-from roofline.validation.traces import read_micro
 
 
 def test_quick_cpu_bench_and_emitted_spec(tmp_path):

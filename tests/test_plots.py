@@ -20,7 +20,8 @@ from roofline.plots import (
     save,
 )
 from roofline.specs import load_device
-from roofline.validation.traces import E2ERow, write_rows
+from roofline.traces.files import E2ERow, write_rows
+from roofline.validation.report import build_entries, load_traces
 
 
 def _line(fig, gid):
@@ -33,8 +34,9 @@ def _line(fig, gid):
 
 def test_roofline_kink_at_ridge_and_points_on_roof():
     dev = load_device("jetson-orin-nano-8gb")
-    fig = roofline_figure("jetson-orin-nano-8gb", ["olmoe-1b-7b"], [Workload(test="tg128")],
-                          engine="llama.cpp-cuda")
+    fig = roofline_figure(
+        "jetson-orin-nano-8gb", ["olmoe-1b-7b"], [Workload(test="tg128")], engine="llama.cpp-cuda"
+    )
     gpu = dev.processor("gpu")
     peak = gpu.peak("int8")
     x, y = _line(fig, "roof:main:int8").get_data()
@@ -81,11 +83,13 @@ def test_memory_bars_equal_footprint():
 
 
 def test_measured_plot_and_vector_outputs(tmp_path):
-    rows = [E2ERow("rtx-4090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 130.0, "x"),
-            E2ERow("rtx-3090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 115.0, "x")]
+    rows = [
+        E2ERow("rtx-4090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 130.0, "x"),
+        E2ERow("rtx-3090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 115.0, "x"),
+    ]
     trace = tmp_path / "t.e2e.csv"
     write_rows(trace, rows)
-    fig = measured_figure([trace])
+    fig = measured_figure(build_entries(load_traces([trace])))
     pts = next(c for c in fig.axes[0].collections if c.get_gid() == "points:spec")
     assert len(pts.get_offsets()) == 2
     for suffix in (".pdf", ".svg", ".png"):
@@ -95,12 +99,15 @@ def test_measured_plot_and_vector_outputs(tmp_path):
     assert b"/FontFile2" in pdf  # TrueType fonts embedded (pdf.fonttype 42)
 
 
-@pytest.mark.parametrize("args", [
-    ["roofline", "--device", "apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b"],
-    ["breakdown", "--device", "jetson-orin-nano-8gb", "olmoe-1b-7b", "llama-3.2-1b"],
-    ["heatmap", "--devices", "jetson-orin-nano-8gb,rtx-4090", "olmoe-1b-7b", "llama-3.2-1b"],
-    ["memory", "--device", "jetson-orin-nano-8gb", "olmoe-1b-7b", "llama-3.2-1b"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["roofline", "--device", "apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b"],
+        ["breakdown", "--device", "jetson-orin-nano-8gb", "olmoe-1b-7b", "llama-3.2-1b"],
+        ["heatmap", "--devices", "jetson-orin-nano-8gb,rtx-4090", "olmoe-1b-7b", "llama-3.2-1b"],
+        ["memory", "--device", "jetson-orin-nano-8gb", "olmoe-1b-7b", "llama-3.2-1b"],
+    ],
+)
 def test_plot_cli(tmp_path, args):
     out = tmp_path / "fig.svg"
     cmd = ["roofline", "plot", *args, "-o", str(out)]
@@ -110,8 +117,21 @@ def test_plot_cli(tmp_path, args):
 
 
 def test_plot_cli_bad_extension(tmp_path):
-    r = subprocess.run(["roofline", "plot", "memory", "--device", "apple-m2-pro", "llama-3.2-1b", "-o",
-                        str(tmp_path / "x.jpg")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            "roofline",
+            "plot",
+            "memory",
+            "--device",
+            "apple-m2-pro",
+            "llama-3.2-1b",
+            "-o",
+            str(tmp_path / "x.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "must end in .pdf, .svg or .png" in r.stderr
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from roofline.model.uncertainty import interval
+from roofline.traces.files import E2ERow, TraceError, read_e2e, write_rows
+from roofline.traces.importers import import_llama_bench, import_public
 from roofline.validation.calibrate import calibrate, scenario
-from roofline.validation.importers import import_llama_bench, import_public
-from roofline.validation.traces import E2ERow, TraceError, read_e2e, write_rows
 
 DATA = Path(__file__).parent / "data"
 LB = DATA / "llama_bench"
@@ -177,8 +177,8 @@ def test_calibrate_cli_refuses_overwrite(tmp_path):
 
 
 def test_micro_calibration_from_the_committed_h200_trace():
+    from roofline.traces.files import read_micro
     from roofline.validation.calibrate import calibrate_micro
-    from roofline.validation.traces import read_micro
 
     trace = Path(__file__).parents[1] / "validation" / "traces" / "h200-sxm-141gb.micro.csv"
     prof, info = calibrate_micro(read_micro(trace), "h200-sxm-141gb", "llama.cpp-cuda")
@@ -193,8 +193,8 @@ def test_micro_profile_predicts_without_interval(tmp_path):
     import yaml
 
     from roofline.api import predict
+    from roofline.traces.files import read_micro
     from roofline.validation.calibrate import calibrate_micro
-    from roofline.validation.traces import read_micro
 
     trace = Path(__file__).parents[1] / "validation" / "traces" / "h200-sxm-141gb.micro.csv"
     prof, _ = calibrate_micro(read_micro(trace), "h200-sxm-141gb", "llama.cpp-cuda")

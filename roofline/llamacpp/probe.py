@@ -19,8 +19,8 @@ from roofline.llamacpp.gguf_writer import write_gguf
 from roofline.specs.catalog import load_model
 from roofline.specs.model import Model
 from roofline.specs.quant import check_quant, file_size
-from roofline.validation.importers import import_llama_bench
-from roofline.validation.traces import E2ERow
+from roofline.traces.files import E2ERow
+from roofline.traces.importers import import_llama_bench
 
 
 def _run(cmd: list[str], what: str, timeout: float | None = None) -> str:

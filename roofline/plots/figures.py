@@ -410,13 +410,10 @@ def heatmap_figure(
 
 
 # ---- 5. predicted vs measured --------------------------------------------------------------------
-def measured_figure(trace_paths: Sequence[str | Path], entries: Any = None) -> Any:
+def measured_figure(entries: Sequence[Any]) -> Any:
     """Predicted (spec sheets, and calibrated with the device held out where available) against
-    measured throughput of every end-to-end trace row, log-log, with +-10 % and +-25 % bands."""
-    from roofline.validation.report import build_entries, load_traces
-
-    if entries is None:
-        entries = build_entries(load_traces([Path(p) for p in trace_paths]))
+    measured throughput of report entries (validation.report.build_entries: `.row.tokens_per_s`,
+    `.spec`, `.lodo`), log-log, with +-10 % and +-25 % bands."""
     meas = np.array([e.row.tokens_per_s for e in entries])
     spec = np.array([e.spec for e in entries])
     with style() as plt:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from roofline.validation.traces import MICRO_COLUMNS as COLUMNS  # noqa: E402 (light: no pydantic)
+from roofline.traces.files import MICRO_COLUMNS as COLUMNS  # noqa: E402 (light: no pydantic)
 
 
 def _progress(items: list[Any], desc: str, enabled: bool) -> Any:

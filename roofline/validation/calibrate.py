@@ -26,7 +26,7 @@ from roofline.model.engine import PARAMETER_BOUNDS, EngineProfile, load_engine
 from roofline.model.scenario import Scenario, resolve
 from roofline.model.workload import Workload
 from roofline.specs.catalog import load_device
-from roofline.validation.traces import E2ERow
+from roofline.traces.files import E2ERow
 
 #: Parameters of the attention core alone; fitted only from rows at two or more depths, the
 #: deepest at least MIN_DEPTH_SPREAD tokens.

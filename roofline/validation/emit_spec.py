@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
+from roofline.traces.files import MicroRow
 from roofline.validation.bench import cache_sizes, cpu_name
-from roofline.validation.traces import MicroRow
 
 
 def _meminfo_bytes() -> int:

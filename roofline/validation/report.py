@@ -8,6 +8,7 @@ coverage, the seed study's ratios, and a predicted-vs-measured plot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ from roofline.errors import RooflineError
 from roofline.model.engine import load_engine
 from roofline.model.uncertainty import interval
 from roofline.specs.catalog import load_model
+from roofline.traces.files import E2ERow, read_any
 from roofline.validation.calibrate import CalibrationError, calibrate, scenario
-from roofline.validation.traces import E2ERow, read_any
 
 
 @dataclass
@@ -76,9 +77,7 @@ def build_entries(rows: list[E2ERow], progress: Any = lambda msg: None) -> list[
     entries = []
     for r in rows:
         s = scenario(r)
-        entries.append(
-            Entry(r, s.tokens_per_second(), arch="moe" if load_model(r.model).is_moe else "dense")
-        )
+        entries.append(Entry(r, s.tokens_per_second(), arch="moe" if load_model(r.model).is_moe else "dense"))
     _held_out(entries, "device", progress)
     _held_out(entries, "model", progress)
     return entries
@@ -241,12 +240,6 @@ def probe_sections(entries: list[Entry]) -> list[str]:
     return lines
 
 
-def plot(entries: list[Entry], path: Path) -> None:
-    from roofline.plots import measured_figure, save
-
-    save(measured_figure([], entries=entries), path)
-
-
 def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None) -> str:
     lines = [
         "# Validation report",
@@ -366,14 +359,23 @@ def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None
     return "\n".join(lines) + "\n"
 
 
-def validate(trace_paths: list[Path], out: Path, progress: Any = lambda msg: None) -> list[Entry]:
+def validate(
+    trace_paths: list[Path],
+    out: Path,
+    progress: Any = lambda msg: None,
+    figure: Callable[[list[Entry], Path], Any] | None = None,
+) -> list[Entry]:
+    """Write the report to `out`; `figure(entries, path)`, when given, draws the predicted-vs-measured
+    figure beside it (the caller brings the plotting: validation does not import plots)."""
     if not trace_paths:
         raise RooflineError("no trace files given or found")
     rows = load_traces(trace_paths)
     if not rows:
         raise RooflineError("the traces hold no end-to-end rows")
     entries = build_entries(rows, progress)
-    plot_path = out.with_name("predicted_vs_measured.png")
-    plot(entries, plot_path)
+    plot_path = None
+    if figure is not None:
+        plot_path = out.with_name("predicted_vs_measured.png")
+        figure(entries, plot_path)
     out.write_text(render(entries, trace_paths, plot_path))
     return entries

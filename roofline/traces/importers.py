@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from roofline.validation.traces import E2ERow, TraceError
+from roofline.traces.files import E2ERow, TraceError
 
 # llama.cpp's ftype descriptions (llama_model_ftype_name) -> file type names
 _FTYPE = {
