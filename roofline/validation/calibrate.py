@@ -99,6 +99,16 @@ class Fit:
         return base.model_copy(update={**fitted, "calibration": info, "provenance": prov, "name": base.name})
 
 
+def fitted_profile(rows: list[E2ERow], engine: str | EngineProfile) -> tuple[Fit, EngineProfile]:
+    """Calibrate `engine` on the rows and build its profile; a fit that did not converge is an
+    error (there is nothing to write)."""
+    base = load_engine(engine)
+    fit = calibrate(rows, base)
+    if not fit.converged:
+        raise CalibrationError(f"calibration did not converge ({fit.message}); no profile written")
+    return fit, fit.profile(base)
+
+
 #: Rows equal in these fields are repeated measurements of one configuration.
 REPEAT_FIELDS = (
     "device",
@@ -292,7 +302,7 @@ def _jacobian(f: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
     return np.stack(cols, axis=1)
 
 
-__all__ = ["Fit", "best_of_repeats", "calibrate", "calibrate_micro", "scenario"]
+__all__ = ["Fit", "best_of_repeats", "calibrate", "calibrate_micro", "fitted_profile", "scenario"]
 
 
 # ---- microbenchmark traces ---------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""`roofline predict|compare|explain|crossover|sweep`: the cost model on one or many points."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import click
+
+from roofline import api
+from roofline.cli.common import csv_list, echo_json, gib, workload_options
+from roofline.model import symbolic
+from roofline.model.results import Prediction
+from roofline.model.workload import Workload
+
+DEVICE = click.option("--device", required=True, help="Device id or spec YAML.")
+MODEL = click.option("--model", "model_ref", required=True, help="Model id or spec YAML.")
+
+
+@click.command()
+@DEVICE
+@MODEL
+@workload_options
+def predict(
+    device: str, model_ref: str, workload: Workload, run_options: dict[str, Any], as_json: bool
+) -> None:
+    """Predict throughput, per-operator time, memory and energy of one model on one device."""
+    p = api.predict(device, model_ref, workload, **run_options)
+    if as_json:
+        echo_json(p.to_json())
+    else:
+        _print_prediction(p)
+
+
+def _print_prediction(p: Prediction) -> None:
+    w = p.workload
+    click.echo(
+        f"{p.model} on {p.device} ({p.engine}, {p.quant}, {w.test} at depth {w.depth}, batch {w.batch})"
+    )
+    click.echo(
+        f"  {p.tokens_per_second:.1f} tokens/s, {p.step_seconds * 1e3:.2f} ms per step, {p.bound}-bound, "
+        f"weights and KV served from {p.serving_level}"
+    )
+    click.echo(f"  {'operator':<15}{'ms/step':>9}{'share':>7}{'GFLOP':>9}{'MB':>9}{'kernels':>9}  bound")
+    for o in p.breakdown:
+        click.echo(
+            f"  {o.op:<15}{o.seconds * 1e3:>9.3f}{o.seconds / p.step_seconds:>7.1%}{o.flops / 1e9:>9.2f}"
+            f"{o.bytes / 1e6:>9.1f}{o.kernels:>9.0f}  {o.bound}"
+        )
+    m = p.memory
+    click.echo(
+        f"  memory: weights {gib(m.weights_bytes)} + KV {gib(m.kv_cache_bytes)} + workspace "
+        f"{gib(m.workspace_bytes)} + runtime {gib(m.runtime_bytes)} = {gib(m.total_bytes)} "
+        f"of {gib(m.usable_bytes)} usable: {'fits' if m.fits else 'DOES NOT FIT'}"
+    )
+    e = p.energy
+    click.echo(f"  energy: {e.joules_per_token * 1e3:.1f} mJ/token at {e.average_watts:.1f} W (estimated)")
+    if p.experts:
+        x = p.experts
+        click.echo(
+            f"  experts touched per MoE layer: {x.expected_distinct_per_layer:.1f} expected "
+            f"({x.lower:.0f}-{x.upper:.0f}) for {x.tokens_per_step:.0f} tokens per step"
+        )
+    if p.interval:
+        click.echo(f"  calibrated interval (10-90 %): {p.interval[0]:.1f}-{p.interval[1]:.1f} tokens/s")
+    for warning in p.warnings:
+        click.echo(f"  warning: {warning}")
+
+
+@click.command()
+@DEVICE
+@click.argument("models", nargs=-1, required=True)
+@workload_options
+def compare(
+    device: str, models: tuple[str, ...], workload: Workload, run_options: dict[str, Any], as_json: bool
+) -> None:
+    """Compare models on one device: a table and a verdict (first model against the second)."""
+    c = api.compare(device, list(models), workload, **run_options)
+    if as_json:
+        echo_json(c.to_json())
+        return
+    first, w = c.predictions[0], workload
+    click.echo(f"{c.device} ({first.engine}, {first.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
+    click.echo(
+        f"  {'model':<24}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}"
+    )
+    for p in c.predictions:
+        click.echo(
+            f"  {p.model:<24}{p.tokens_per_second:>10.1f}"
+            f"{p.tokens_per_second / first.tokens_per_second:>9.2f}"
+            f"{p.bound:>10}{p.memory.total_bytes / 2**30:>7.2f}{'yes' if p.memory.fits else 'no':>6}"
+            f"{p.energy.joules_per_token * 1e3:>10.1f}"
+        )
+    click.echo("")
+    click.echo(c.verdict)
+
+
+@click.command()
+@DEVICE
+@MODEL
+@click.option("--latex", is_flag=True, help="Print the formulas as LaTeX.")
+@workload_options
+def explain(
+    device: str, model_ref: str, latex: bool, workload: Workload, run_options: dict[str, Any], as_json: bool
+) -> None:
+    """The per-step latency formula in B (batch), D (KV depth) and W (memory bandwidth), term by term."""
+    sm = symbolic.build(
+        device, model_ref, workload, run_options["engine"], run_options["quant"], run_options["kv_dtype"]
+    )
+    info = symbolic.explain(sm, latex=latex)
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(
+        f"{info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
+        "time of one step in seconds"
+    )
+    names = {"B": "batch", "D": "depth", "W": "bandwidth"}
+    for sym, meaning in info["symbols"].items():
+        click.echo(f"  {sym} = {meaning} = {info['values'][names[sym]]:g}")
+    for row in info["terms"]:
+        click.echo(f"  {row['op']:<14} [{row['bound']:<8}] {row['seconds'] * 1e3:8.3f} ms = {row['formula']}")
+    click.echo(f"  host overhead  {info['host_overhead_seconds'] * 1e3:.3f} ms")
+    click.echo(f"  step = {info['step_seconds']}")
+    click.echo(f"     = {info['step_seconds_value'] * 1e3:.3f} ms")
+
+
+@click.command()
+@DEVICE
+@click.argument("models", nargs=2)
+@click.option(
+    "--vary",
+    type=click.Choice(["batch", "context", "depth", "bandwidth"]),
+    required=True,
+    help="What to sweep (context = depth of the KV cache).",
+)
+@click.option("--lo", type=float, default=None, help="Start of the range (bandwidth in GB/s).")
+@click.option("--hi", type=float, default=None, help="End of the range (bandwidth in GB/s).")
+@workload_options
+def crossover(
+    device: str,
+    models: tuple[str, str],
+    vary: str,
+    lo: float | None,
+    hi: float | None,
+    workload: Workload,
+    run_options: dict[str, Any],
+    as_json: bool,
+) -> None:
+    """Where two models' throughputs are equal as batch, context or bandwidth varies."""
+    vary = "depth" if vary == "context" else vary
+    scale = 1e9 if vary == "bandwidth" else 1.0
+    c = symbolic.crossover(
+        device,
+        models[0],
+        models[1],
+        vary,
+        workload,
+        run_options["engine"],
+        run_options["quant"],
+        None if lo is None else lo * scale,
+        None if hi is None else hi * scale,
+    )
+    if as_json:
+        echo_json(c.to_json())
+    else:
+        click.echo(c.describe())
+
+
+@click.command()
+@click.option("--devices", required=True, help="Comma-separated device ids.")
+@click.option("--models", required=True, help="Comma-separated model ids.")
+@click.option("--quants", default="Q4_K_M", show_default=True, help="Comma-separated quantizations.")
+@click.option(
+    "--batch", "batches", default="1,2,4,8,16,32,64", show_default=True, help="Comma-separated batches."
+)
+@click.option(
+    "--depth", "depths", default="0,1024,4096,16384", show_default=True, help="Comma-separated depths."
+)
+@click.option("--test", default="tg128", show_default=True, help="tgN or ppN.")
+@click.option("--engine", default=None, help="Engine profile (default: each device's).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write CSV here.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+def sweep(
+    devices: str,
+    models: str,
+    quants: str,
+    batches: str,
+    depths: str,
+    test: str,
+    engine: str | None,
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Throughput over a grid of devices, models, quants, batches and depths (lambdified, vectorised)."""
+    Workload(test=test)  # validates the test name
+    rows = symbolic.sweep(
+        csv_list(str, devices),
+        csv_list(str, models),
+        csv_list(str, quants),
+        csv_list(int, batches),
+        csv_list(int, depths),
+        test,
+        engine,
+    )
+    if as_json:
+        echo_json(rows)
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    if output:
+        Path(output).write_text(buf.getvalue())
+        click.echo(f"wrote {len(rows)} rows to {output}")
+    else:
+        click.echo(buf.getvalue(), nl=False)

@@ -1,0 +1,160 @@
+"""`roofline traces import`, `validate`, `calibrate` and `bench`: measurements in, profiles and the
+report out."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from roofline.cli import Group
+from roofline.cli.common import trace_files, write_profile
+from roofline.errors import SpecError
+from roofline.model.engine import load_engine
+from roofline.plots import measured_figure, save
+from roofline.traces.files import read_any, read_micro, write_rows
+from roofline.traces.importers import import_llama_bench, import_public
+from roofline.validation import report
+from roofline.validation.bench import run as run_bench
+from roofline.validation.calibrate import calibrate_micro, fitted_profile
+from roofline.validation.emit_spec import write_spec
+
+
+@click.group(cls=Group)
+def traces() -> None:
+    """Import measurements as trace files (validation/README.md describes the format)."""
+
+
+@traces.group("import", cls=Group)
+def traces_import() -> None:
+    """Convert measurements from other tools into trace CSV files."""
+
+
+@traces_import.command("llama-bench")
+@click.argument("path", type=click.Path())
+@click.option("--device", required=True, help="Catalog id (or spec YAML) of the machine that ran it.")
+@click.option("--model", "model_ref", default=None, help="Model id (default: matched by parameter count).")
+@click.option("--engine", default=None, help="Engine profile (default: from llama-bench's backend).")
+@click.option("--source", default="measured here", show_default=True, help="Provenance recorded in each row.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write a trace CSV here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def traces_import_llama_bench(
+    path: str,
+    device: str,
+    model_ref: str | None,
+    engine: str | None,
+    source: str,
+    output: str | None,
+    force: bool,
+) -> None:
+    """llama-bench output (-o json, jsonl, csv or md) -> end-to-end trace rows."""
+    rows = import_llama_bench(path, device, model_ref, engine, source)
+    if output:
+        write_rows(output, rows, force)
+        click.echo(f"wrote {len(rows)} rows to {output}")
+    else:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+
+
+@traces_import.command("public")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Trace CSV to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def traces_import_public(path: str, output: str, force: bool) -> None:
+    """The public measurement table (shared/data/public_measurements.csv) -> trace rows."""
+    rows, skipped = import_public(path)
+    write_rows(output, rows, force)
+    click.echo(
+        f"wrote {len(rows)} rows to {output}; skipped: "
+        + ", ".join(f"{n} {why}" for why, n in skipped.items())
+    )
+
+
+@click.command()
+@click.argument("trace_paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--out", type=click.Path(dir_okay=False), default="validation/REPORT.md", show_default=True)
+def validate(trace_paths: tuple[str, ...], out: str) -> None:
+    """Regenerate the error report from trace files (default: validation/traces/)."""
+    entries = report.validate(
+        trace_files(trace_paths or ("validation/traces",)),
+        Path(out),
+        progress=lambda msg: click.echo(f"  {msg}", err=True),
+        figure=lambda entries, path: save(measured_figure(entries), path),
+    )
+    click.echo(f"wrote {out} ({len(entries)} rows) and {Path(out).with_name('predicted_vs_measured.png')}")
+
+
+@click.command()
+@click.argument("trace_paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--engine", required=True, help="Engine profile to calibrate (name or YAML).")
+@click.option("--device", default=None, help="Use only rows of this device.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Profile YAML to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing profile.")
+def calibrate(
+    trace_paths: tuple[str, ...], engine: str, device: str | None, output: str, force: bool
+) -> None:
+    """Fit an engine profile's efficiencies and overheads to measured runs."""
+    if Path(output).exists() and not force:
+        raise SpecError(output, "exists; pass --force to overwrite (the previous profile is kept)")
+    base = load_engine(engine)
+    e2e: list[Any] = []
+    micro: list[Any] = []
+    for f in trace_files(trace_paths):
+        a, b = read_any(f)
+        e2e += a
+        micro += b
+    if micro and not e2e:
+        if device is None:
+            raise SpecError(
+                engine, "calibrating from microbenchmarks needs --device (the device they measured)"
+            )
+        prof, info = calibrate_micro([r for r in micro if r.device == device] or micro, device, base)
+        out = write_profile(output, prof, force)
+        click.echo(f"calibrated {base.name} from {len(micro)} microbenchmark rows of {device}:")
+        for key in ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_s"):
+            if key in info:
+                v = info[key]
+                click.echo(
+                    f"  {key:<24} {v['value']:.4g}" + (f" +- {v['sigma']:.2g}" if v.get("sigma") else "")
+                )
+        click.echo(f"wrote {out}")
+        return
+    rows = [r for r in e2e if r.engine == base.name and (device is None or r.device == device)]
+    if not rows:
+        raise SpecError(engine, f"no trace rows for engine {base.name}" + (f" on {device}" if device else ""))
+    fit, prof = fitted_profile(rows, base)
+    out = write_profile(output, prof, force)
+    click.echo(f"calibrated {base.name} on {len(rows)} rows; residual sigma {fit.residual_sigma:.3f} (log)")
+    for k, v in fit.params.items():
+        sig = fit.sigma[k]
+        note = f" +- {sig:.2g}" if sig is not None else "  (not constrained: default)"
+        click.echo(f"  {k:<24} {v:.4g}{note}")
+    click.echo(f"wrote {out}")
+
+
+@click.command()
+@click.option("--device-name", default=None, help="Name recorded in the trace (default: the host name).")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), default="validation/traces", show_default=True
+)
+@click.option("--quick", is_flag=True, help="Fewer sizes (a smoke test, under a minute).")
+@click.option(
+    "--emit-spec",
+    "emit",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a hardware spec YAML of this machine, sourced to the trace.",
+)
+def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) -> None:
+    """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense)."""
+    name = device_name or platform.node() or "this-machine"
+    paths = run_bench(name, Path(out_dir), quick=quick)
+    for p in paths:
+        click.echo(f"wrote {p}")
+    if emit:
+        write_spec(read_micro(paths[0]), Path(emit).stem, str(paths[0]), Path(emit))
+        click.echo(f"wrote {emit}")
