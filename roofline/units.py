@@ -7,6 +7,7 @@ use, so importing the package stays cheap.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -20,6 +21,15 @@ DIMENSIONS: dict[str, tuple[str, str, str]] = {
     "power": ("[power]", "watt", "15 W"),
     "energy": ("[power] * [time]", "joule", "2 pJ"),
 }
+
+
+#: A quantity as spec files write it: a plain decimal number, then a unit made of letters with at
+#: most one "/" ("68 GB/s", "8 GiB", "10 TFLOPS"). Anything else is refused before pint sees it:
+#: pint would evaluate arithmetic ("10**10**9 GB/s" never ends), read a unit with no number as 1
+#: ("TB/s") and drop a decimal comma ("3,35 TB/s" -> 335 TB/s).
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?"
+_QUANTITY = re.compile(rf"^({_NUMBER})\s*([A-Za-zµμ]+(?:\s*/\s*[A-Za-zµμ]+)?)$")
+_BARE_NUMBER = re.compile(rf"^{_NUMBER}$")
 
 
 @lru_cache(maxsize=1)
@@ -37,35 +47,57 @@ def parse_quantity(value: str | int | float, dimension: str) -> float:
 
     Raises ValueError with a message saying what was expected.
     """
-    dim, si_unit, example = DIMENSIONS[dimension]
-    if isinstance(value, bool):
+    _, si_unit, example = DIMENSIONS[dimension]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"expected a {dimension} such as '{example}', got {value!r}")
     if isinstance(value, (int, float)):
-        number = float(value)
-    else:
-        text = str(value).strip()
         try:
-            number = float(text)
-        except ValueError:
-            number = _parse_with_units(text, dim, si_unit, dimension, example)
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"expected a finite {dimension}, got an integer too large for a float") from None
+    else:
+        number = _parse_text(value.strip(), si_unit, dimension, example)
     if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError(f"expected a finite {dimension}, got {value!r}")
+        raise ValueError(f"expected a finite {dimension}, got {_short(value)}")
     return number
 
 
-def _parse_with_units(text: str, dim: str, si_unit: str, dimension: str, example: str) -> float:
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-3:]}"
+
+
+def _parse_text(text: str, si_unit: str, dimension: str, example: str) -> float:
+    """A number ("2e9", taken as SI) or a number and a unit; see _QUANTITY."""
+    if _BARE_NUMBER.match(text):
+        return float(text)
+    if "," in text or "_" in text:
+        raise ValueError(
+            f"expected a {dimension} such as '{example}', got {_short(text)} (write numbers without "
+            "thousands separators and with a decimal point, e.g. '3.35 TB/s')"
+        )
+    m = _QUANTITY.match(text)
+    if not m:
+        why = "a number then a unit" if not re.match(_NUMBER, text) else "one number and one unit"
+        raise ValueError(f"expected a {dimension} such as '{example}' ({why}), got {_short(text)}")
+    factor = _unit_factor(m.group(2), si_unit)
+    if isinstance(factor, str):
+        raise ValueError(f"expected a {dimension} such as '{example}', got {_short(text)} ({factor})")
+    return float(m.group(1)) * factor
+
+
+@lru_cache(maxsize=256)
+def _unit_factor(unit: str, si_unit: str) -> float | str:
+    """Value of one `unit` in `si_unit`, or why it cannot be converted."""
     import pint
 
     ureg = _registry()
     try:
-        q = ureg.Quantity(text)
+        q = ureg.Quantity(1.0, unit)
     except (pint.errors.PintError, SyntaxError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"expected a {dimension} such as '{example}', got {text!r} ({exc})") from None
-    if not isinstance(q, ureg.Quantity) or q.dimensionality == ureg.Quantity(1).dimensionality:
-        raise ValueError(f"expected a {dimension} with a unit such as '{example}', got {text!r}")
+        return str(exc)
     if q.dimensionality != ureg.Quantity(1, si_unit).dimensionality:
-        got = _describe(q.dimensionality, ureg)
-        raise ValueError(f"expected a {dimension} such as '{example}', got {text!r} (a {got})")
+        return f"a {_describe(q.dimensionality, ureg)}"
     return float(q.to(si_unit).magnitude)
 
 

@@ -13,20 +13,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from roofline.errors import SpecError
 from roofline.specs.hardware import Device
+from roofline.specs.loading import parse_yaml, read_input
 from roofline.specs.model import Model
 
 KINDS = {"device": "hardware_specs", "model": "model_specs"}
-# libyaml's C loader when present (5-10x faster); both are the *safe* loader: no arbitrary objects.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _safe_load(text: str) -> Any:
-    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+#: Longest id or spec path accepted (file systems refuse names past 255 bytes, paths past 4096).
+MAX_REF = 1024
 
 
 _extra_dirs: list[Path] = []
@@ -69,17 +65,37 @@ def list_ids(kind: str) -> list[str]:
 
 def _peek_kind(path: Path) -> str | None:
     try:
-        data = _safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = load_yaml(path)
+    except SpecError:
         return None
     return _kind_of(data) if isinstance(data, dict) else None
 
 
+def check_ref(ref: str | os.PathLike[str], kind: str) -> str:
+    """`ref` as text if it can name a file at all: not empty, no NUL, not absurdly long (the file
+    system would answer "File name too long")."""
+    text = os.fspath(ref)
+    shown = text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+    if not text.strip():
+        raise SpecError(repr(text), f"empty {kind} id")
+    if "\0" in text or len(text) > MAX_REF or any(len(part) > 255 for part in Path(text).parts):
+        raise SpecError(shown, f"not a {kind} id or spec path (too long, or a NUL character)")
+    return text
+
+
+def is_file(p: Path) -> bool:
+    """Path.is_file that answers False for names the file system refuses (too long, bad bytes)."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def resolve(ref: str | os.PathLike[str], kind: str) -> Path:
     """Path of the spec named by `ref`: an existing file path, or an id on the search path."""
-    p = Path(ref)
-    if p.suffix in (".yaml", ".yml") or os.sep in str(ref) or p.is_file():
-        if not p.is_file():
+    p = Path(check_ref(ref, kind))
+    if p.suffix in (".yaml", ".yml") or os.sep in str(ref) or is_file(p):
+        if not is_file(p):
             raise SpecError(str(ref), f"no such {kind} spec file")
         return p
     for d in search_dirs(kind):
@@ -93,17 +109,8 @@ def resolve(ref: str | os.PathLike[str], kind: str) -> Path:
 
 
 def load_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), f"cannot read file ({exc})") from None
-    try:
-        return _safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(str(path), f"{where}invalid YAML ({problem})") from None
+    """A YAML file's content, read with the limits of specs/loading.py."""
+    return parse_yaml(read_input(path), str(path))
 
 
 def _tuples(obj: Any) -> Any:
@@ -144,13 +151,18 @@ def _spec_error(exc: ValidationError, where: str, cls: type[BaseModel]) -> SpecE
         elif kind == "extra_forbidden":
             msg = "unknown field (see the README next to the spec files for the allowed ones)"
         elif kind in ("literal_error",):
-            msg = f"{msg}, got {err.get('input')!r}"
+            msg = f"{msg}, got {_short(err.get('input'))}"
         elif kind.endswith("_type"):
-            msg = f"{msg}, got {err.get('input')!r} ({type(err.get('input')).__name__})"
+            msg = f"{msg}, got {_short(err.get('input'))} ({type(err.get('input')).__name__})"
         messages.append(f"{loc}: {msg}" if loc else msg)
     if len(messages) == 1:
         return SpecError(where, messages[0].split(": ", 1)[-1] if first_field else messages[0], first_field)
     return SpecError(where, "\n  " + "\n  ".join(messages))
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 10]}...{text[-5:]}"
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -192,8 +204,8 @@ def load_model(ref: str | os.PathLike[str] | Model) -> Model:
 
 def check_file(path: str | os.PathLike[str]) -> Device | Model:
     """Validate one spec file of either kind (told apart by its fields)."""
-    p = Path(path)
-    if not p.is_file():
+    p = Path(check_ref(path, "spec"))
+    if not is_file(p):
         raise SpecError(str(path), "no such file")
     kind = _kind_of(load_yaml(p))
     if kind is None:

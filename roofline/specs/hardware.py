@@ -75,6 +75,16 @@ class PowerSpec(Frozen):
     idle: Power | None = None
     typical: Power | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> PowerSpec:
+        if self.max.value <= 0:
+            raise ValueError(f"max ({self.max.text}) must be above 0 W")
+        for name in ("idle", "typical"):
+            fig = getattr(self, name)
+            if fig is not None and fig.value > self.max.value:
+                raise ValueError(f"{name} ({fig.text}) exceeds max ({self.max.text})")
+        return self
+
 
 class Device(Frozen):
     """A device as described by `hardware_specs/<id>.yaml` (see hardware_specs/README.md)."""
@@ -114,6 +124,11 @@ class Device(Frozen):
             for c in p.caches:
                 if c.usable_capacity is not None:
                     raise ValueError(f"cache {c.name}: usable_capacity belongs to main memory only")
+                if c.capacity.value >= main.capacity.value:
+                    raise ValueError(
+                        f"cache {c.name} ({c.capacity.text}) is not smaller than main memory"
+                        f" ({main.capacity.text})"
+                    )
         for path, fig in self.figures():
             src = fig.source
             if src is not None and _looks_like_key(src) and src not in self.references:

@@ -19,30 +19,39 @@ from roofline.specs.hardware import KEBAB
 from roofline.specs.sourced import Frozen
 
 Activation = Literal["swiglu", "geglu", "gelu", "relu"]
+
+# Upper bounds that no published model comes near (largest bundled: 94 layers, d_model 8192, 262k
+# vocabulary, 256 experts): past them a spec is a typo, and loops over layers or experts would hang.
+MAX_LAYERS = 10_000
+MAX_WIDTH = 1_000_000  # d_model, head_dim, FFN and expert widths, latent ranks
+MAX_HEADS = 65_536
+MAX_VOCAB = 10_000_000
+MAX_EXPERTS = 16_384
+MAX_CONTEXT = 100_000_000  # tokens: sliding windows
 MATRICES_PER_FFN: dict[str, int] = {"swiglu": 3, "geglu": 3, "gelu": 2, "relu": 2}
 
 
 class MLA(Frozen):
     """Multi-head latent attention (DeepSeek-V2/V3): K and V are compressed into a shared latent."""
 
-    q_lora_rank: int | None = Field(default=None, gt=0)
-    kv_lora_rank: int = Field(gt=0)
-    qk_nope_head_dim: int = Field(gt=0)
-    qk_rope_head_dim: int = Field(ge=0)
-    v_head_dim: int = Field(gt=0)
+    q_lora_rank: int | None = Field(default=None, gt=0, le=MAX_WIDTH)
+    kv_lora_rank: int = Field(gt=0, le=MAX_WIDTH)
+    qk_nope_head_dim: int = Field(gt=0, le=MAX_WIDTH)
+    qk_rope_head_dim: int = Field(ge=0, le=MAX_WIDTH)
+    v_head_dim: int = Field(gt=0, le=MAX_WIDTH)
 
 
 class Attention(Frozen):
     kind: Literal["mha", "gqa", "mqa", "mla"]
-    n_heads: int = Field(gt=0)
-    n_kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
+    n_heads: int = Field(gt=0, le=MAX_HEADS)
+    n_kv_heads: int = Field(gt=0, le=MAX_HEADS)
+    head_dim: int = Field(gt=0, le=MAX_WIDTH)
     qkv_bias: bool = False
     o_bias: bool = False
     qk_norm: bool = False
     sinks: bool = False
-    sliding_window: int | None = Field(default=None, gt=0)
-    global_every: int | None = Field(default=None, gt=0)
+    sliding_window: int | None = Field(default=None, gt=0, le=MAX_CONTEXT)
+    global_every: int | None = Field(default=None, gt=0, le=MAX_LAYERS)
     mla: MLA | None = None
 
     @model_validator(mode="after")
@@ -68,7 +77,7 @@ class Attention(Frozen):
 
 
 class FFN(Frozen):
-    d_ff: int | None = Field(default=None, gt=0)
+    d_ff: int | None = Field(default=None, gt=0, le=MAX_WIDTH)
     activation: Activation = "swiglu"
     bias: bool = False
 
@@ -78,17 +87,17 @@ class FFN(Frozen):
 
 
 class MoE(Frozen):
-    n_experts: int = Field(gt=1)
-    top_k: int = Field(gt=0)
-    d_expert: int = Field(gt=0)
-    n_shared_experts: int = Field(default=0, ge=0)
-    d_shared_expert: int | None = Field(default=None, gt=0)
+    n_experts: int = Field(gt=1, le=MAX_EXPERTS)
+    top_k: int = Field(gt=0, le=MAX_EXPERTS)
+    d_expert: int = Field(gt=0, le=MAX_WIDTH)
+    n_shared_experts: int = Field(default=0, ge=0, le=MAX_EXPERTS)
+    d_shared_expert: int | None = Field(default=None, gt=0, le=MAX_WIDTH)
     shared_expert_gate: bool = False
     expert_bias: bool = False
     router_bias: bool = False
-    first_k_dense: int = Field(default=0, ge=0)
-    moe_every: int = Field(default=1, gt=0)
-    dense_layers: tuple[int, ...] = ()
+    first_k_dense: int = Field(default=0, ge=0, le=MAX_LAYERS)
+    moe_every: int = Field(default=1, gt=0, le=MAX_LAYERS)
+    dense_layers: tuple[int, ...] = Field(default=(), max_length=MAX_LAYERS)
     router: Literal["softmax-topk", "topk-softmax", "sigmoid-topk"] = "softmax-topk"
 
     @model_validator(mode="after")
@@ -108,12 +117,12 @@ class Model(Frozen):
     source: str = Field(min_length=1)
     family: str
     notes: str = ""
-    n_layers: int = Field(gt=0)
-    d_model: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
+    n_layers: int = Field(gt=0, le=MAX_LAYERS)
+    d_model: int = Field(gt=0, le=MAX_WIDTH)
+    vocab_size: int = Field(gt=0, le=MAX_VOCAB)
     tied_embeddings: bool
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
-    norms_per_layer: int = Field(default=2, ge=0)
+    norms_per_layer: int = Field(default=2, ge=0, le=16)
     attention: Attention
     ffn: FFN
     moe: MoE | None = None
@@ -130,7 +139,7 @@ class Model(Frozen):
         if self.moe is not None:
             bad = [i for i in self.moe.dense_layers if not 0 <= i < self.n_layers]
             if bad:
-                raise ValueError(f"moe.dense_layers {bad} outside 0..{self.n_layers - 1}")
+                raise ValueError(f"moe.dense_layers {bad[:10]} outside 0..{self.n_layers - 1}")
             if not any(self.is_moe_layer(i) for i in range(self.n_layers)):
                 raise ValueError("moe is set but no layer is a MoE layer (check first_k_dense/moe_every)")
         if self.ffn.d_ff is None and any(not self.is_moe_layer(i) for i in range(self.n_layers)):

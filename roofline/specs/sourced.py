@@ -14,9 +14,22 @@ from roofline.units import DIMENSIONS, parse_quantity
 
 
 class Frozen(BaseModel):
-    """Base for every spec model: immutable, and unknown keys are errors (they are usually typos)."""
+    """Base for every spec model: immutable, unknown keys are errors (they are usually typos), and a
+    float is never infinite or NaN."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+#: Range (lowest, highest, as SI floats, and as written in messages) of each dimension that no real
+#: device leaves: a figure outside it is a typo or a unit slip (GB for GiB is inside; GB for TB is
+#: not, mostly), and zero or near-zero bandwidths and peaks would reach a division.
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "bandwidth": (1e6, 1e14, "1 MB/s-100 TB/s"),
+    "capacity": (1e3, 1e15, "1 kB-1 PB"),
+    "compute": (1e6, 1e19, "1 MFLOP/s-10 EFLOP/s"),
+    "time": (0.0, 1.0, "0-1 s"),
+    "power": (0.0, 1e6, "0 W-1 MW"),
+}
 
 
 class Sourced(Frozen):
@@ -51,6 +64,11 @@ def _sourced_from_yaml(raw: Any, dimension: str) -> Any:
     value = parse_quantity(raw["value"], dimension)
     if value < 0:
         raise ValueError(f"expected a non-negative {dimension}, got {raw['value']!r}")
+    lo, hi, span = PLAUSIBLE[dimension]
+    if not lo <= value <= hi:
+        raise ValueError(
+            f"{str(raw['value'])[:40]!r} is outside the plausible range of a {dimension} ({span})"
+        )
     source, estimated, reason = raw.get("source"), raw.get("estimated", False), raw.get("reason")
     if estimated not in (True, False):
         raise ValueError(f"'estimated' must be true or false, got {estimated!r}")
