@@ -4,12 +4,14 @@ faster, deeper context never faster in decode, larger batch never lowers aggrega
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
 from roofline.api import predict
 from roofline.errors import SpecError
 from roofline.model.engine import load_engine
+from roofline.model.symbolic import sweep
 from roofline.model.workload import Workload
 from roofline.specs import load_device, load_model
 from roofline.specs.sourced import Sourced
@@ -131,3 +133,25 @@ def test_more_kernel_overhead_is_never_faster(device, model, w, extra):
     assert predict(device, model, w, engine=slow).tokens_per_second <= predict(
         device, model, w, engine=base
     ).tokens_per_second * (1 + 1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.sampled_from(["jetson-orin-nano-8gb", "rtx-4090", "apple-m2-pro"]),
+    st.sampled_from(["olmoe-1b-7b", "qwen3-30b-a3b", "llama-3.1-8b"]),
+    st.sampled_from(["Q4_K_M", "Q8_0"]),
+    st.sampled_from(["tg128", "pp512"]),
+    st.integers(1, 256),
+    st.integers(0, 131072),
+)
+def test_sweep_equals_predict_fitting_or_not(device, model, quant, test, batch, depth):
+    """The vectorised path gives predict's answer at every point: the symbolic expression where the
+    model fits, the offload regime where it does not, nothing where no tier holds it."""
+    row = sweep([device], [model], [quant], [batch], [depth], test)[0]
+    try:
+        p = predict(device, model, Workload(test=test, depth=depth, batch=batch), quant=quant)
+    except SpecError:
+        assert row["tokens_per_second"] is None and not row["fits"]
+        return
+    assert row["fits"] == p.memory.fits
+    assert row["tokens_per_second"] == pytest.approx(p.tokens_per_second, rel=1e-9)

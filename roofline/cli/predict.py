@@ -125,6 +125,8 @@ def explain(
     click.echo(f"  host overhead  {info['host_overhead_seconds'] * 1e3:.3f} ms")
     click.echo(f"  step = {info['step_seconds']}")
     click.echo(f"     = {info['step_seconds_value'] * 1e3:.3f} ms")
+    for note in info["notes"]:
+        click.echo(f"  note: {note}")
 
 
 @click.command()

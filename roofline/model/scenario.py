@@ -78,12 +78,20 @@ class Scenario:
     locality: float = 0.0
     routing: str = "uniform"
 
-    def step(self, math: Any = NUMPY, *, engine: EngineProfile | None = None, n_touched: Any = None) -> Step:
+    def step(
+        self,
+        math: Any = NUMPY,
+        *,
+        engine: EngineProfile | None = None,
+        n_touched: Any = None,
+        bandwidth: float | None = None,
+    ) -> Step:
         """The step's cost under `engine` (default: the scenario's), evaluated with `math` (NUMPY or
-        SYMPY). `n_touched` fixes the distinct experts per MoE layer (routing bounds)."""
+        SYMPY). `n_touched` fixes the distinct experts per MoE layer (routing bounds); `bandwidth`
+        replaces the main memory's (what the symbol W stands for in a symbolic step)."""
         eng = self.engine if engine is None else engine
         if any(getattr(eng, f) != getattr(self.engine, f) for f in STRUCTURAL):
-            return self._with_engine(eng).step(math, n_touched=n_touched)
+            return self._with_engine(eng).step(math, n_touched=n_touched, bandwidth=bandwidth)
         mc = self.machine if eng is self.engine else cost.resolve_machine(self.device, eng, self.model.is_moe)
         if math.symbolic:
             return self._symbolic_step(math, eng, mc, n_touched)
@@ -91,7 +99,9 @@ class Scenario:
         ops = self.ops
         if n_touched is not None:
             ops = tuple(step_operators(self.tables, eng, NUMPY, *_shape_vars(sv), n_touched))
-        times = cost.op_times(list(ops), mc, eng, NUMPY, mc.main_bandwidth)
+        times = cost.op_times(
+            list(ops), mc, eng, NUMPY, mc.main_bandwidth if bandwidth is None else bandwidth
+        )
         host = cost.host_seconds(self.device, self.model.n_layers, eng, mc)
         off = cost.offload(mc, self.footprint, list(ops), self.locality)
         seconds = float(sum(float(t.seconds) for t in times)) + host + off.seconds_per_step
@@ -148,6 +158,17 @@ class Scenario:
             tokens_per_second=sv.tokens_in_test / (sv.steps * seconds),
             serving_level=None,
         )
+
+    def at(self, workload: Workload) -> Scenario:
+        """The same run at another workload (the tables and engine are reused, nothing reloaded)."""
+        return _build(
+            self.device, self.model, workload, self.engine, self.tables, self.locality, self.routing
+        )
+
+    def footprint_at(self, workload: Workload) -> cost.Footprint:
+        """The memory footprint at another workload, without costing its step."""
+        sv = cost.step_vars(workload, self.engine, NUMPY).to_floats()
+        return cost.footprint(self.tables, self.machine, self.engine, workload, sv)
 
     def _with_engine(self, eng: EngineProfile) -> Scenario:
         return _build(self.device, self.model, self.workload, eng, self.tables, self.locality, self.routing)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from roofline.errors import WorkloadError
+from roofline.errors import SpecError, WorkloadError
 from roofline.model.mathns import SYMPY
 from roofline.model.results import bound_of
 from roofline.model.scenario import Scenario, resolve
@@ -67,12 +67,40 @@ class SymbolicModel:
         return 1 / self.tokens_per_second
 
     def function(self, expr: Any | None = None) -> Any:
-        """A numpy function of (B, D, W) for `expr` (default: tokens per second), vectorised."""
+        """A numpy function of (B, D, W) for `expr` (default: tokens per second), vectorised. It
+        assumes the model fits; `evaluate` switches to the offload regime where it does not."""
+        if expr is None:
+            return self._tokens_per_second_function
         import sympy
 
-        target = self.tokens_per_second if expr is None else expr
         syms = [self.symbols[k] for k in VARIABLES]
-        return sympy.lambdify(syms, target, modules=[_NUMPY_FUNCS, "numpy"])
+        return sympy.lambdify(syms, expr, modules=[_NUMPY_FUNCS, "numpy"])
+
+    @functools.cached_property
+    def _tokens_per_second_function(self) -> Any:
+        import sympy
+
+        syms = [self.symbols[k] for k in VARIABLES]
+        return sympy.lambdify(syms, self.tokens_per_second, modules=[_NUMPY_FUNCS, "numpy"])
+
+    def evaluate(self, batch: Any, depth: Any, bandwidth: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens/s, fits) at each point: the lambdified expression where the footprint fits the
+        device's usable memory, the numeric path with its offload regime where it does not (as
+        `predict` computes it), NaN where it fits neither memory nor any offload tier."""
+        b, d, w = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (batch, depth, bandwidth)))
+        tps = np.array(np.broadcast_to(self.function()(b, d, w), b.shape), dtype=float)
+        fits = np.ones(b.shape, dtype=bool)
+        test = self.workload.test
+        for idx in np.ndindex(b.shape):
+            at = Workload(test=test, depth=d[idx], batch=b[idx])
+            if self.scenario.footprint_at(at).fits:
+                continue
+            fits[idx] = False
+            try:
+                tps[idx] = self.scenario.at(at).step(bandwidth=float(w[idx])).tokens_per_second
+            except SpecError:  # no offload tier holds the excess: it does not run
+                tps[idx] = np.nan
+        return tps, fits
 
 
 def _np_max(*args: Any) -> Any:
@@ -126,7 +154,15 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
     import sympy
 
     subs = {sm.symbols[k]: v for k, v in sm.values.items()}
-    numeric = {t.op.name: t for t in sm.scenario.step().times}
+    step = sm.scenario.step()
+    numeric = {t.op.name: t for t in step.times}
+    notes = []
+    if step.offload is not None and step.offload.tier is not None:
+        notes.append(
+            f"{sm.model} does not fit {sm.device}'s usable memory at this workload: predict adds "
+            f"{step.offload.seconds_per_step * 1e3:.3f} ms per step to fetch weights from "
+            f"{step.offload.tier}, which the formula (the model in memory) leaves out"
+        )
     rows = []
     for name, expr in sm.terms.items():
         shown = sympy.N(expr, digits)
@@ -139,7 +175,7 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
                 "bound": bound_of(float(t.compute), float(t.memory), float(t.overhead)),
             }
         )
-    step = sympy.N(sm.step_seconds, digits)
+    shown_step = sympy.N(sm.step_seconds, digits)
     return {
         "device": sm.device,
         "model": sm.model,
@@ -154,8 +190,9 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
         "values": sm.values,
         "terms": rows,
         "host_overhead_seconds": sm.host_seconds,
-        "step_seconds": sympy.latex(step) if latex else sympy.sstr(step),
+        "step_seconds": sympy.latex(shown_step) if latex else sympy.sstr(shown_step),
         "step_seconds_value": float(sm.step_seconds.subs(subs)),
+        "notes": notes,
     }
 
 
@@ -171,6 +208,8 @@ class Crossover:
     model_b: str
     device: str
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: per model, where along `vary` its footprint stops fitting usable memory (None: fits throughout)
+    fit_limits: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return vars(self)
@@ -200,6 +239,32 @@ class Crossover:
 DEFAULT_RANGES = {"batch": (1.0, 1024.0), "depth": (0.0, 131072.0)}
 
 
+def _values_along(sm: SymbolicModel, vary: str, x: np.ndarray) -> list[np.ndarray]:
+    """(B, D, W) arrays: `vary` set to x, the others at the workload's own values."""
+    return [x if k == vary else np.full_like(x, sm.values[k]) for k in VARIABLES]
+
+
+def _fit_limit(sm: SymbolicModel, vary: str, lo: float, hi: float) -> float | None:
+    """The smallest value of `vary` in [lo, hi] at which the footprint no longer fits (footprints
+    grow with batch and depth; bandwidth does not change them), to 1e-6 relative, by bisection."""
+
+    def fits(x: float) -> bool:
+        b, d, _ = (float(v) for v in _values_along(sm, vary, np.array(x)))
+        return sm.scenario.footprint_at(Workload(test=sm.workload.test, depth=d, batch=b)).fits
+
+    if vary == "bandwidth":
+        return None if sm.scenario.footprint.fits else lo
+    if fits(hi):
+        return None
+    if not fits(lo):
+        return lo
+    a, b = lo, hi
+    while b - a > 1e-6 * b:
+        mid = (a + b) / 2
+        a, b = (mid, b) if fits(mid) else (a, mid)
+    return b
+
+
 def crossover(
     device: Any,
     model_a: Any,
@@ -213,7 +278,8 @@ def crossover(
     points: int = 512,
 ) -> Crossover:
     """Where the two models' throughputs are equal as `vary` (batch, depth or bandwidth) sweeps
-    [lo, hi]: sign changes of log(tokens/s A / tokens/s B) on a grid, refined by Brent's method."""
+    [lo, hi]: sign changes of log(tokens/s A / tokens/s B) on a grid, refined by Brent's method.
+    Where a model does not fit, its throughput is the offload regime's (SymbolicModel.evaluate)."""
     from scipy.optimize import brentq
 
     if vary not in VARIABLES:
@@ -221,7 +287,6 @@ def crossover(
     w = workload or Workload()
     sa = build(device, model_a, w, engine, quant)
     sb = build(device, model_b, w, engine, quant)
-    fa, fb = sa.function(), sb.function()
     if vary == "bandwidth":
         base = sa.values["bandwidth"]
         lo = base / 10 if lo is None else lo
@@ -236,29 +301,42 @@ def crossover(
         raise WorkloadError("batch range starts at 1")
 
     def ratio(x: Any) -> Any:
-        args = [
-            np.full_like(np.asarray(x, dtype=float), sa.values[k]) if k != vary else np.asarray(x, float)
-            for k in VARIABLES
-        ]
-        args_b = [
-            np.full_like(np.asarray(x, dtype=float), sb.values[k]) if k != vary else np.asarray(x, float)
-            for k in VARIABLES
-        ]
-        return np.log(fa(*args) / fb(*args_b))
+        xs = np.asarray(x, dtype=float)
+        return np.log(
+            sa.evaluate(*_values_along(sa, vary, xs))[0] / sb.evaluate(*_values_along(sb, vary, xs))[0]
+        )
 
     grid = np.unique(np.concatenate([[lo], np.geomspace(max(lo, 1e-9) if lo > 0 else 1.0, hi, points), [hi]]))
     r = ratio(grid)
     roots = []
     for i in np.nonzero(np.sign(r[:-1]) * np.sign(r[1:]) < 0)[0]:
         roots.append(float(brentq(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1])))
-    notes = [
-        f"{sm.model} does not fit {sm.device}'s usable memory at this workload; the symbolic "
-        "curves ignore offload, so `predict` (which streams from the offload tier) is slower"
-        for sm in (sa, sb)
-        if not sm.scenario.footprint.fits
-    ]
+    limits = {sm.model: _fit_limit(sm, vary, lo, hi) for sm in (sa, sb)}
+    notes = []
+    for name, limit in limits.items():
+        if limit is None:
+            continue
+        where = (
+            "throughout"
+            if limit <= lo
+            else f"from {vary} = {limit * (1e-9 if vary == 'bandwidth' else 1):.4g}"
+        )
+        notes.append(
+            f"{name} does not fit {sa.device}'s usable memory {where}: there it streams weights from "
+            "the offload tier (or cannot run where no tier holds the excess)"
+        )
     return Crossover(
-        vary, roots, lo, hi, float(np.exp(r[0])), float(np.exp(r[-1])), sa.model, sb.model, sa.device, notes
+        vary,
+        roots,
+        lo,
+        hi,
+        float(np.exp(r[0])),
+        float(np.exp(r[-1])),
+        sa.model,
+        sb.model,
+        sa.device,
+        notes,
+        limits,
     )
 
 
@@ -271,16 +349,16 @@ def sweep(
     test: str = "tg128",
     engine: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Throughput over a grid, through the lambdified functions (one compile per device, model, quant)."""
+    """Throughput over a grid, through the lambdified functions (one compile per device, model,
+    quant) where the model fits and the numeric offload regime where it does not; `fits` says
+    which, and `tokens_per_second` is None where it fits neither memory nor any offload tier."""
     rows: list[dict[str, Any]] = []
     bb, dd = np.meshgrid(np.asarray(batches, float), np.asarray(depths, float), indexing="ij")
     for dev in devices:
         for mod in models:
             for q in quants:
                 sm = build(dev, mod, Workload(test=test), engine, q)
-                tps = np.broadcast_to(
-                    sm.function()(bb, dd, np.full_like(bb, sm.values["bandwidth"])), bb.shape
-                )
+                tps, fits = sm.evaluate(bb, dd, np.full_like(bb, sm.values["bandwidth"]))
                 for (i, j), v in np.ndenumerate(tps):
                     rows.append(
                         {
@@ -291,7 +369,8 @@ def sweep(
                             "test": test,
                             "batch": int(bb[i, j]),
                             "depth": int(dd[i, j]),
-                            "tokens_per_second": float(v),
+                            "tokens_per_second": None if np.isnan(v) else float(v),
+                            "fits": bool(fits[i, j]),
                         }
                     )
     return rows
