@@ -9,9 +9,16 @@ floats, numpy arrays and sympy expressions alike.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+
+from roofline.errors import WorkloadError
+
+#: Largest Zipf exponent accepted: at 100 the most popular expert already takes 2^100 times the
+#: second's share, so larger values change nothing but can overflow.
+MAX_SKEW = 100.0
 
 
 def distinct_experts_uniform(n_tokens: Any, n_experts: int, top_k: int) -> Any:
@@ -22,9 +29,10 @@ def distinct_experts_uniform(n_tokens: Any, n_experts: int, top_k: int) -> Any:
 def zipf_popularity(n_experts: int, top_k: int, skew: float) -> np.ndarray:
     """Per-token pick probabilities q_e for a Zipf(skew) expert popularity, scaled to sum to k and
     capped at 1 (a token cannot pick one expert twice); skew = 0 is uniform routing."""
-    if skew < 0:
-        raise ValueError(f"routing skew must be >= 0, got {skew}")
-    w = 1.0 / np.arange(1, n_experts + 1) ** skew
+    if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not 0 <= skew <= MAX_SKEW:
+        raise WorkloadError(f"routing skew must be a number within 0-{MAX_SKEW:g}, got {skew!r}")
+    with np.errstate(over="ignore"):  # i ** skew past float range: weight 0
+        w = 1.0 / np.arange(1, n_experts + 1, dtype=float) ** skew
     return _scale_to_k(w, top_k)
 
 
@@ -33,7 +41,11 @@ def _scale_to_k(weights: np.ndarray, top_k: int) -> np.ndarray:
     free = np.ones_like(weights, dtype=bool)
     remaining = float(top_k)
     for _ in range(len(weights)):
-        q[free] = weights[free] / weights[free].sum() * remaining
+        if not free.any():
+            break
+        total = weights[free].sum()
+        # weights too small for a float (a steep skew over many experts) share what is left evenly
+        q[free] = weights[free] / total * remaining if total > 0 else remaining / free.sum()
         over = free & (q >= 1.0)
         if not over.any():
             break
@@ -45,9 +57,14 @@ def _scale_to_k(weights: np.ndarray, top_k: int) -> np.ndarray:
 
 def popularity_from_vector(popularity: list[float] | np.ndarray, top_k: int) -> np.ndarray:
     """Per-token pick probabilities from a measured routing histogram (any positive scale)."""
-    w = np.asarray(popularity, dtype=float)
-    if w.ndim != 1 or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("routing popularity must be a vector of non-negative counts with a positive sum")
+    try:
+        w = np.asarray(popularity, dtype=float)
+    except (TypeError, ValueError):
+        w = np.array([np.nan])
+    if w.ndim != 1 or not np.isfinite(w).all() or (w < 0).any() or not math.isfinite(w.sum()) or w.sum() <= 0:
+        raise WorkloadError(
+            "routing popularity must be a vector of finite non-negative counts with a positive sum"
+        )
     return _scale_to_k(w, top_k)
 
 

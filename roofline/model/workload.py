@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from numbers import Real
 
 from roofline.errors import WorkloadError
 
-_TEST = re.compile(r"^(pp|tg)(\d+)$")
+_TEST = re.compile(r"^(pp|tg)(\d{1,12})$")
+#: Largest batch, depth and test length accepted: far past any real run (a 100M-token context,
+#: a million concurrent sequences), yet small enough that every count stays exact in a float.
+MAX_BATCH = 1_048_576
+MAX_TOKENS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -22,14 +28,13 @@ class Workload:
     batch: int = 1
 
     def __post_init__(self) -> None:
-        if not _TEST.match(self.test):
-            raise WorkloadError(f"test must look like 'tg128' or 'pp512', got {self.test!r}")
-        if self.n_tokens < 1:
-            raise WorkloadError(f"test {self.test!r} needs at least one token")
-        if self.depth < 0:
-            raise WorkloadError(f"depth must be >= 0, got {self.depth}")
-        if self.batch < 1:
-            raise WorkloadError(f"batch must be >= 1, got {self.batch}")
+        if not isinstance(self.test, str) or not _TEST.match(self.test):
+            shown = repr(self.test) if len(repr(self.test)) <= 40 else f"{repr(self.test)[:30]}..."
+            raise WorkloadError(f"test must look like 'tg128' or 'pp512', got {shown}")
+        if not 1 <= self.n_tokens <= MAX_TOKENS:
+            raise WorkloadError(f"test {self.test!r} must have 1-{MAX_TOKENS:,} tokens")
+        _check("depth", self.depth, 0, MAX_TOKENS)
+        _check("batch", self.batch, 1, MAX_BATCH)
 
     @property
     def phase(self) -> str:
@@ -45,3 +50,11 @@ class Workload:
     def context(self) -> int:
         """KV-cache length once the test is done (what the cache must hold)."""
         return self.depth + self.n_tokens
+
+
+def _check(name: str, value: object, lo: int, hi: int) -> None:
+    """`value` is a finite number in [lo, hi] (the symbolic tools pass floats; bools are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise WorkloadError(f"{name} must be a finite number, got {value!r}")
+    if not lo <= value <= hi:
+        raise WorkloadError(f"{name} must be within {lo}-{hi:,}, got {float(value):g}")

@@ -101,7 +101,8 @@ KV_DTYPES: dict[str, float] = {
     "iq4_nl": 18 / 32,
 }
 
-_GENERIC = re.compile(r"^(INT8|INT4)(?:-G(\d+))?$")
+_GENERIC = re.compile(r"^(INT8|INT4)(?:-G(\d{1,9}))?$")
+MAX_GROUP = 65_536
 _FALLBACK = {
     "Q4_K": "Q5_0",
     "Q5_K": "Q5_1",
@@ -119,11 +120,16 @@ def quant_names() -> list[str]:
 def check_quant(name: str) -> str:
     """Normalise a quantization name or raise a SpecError listing the known ones."""
     up = name.strip().upper()
-    if up in FILE_TYPES or up == "FP8" or _GENERIC.match(up):
+    if up in FILE_TYPES or up == "FP8":
         return up
+    generic = _GENERIC.match(up)
+    if generic and 1 <= int(generic.group(2) or 128) <= MAX_GROUP:
+        return up
+    if generic:
+        raise SpecError("quant", f"{name!r}: group size must be 1-{MAX_GROUP} weights per scale")
     raise SpecError(
         "quant",
-        f"unknown quantization {name!r}; known: {', '.join(quant_names())}"
+        f"unknown quantization {name[:40]!r}; known: {', '.join(quant_names())}"
         " (INT4/INT8 take any group size, e.g. INT4-G64)",
     )
 
