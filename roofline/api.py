@@ -6,12 +6,15 @@ The CLI and the notebooks call these; they return typed results (roofline.model.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from roofline.errors import WorkloadError
 from roofline.model import results
 from roofline.model.engine import EngineProfile
+from roofline.model.profile_checks import check_profile
 from roofline.model.results import Prediction
 from roofline.model.scenario import Ref, resolve
 from roofline.model.uncertainty import interval, outside_range
@@ -48,36 +51,64 @@ def predict(
         routing_popularity=routing_popularity,
         locality=locality,
     )
+    eng = scn.engine
+    check_profile(eng, os.fspath(engine) if isinstance(engine, (str, os.PathLike)) else eng.name)
     step = scn.step()
     breakdown = results.op_costs(scn, step)
     expert_info = results.experts(scn)
     warnings = [*scn.machine.warnings, *results.fit_warning(scn, step)]
     band = None
-    eng, w = scn.engine, scn.workload
+    w = scn.workload
     if eng.calibration:
         lo, _, hi = interval(scn, eng)
         band = (lo, hi) if hi > lo else None
         warnings += outside_range(eng, scn.device.id, scn.model.id, w)
     tps = float(step.tokens_per_second)
-    return Prediction(
-        device=scn.device.id,
-        model=scn.model.id,
-        quant=scn.quant,
-        engine=eng.name,
-        workload=w,
-        tokens_per_second=tps,
-        seconds_per_token=1.0 / tps if w.phase == "prefill" else step.seconds,
-        step_seconds=step.seconds,
-        bound=results.step_bound(breakdown),
-        breakdown=breakdown,
-        memory=results.memory(scn, step),
-        energy=results.energy(scn, step),
-        experts=expert_info[0] if expert_info else None,
-        routing_bounds_tokens_per_second=expert_info[1] if expert_info else None,
-        serving_level=step.serving_level or "",
-        warnings=tuple(warnings),
-        interval=band,
+    return _checked(
+        Prediction(
+            device=scn.device.id,
+            model=scn.model.id,
+            quant=scn.quant,
+            engine=eng.name,
+            workload=w,
+            tokens_per_second=tps,
+            seconds_per_token=1.0 / tps if w.phase == "prefill" else step.seconds,
+            step_seconds=step.seconds,
+            bound=results.step_bound(breakdown),
+            breakdown=breakdown,
+            memory=results.memory(scn, step),
+            energy=results.energy(scn, step),
+            experts=expert_info[0] if expert_info else None,
+            routing_bounds_tokens_per_second=expert_info[1] if expert_info else None,
+            serving_level=step.serving_level or "",
+            warnings=tuple(warnings),
+            interval=band,
+        )
     )
+
+
+def _checked(p: Prediction) -> Prediction:
+    """`p` if every number in it is finite and non-negative and its throughput positive: specs and
+    profiles within their plausible ranges give such numbers, and a number that is not is an error
+    to report, never an answer to print."""
+    bad = _bad_numbers(p.to_json(), "")
+    if not bad and p.tokens_per_second > 0 and p.step_seconds > 0:
+        return p
+    what = ", ".join(bad[:3]) or f"tokens_per_second = {p.tokens_per_second!r}"
+    raise WorkloadError(
+        f"{p.model} on {p.device} ({p.engine}, {p.quant}, {p.workload.test}): the prediction is not a "
+        f"finite positive number ({what}); check the figures of the specs and the engine profile"
+    )
+
+
+def _bad_numbers(obj: Any, path: str) -> list[str]:
+    if isinstance(obj, dict):
+        return [b for k, v in obj.items() for b in _bad_numbers(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(obj, (list, tuple)):
+        return [b for i, v in enumerate(obj) for b in _bad_numbers(v, f"{path}[{i}]")]
+    if isinstance(obj, float) and (not math.isfinite(obj) or obj < 0):
+        return [f"{path} = {obj!r}"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from roofline.model.engine import PARAMETER_BOUNDS, EngineProfile
+from roofline.model.profile_checks import check_calibration
 from roofline.model.scenario import Scenario
 from roofline.model.workload import Workload
 
@@ -21,6 +22,7 @@ def interval(s: Scenario, eng: EngineProfile, n: int = 200, seed: int = 0) -> tu
     central = s.tokens_per_second(eng)
     if not cal:
         return central, central, central
+    check_calibration(cal, eng.name)
     free = cal["free_parameters"]
     if not free:  # calibrated from microbenchmarks: no fitted covariance to propagate
         return central, central, central
@@ -44,6 +46,7 @@ def outside_range(eng: EngineProfile, device: str, model: str, w: Workload) -> l
     cal = eng.calibration
     if not cal:
         return []
+    check_calibration(cal, eng.name)
     if cal.get("source") == "microbenchmark trace":
         if device in cal["devices"]:
             return []

@@ -56,5 +56,7 @@ def _check(name: str, value: object, lo: int, hi: int) -> None:
     """`value` is a finite number in [lo, hi] (the symbolic tools pass floats; bools are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise WorkloadError(f"{name} must be a finite number, got {value!r}")
-    if not lo <= value <= hi:
-        raise WorkloadError(f"{name} must be within {lo}-{hi:,}, got {float(value):g}")
+    if value < lo:
+        raise WorkloadError(f"{name} must be >= {lo}, got {float(value):g}")
+    if value > hi:
+        raise WorkloadError(f"{name} must be <= {hi:,}, got {float(value):g}")
