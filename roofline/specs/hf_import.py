@@ -7,12 +7,13 @@ the transformers config classes and named there); anything else missing is an er
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from roofline.errors import SpecError
+from roofline.specs.loading import parse_json, read_input
+from roofline.specs.model import MAX_CONTEXT, MAX_EXPERTS, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH
 
 SUPPORTED = (
     "llama",
@@ -75,80 +76,162 @@ def _kebab(name: str) -> str:
 def import_config(path: str | Path, model_id: str | None = None, source: str | None = None) -> dict[str, Any]:
     """Read a config.json and return the spec as a plain dict (validated by the caller)."""
     p = Path(path)
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(p), f"cannot read file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(str(p), f"line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    cfg = parse_json(read_input(p, what="config file"), str(p))
     if not isinstance(cfg, dict):
         raise SpecError(str(p), "expected a JSON object (a Hugging Face config.json)")
     mid = model_id or _kebab(p.parent.name if p.name == "config.json" else p.stem)
-    return config_to_spec(cfg, str(p), mid, source or cfg.get("_source") or f"imported from {p.name}")
+    given = cfg.get("_source")
+    return config_to_spec(
+        cfg, str(p), mid, source or (given if isinstance(given, str) and given else f"imported from {p.name}")
+    )
+
+
+_MISSING = object()
+
+
+class _Config:
+    """A config's keys read by type: a key present with the wrong type or out of range is an error
+    naming it, never a silent default (the string "false" is not false, 0 heads are not "unset")."""
+
+    def __init__(self, c: dict[str, Any], where: str, mt: str) -> None:
+        self.c, self.where, self.mt = c, where, mt
+
+    def _error(self, key: str, message: str) -> SpecError:
+        return SpecError(self.where, message, key)
+
+    def present(self, key: str) -> bool:
+        return self.c.get(key) is not None
+
+    def int(self, key: str, lo: int, hi: int, default: Any = _MISSING) -> Any:
+        v = self.c.get(key)
+        if v is None:
+            if default is _MISSING:
+                raise self._error(key, f"model_type {self.mt!r} needs key {key!r}")
+            return default
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self._error(key, f"expected an integer, got {_shown(v)} ({type(v).__name__})")
+        if not lo <= v <= hi:
+            raise self._error(key, f"{v} is outside {lo}-{hi:,}")
+        return v
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        v = self.c.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            raise self._error(key, f"expected true or false, got {_shown(v)} ({type(v).__name__})")
+        return v
+
+    def str(self, key: str, default: Any = None) -> Any:
+        v = self.c.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, str):
+            raise self._error(key, f"expected a string, got {_shown(v)} ({type(v).__name__})")
+        return v
+
+    def ints(self, key: str, lo: int, hi: int) -> list[int]:
+        v = self.c.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise self._error(key, f"expected a list of integers, got {_shown(v)}")
+        if len(v) > MAX_LAYERS or any(not lo <= x <= hi for x in v):
+            raise self._error(key, f"expected at most {MAX_LAYERS} integers within {lo}-{hi}")
+        return v
+
+    def strs(self, key: str) -> list[str] | None:
+        v = self.c.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, list) or len(v) > MAX_LAYERS or not all(isinstance(x, str) for x in v):
+            raise self._error(key, f"expected a list of at most {MAX_LAYERS} strings, got {_shown(v)}")
+        return v
+
+
+def _shown(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[: limit - 8]}...{text[-5:]}"
 
 
 def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) -> dict[str, Any]:
     top_type = cfg.get("model_type")
-    if top_type not in SUPPORTED:
+    if not isinstance(top_type, str) or top_type not in SUPPORTED:
         raise SpecError(
-            where, f"unsupported model_type {top_type!r}; supported: {', '.join(SUPPORTED)}", "model_type"
+            where,
+            f"unsupported model_type {_shown(top_type)}; supported: {', '.join(SUPPORTED)}",
+            "model_type",
         )
+    if cfg.get("text_config") is not None and not isinstance(cfg["text_config"], dict):
+        raise SpecError(where, "expected a JSON object", "text_config")
     if isinstance(cfg.get("text_config"), dict):
         # multimodal checkpoint: the text decoder's keys live under text_config
         cfg = {**cfg, **cfg["text_config"]}
         cfg["model_type"] = {"gemma3": "gemma3_text", "llama4": "llama4_text"}.get(top_type, top_type)
-    mt = cfg["model_type"] if cfg.get("model_type") in SUPPORTED else top_type
+    inner = cfg.get("model_type")
+    mt = inner if isinstance(inner, str) and inner in SUPPORTED else top_type
     c = {**_DEFAULTS.get(mt, {}), **cfg}
+    cf = _Config(c, where, mt)
 
     def need(key: str) -> Any:
-        if key not in c or c[key] is None:
-            raise SpecError(where, f"model_type {mt!r} needs key {key!r}", key)
-        return c[key]
+        return cf.int(key, 1, MAX_WIDTH)
 
-    n_layers, d_model, n_heads = need("num_hidden_layers"), need("hidden_size"), need("num_attention_heads")
-    n_kv = c.get("num_key_value_heads") or n_heads
-    head_dim = c.get("head_dim") or d_model // n_heads
-    act_name = c.get("hidden_activation") or c.get("hidden_act") or "silu"
+    n_layers = cf.int("num_hidden_layers", 1, MAX_LAYERS)
+    d_model = cf.int("hidden_size", 1, MAX_WIDTH)
+    n_heads = cf.int("num_attention_heads", 1, MAX_HEADS)
+    n_kv = cf.int("num_key_value_heads", 1, MAX_HEADS, default=n_heads)
+    head_dim = cf.int("head_dim", 1, MAX_WIDTH, default=d_model // n_heads)
+    if head_dim < 1:
+        raise SpecError(
+            where, f"hidden_size {d_model} / num_attention_heads {n_heads} is below 1", "head_dim"
+        )
+    act_name = cf.str("hidden_activation") or cf.str("hidden_act") or "silu"
     if act_name not in _ACT:
-        raise SpecError(where, f"unsupported activation {act_name!r}; known: {sorted(_ACT)}", "hidden_act")
+        raise SpecError(
+            where, f"unsupported activation {_shown(act_name)}; known: {sorted(_ACT)}", "hidden_act"
+        )
     family = mt.removesuffix("_text")
     attention: dict[str, Any] = {
         "kind": "mha" if n_kv == n_heads else "mqa" if n_kv == 1 else "gqa",
         "n_heads": n_heads,
         "n_kv_heads": n_kv,
         "head_dim": head_dim,
-        "qkv_bias": mt in ("qwen2", "qwen2_moe") or bool(c.get("attention_bias", False)),
-        "o_bias": mt in ("gpt_oss", "phimoe") and bool(c.get("attention_bias", False)),
+        "qkv_bias": mt in ("qwen2", "qwen2_moe") or cf.bool("attention_bias"),
+        "o_bias": mt in ("gpt_oss", "phimoe") and cf.bool("attention_bias"),
         "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text"),
         "sinks": mt == "gpt_oss",
         "sliding_window": None,
         "global_every": None,
         "mla": None,
     }
-    _sliding(c, mt, n_layers, attention)
+    _sliding(cf, n_layers, attention)
     if mt in ("deepseek_v2", "deepseek_v3"):
         attention["kind"] = "mla"
         attention["n_kv_heads"] = n_heads
         attention["mla"] = {
-            k: c.get(k)
-            for k in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+            "q_lora_rank": cf.int("q_lora_rank", 1, MAX_WIDTH, default=None),
+            "kv_lora_rank": need("kv_lora_rank"),
+            "qk_nope_head_dim": need("qk_nope_head_dim"),
+            "qk_rope_head_dim": cf.int("qk_rope_head_dim", 0, MAX_WIDTH),
+            "v_head_dim": need("v_head_dim"),
         }
-        attention["head_dim"] = need("qk_nope_head_dim") + need("qk_rope_head_dim")
-    d_ff = c.get("intermediate_size_mlp") if mt == "llama4_text" else c.get("intermediate_size")
+        attention["head_dim"] = attention["mla"]["qk_nope_head_dim"] + attention["mla"]["qk_rope_head_dim"]
+    d_ff_key = "intermediate_size_mlp" if mt == "llama4_text" else "intermediate_size"
+    d_ff = cf.int(d_ff_key, 1, MAX_WIDTH, default=None)
     spec: dict[str, Any] = {
         "id": model_id,
-        "name": c.get("_name_or_path") or model_id,
+        "name": cf.str("_name_or_path") or model_id,
         "source": source,
         "family": family,
         "n_layers": n_layers,
         "d_model": d_model,
-        "vocab_size": need("vocab_size"),
-        "tied_embeddings": bool(c.get("tie_word_embeddings", False)),
+        "vocab_size": cf.int("vocab_size", 1, MAX_VOCAB),
+        "tied_embeddings": cf.bool("tie_word_embeddings"),
         "norm": "layernorm" if mt == "phimoe" else "rmsnorm",
         "norms_per_layer": 4 if mt in ("gemma2", "gemma3_text") else 2,
         "attention": attention,
         "ffn": {"d_ff": d_ff, "activation": _ACT[act_name], "bias": False},
-        "moe": _moe(c, mt, need),
+        "moe": _moe(cf, need),
     }
     if spec["moe"] is not None and all(_is_moe(spec["moe"], i) for i in range(n_layers)):
         spec["ffn"]["d_ff"] = None  # no dense layer: the dense width is not used
@@ -159,14 +242,19 @@ def _is_moe(moe: dict[str, Any], i: int) -> bool:
     return i >= moe["first_k_dense"] and (i + 1) % moe["moe_every"] == 0 and i not in moe["dense_layers"]
 
 
-def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any]) -> None:
-    layer_types = c.get("layer_types")
-    window = c.get("sliding_window") or c.get("attention_chunk_size")
+def _sliding(cf: _Config, n_layers: int, attention: dict[str, Any]) -> None:
+    mt, where = cf.mt, cf.where
+    layer_types = cf.strs("layer_types")
+    if layer_types is not None and len(layer_types) != n_layers:
+        raise SpecError(where, f"has {len(layer_types)} entries for {n_layers} layers", "layer_types")
+    window = cf.int("sliding_window", 0, MAX_CONTEXT, default=None) or cf.int(
+        "attention_chunk_size", 1, MAX_CONTEXT, default=None
+    )
     if mt == "qwen2" or mt == "qwen3" or mt == "qwen2_moe" or mt == "qwen3_moe":
-        if not c.get("use_sliding_window", False):
+        if not cf.bool("use_sliding_window"):
             return
     if mt == "llama4_text":
-        no_rope = c.get("no_rope_layers")
+        no_rope = cf.ints("no_rope_layers", 0, 1)
         if window and no_rope:
             # chunked attention on RoPE layers; NoPE layers (no_rope_layers[i] == 0) see everything
             layer_types = ["full_attention" if not r else "sliding_attention" for r in no_rope]
@@ -174,7 +262,7 @@ def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any
             layer_types = [
                 "full_attention" if (i + 1) % 4 == 0 else "sliding_attention" for i in range(n_layers)
             ]
-    if not window or window >= (c.get("max_position_embeddings") or float("inf")):
+    if not window or window >= (cf.int("max_position_embeddings", 1, 10**12, default=None) or float("inf")):
         return  # a window at least as long as the context slides over nothing (Phi-3.5: 262144)
     attention["sliding_window"] = window
     if layer_types:
@@ -186,24 +274,35 @@ def _sliding(c: dict[str, Any], mt: str, n_layers: int, attention: dict[str, Any
             attention["global_every"] = step
         else:
             raise SpecError(
-                "config", f"layer_types pattern with global layers {glob} is not periodic", "layer_types"
+                where, f"layer_types pattern with global layers {glob[:10]} is not periodic", "layer_types"
             )
     elif mt == "gemma2":
         attention["global_every"] = 2
     elif mt == "gemma3_text":
-        attention["global_every"] = c.get("sliding_window_pattern", 6)
+        attention["global_every"] = cf.int("sliding_window_pattern", 1, MAX_LAYERS, default=6)
     elif mt == "gpt_oss":
         attention["global_every"] = 2
 
 
-def _moe(c: dict[str, Any], mt: str, need: Any) -> dict[str, Any] | None:
+def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
+    mt = cf.mt
     if mt in ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "granite", "phi3"):
         return None
-    n_exp = c.get("num_local_experts") or c.get("num_experts") or c.get("n_routed_experts")
-    top_k = c.get("num_experts_per_tok") or c.get("experts_per_token")
+    n_exp = next(
+        (
+            cf.int(k, 2, MAX_EXPERTS)
+            for k in ("num_local_experts", "num_experts", "n_routed_experts")
+            if cf.present(k)
+        ),
+        None,
+    )
+    top_k = next(
+        (cf.int(k, 1, MAX_EXPERTS) for k in ("num_experts_per_tok", "experts_per_token") if cf.present(k)),
+        None,
+    )
     if not n_exp or not top_k:
         raise SpecError(
-            "config", f"model_type {mt!r} needs the number of experts and experts per token", "num_experts"
+            cf.where, f"model_type {mt!r} needs the number of experts and experts per token", "num_experts"
         )
     moe: dict[str, Any] = {
         "n_experts": n_exp,
@@ -223,23 +322,21 @@ def _moe(c: dict[str, Any], mt: str, need: Any) -> dict[str, Any] | None:
         moe["router"] = "softmax-topk" if mt == "olmoe" else "topk-softmax"
     elif mt in ("qwen2_moe", "qwen3_moe"):
         moe["d_expert"] = need("moe_intermediate_size")
-        moe["moe_every"] = c.get("decoder_sparse_step") or 1
-        moe["dense_layers"] = list(c.get("mlp_only_layers") or [])
-        if mt == "qwen2_moe" and c.get("shared_expert_intermediate_size"):
-            moe.update(
-                n_shared_experts=1,
-                d_shared_expert=c["shared_expert_intermediate_size"],
-                shared_expert_gate=True,
-            )
+        moe["moe_every"] = cf.int("decoder_sparse_step", 1, MAX_LAYERS, default=1)
+        moe["dense_layers"] = cf.ints("mlp_only_layers", 0, MAX_LAYERS)
+        shared = cf.int("shared_expert_intermediate_size", 0, MAX_WIDTH, default=0)
+        if mt == "qwen2_moe" and shared:
+            moe.update(n_shared_experts=1, d_shared_expert=shared, shared_expert_gate=True)
     elif mt in ("deepseek_v2", "deepseek_v3"):
         moe["d_expert"] = need("moe_intermediate_size")
-        if c.get("n_shared_experts"):
-            moe.update(n_shared_experts=c["n_shared_experts"], d_shared_expert=moe["d_expert"])
-        moe["first_k_dense"] = c.get("first_k_dense_replace") or 0
-        moe["moe_every"] = c.get("moe_layer_freq") or 1
-        moe["router"] = "sigmoid-topk" if c.get("scoring_func") == "sigmoid" else "softmax-topk"
+        n_shared = cf.int("n_shared_experts", 0, MAX_EXPERTS, default=0)
+        if n_shared:
+            moe.update(n_shared_experts=n_shared, d_shared_expert=moe["d_expert"])
+        moe["first_k_dense"] = cf.int("first_k_dense_replace", 0, MAX_LAYERS, default=0)
+        moe["moe_every"] = cf.int("moe_layer_freq", 1, MAX_LAYERS, default=1)
+        moe["router"] = "sigmoid-topk" if cf.str("scoring_func") == "sigmoid" else "softmax-topk"
     elif mt == "llama4_text":
         moe["d_expert"] = need("intermediate_size")
         moe.update(n_shared_experts=1, d_shared_expert=moe["d_expert"], router="sigmoid-topk")
-        moe["moe_every"] = c.get("interleave_moe_layer_step") or 1
+        moe["moe_every"] = cf.int("interleave_moe_layer_step", 1, MAX_LAYERS, default=1)
     return moe
