@@ -1,27 +1,68 @@
-"""Figures: what is drawn equals what the model computes."""
+"""Figures: what is drawn equals what the model computes; data steps draw onto any Axes and export
+their numbers; saved files are the same bytes every time."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import functools
+import io
 import subprocess
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from roofline.api import compare, predict
 from roofline.model.workload import Workload
 from roofline.plots import (
-    breakdown_figure,
-    crossover_figure,
-    heatmap_figure,
+    breakdown_data,
+    crossover_data,
+    draw,
+    heatmap_data,
+    measured_data,
     measured_figure,
-    memory_figure,
+    memory_data,
+    roofline_data,
     roofline_figure,
     save,
 )
 from roofline.specs import load_device
 from roofline.traces.files import E2ERow, write_rows
 from roofline.validation.report import build_entries, load_traces
+
+JETSON = "jetson-orin-nano-8gb"
+HEATMAP = ([JETSON, "apple-m2-pro"], "olmoe-1b-7b", ["llama-3.2-1b", "gemma-2-2b"])
+BREAKDOWN_MODELS = ["olmoe-1b-7b", "llama-3.2-1b"]
+MEMORY_MODELS = ["olmoe-1b-7b", "qwen3-30b-a3b"]
+
+
+@pytest.fixture(scope="module")
+def entries(tmp_path_factory):
+    rows = [
+        E2ERow("rtx-4090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 130.0, "x"),
+        E2ERow("rtx-3090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 115.0, "x"),
+    ]
+    trace = tmp_path_factory.mktemp("traces") / "t.e2e.csv"
+    write_rows(trace, rows)
+    return build_entries(load_traces([trace]))
+
+
+@functools.cache
+def _data(kind):
+    """One small data object of each kind, computed once for the tests below."""
+    if kind == "roofline":
+        return roofline_data(JETSON, ["olmoe-1b-7b"], [Workload(test="tg128")], engine="llama.cpp-cuda")
+    if kind == "crossover":
+        return crossover_data("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "batch")
+    if kind == "breakdown":
+        return breakdown_data([JETSON], BREAKDOWN_MODELS)
+    if kind == "heatmap":
+        return heatmap_data(*HEATMAP)
+    if kind == "memory":
+        return memory_data([JETSON], MEMORY_MODELS)
+    raise KeyError(kind)
 
 
 def _line(fig, gid):
@@ -32,16 +73,35 @@ def _line(fig, gid):
     raise AssertionError(f"no line with gid {gid}")
 
 
+def _gids(ax):
+    artists = [*ax.get_lines(), *ax.patches, *ax.collections, *ax.images, *ax.texts]
+    return {a.get_gid() for a in artists} - {None}
+
+
+def _bar_tops(ax, gid_prefix="bar:"):
+    """Top of each stacked bar, by x position."""
+    tops: dict[float, float] = {}
+    for r in ax.patches:
+        if str(r.get_gid()).startswith(gid_prefix):
+            x = round(r.get_x() + r.get_width() / 2, 6)
+            tops[x] = max(tops.get(x, 0.0), r.get_y() + r.get_height())
+    return np.array([tops[x] for x in sorted(tops)])
+
+
+def _read_csv(data):
+    buf = io.StringIO()
+    data.to_csv(buf)
+    return list(csv.DictReader(io.StringIO(buf.getvalue())))
+
+
 def test_roofline_kink_at_ridge_and_points_on_roof():
-    dev = load_device("jetson-orin-nano-8gb")
-    fig = roofline_figure(
-        "jetson-orin-nano-8gb", ["olmoe-1b-7b"], [Workload(test="tg128")], engine="llama.cpp-cuda"
-    )
+    dev = load_device(JETSON)
+    fig = roofline_figure(JETSON, ["olmoe-1b-7b"], [Workload(test="tg128")], engine="llama.cpp-cuda")
     gpu = dev.processor("gpu")
     peak = gpu.peak("int8")
     x, y = _line(fig, "roof:main:int8").get_data()
     assert x[1] == pytest.approx(peak / dev.main_bandwidth) and y[1] == pytest.approx(peak)
-    p = predict("jetson-orin-nano-8gb", "olmoe-1b-7b", Workload(test="tg128"), engine="llama.cpp-cuda")
+    p = predict(JETSON, "olmoe-1b-7b", Workload(test="tg128"), engine="llama.cpp-cuda")
     experts = next(o for o in p.breakdown if o.op == "experts")
     px, py = _line(fig, "op:olmoe-1b-7b:experts:decode").get_data()
     ai = experts.flops / experts.bytes
@@ -50,46 +110,46 @@ def test_roofline_kink_at_ridge_and_points_on_roof():
 
 
 def test_heatmap_cells_equal_compare():
-    devices, dense = ["jetson-orin-nano-8gb", "apple-m2-pro"], ["llama-3.2-1b", "gemma-2-2b"]
-    fig = heatmap_figure(devices, "olmoe-1b-7b", dense)
+    devices, moe, dense = HEATMAP
+    data = _data("heatmap")
     for i, d in enumerate(devices):
         for j, m in enumerate(dense):
-            assert fig.values[i, j] == pytest.approx(compare(d, ["olmoe-1b-7b", m]).ratio)
+            assert data.values[i, j] == pytest.approx(compare(d, [moe, m]).ratio)
+    fig = draw(data)
     img = next(im for im in fig.axes[0].get_images() if im.get_gid() == "heatmap")
-    assert np.allclose(img.get_array(), fig.values)
+    assert np.allclose(img.get_array(), data.values)
 
 
 def test_crossover_marker_is_the_solvers_root():
-    fig = crossover_figure("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "bandwidth")
-    assert len(fig.crossover.points) == 1
-    x, _ = _line(fig, "crossover").get_data()
-    assert x[0] == pytest.approx(fig.crossover.points[0] * 1e-9)
+    data = crossover_data("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "bandwidth")
+    assert len(data.crossover.points) == 1
+    x, _ = _line(draw(data), "crossover").get_data()
+    assert x[0] == pytest.approx(data.crossover.points[0] * 1e-9)
 
 
 def test_breakdown_bars_sum_to_time_per_token():
-    models = ["olmoe-1b-7b", "llama-3.2-1b"]
-    fig = breakdown_figure(["jetson-orin-nano-8gb"], models)
-    for total, m in zip(fig.totals_ms, models, strict=True):
-        p = predict("jetson-orin-nano-8gb", m)
-        assert total == pytest.approx(p.seconds_per_token * 1e3, rel=1e-9)
+    data = _data("breakdown")
+    drawn_ms = _bar_tops(draw(data).axes[0])
+    for total, drawn, m in zip(data.total_seconds_per_token, drawn_ms, BREAKDOWN_MODELS, strict=True):
+        p = predict(JETSON, m)
+        assert total == pytest.approx(p.seconds_per_token, rel=1e-9)
+        assert drawn == pytest.approx(p.seconds_per_token * 1e3, rel=1e-9)
 
 
 def test_memory_bars_equal_footprint():
-    fig = memory_figure(["jetson-orin-nano-8gb"], ["olmoe-1b-7b", "qwen3-30b-a3b"])
-    for total, m in zip(fig.totals_gib, ["olmoe-1b-7b", "qwen3-30b-a3b"], strict=True):
-        assert total == pytest.approx(predict("jetson-orin-nano-8gb", m).memory.total_bytes / 2**30)
-    usable = _line(fig, "usable:jetson-orin-nano-8gb").get_ydata()[0]
-    assert usable == pytest.approx(load_device("jetson-orin-nano-8gb").usable_capacity / 2**30)
+    data = _data("memory")
+    fig = draw(data)
+    drawn_gib = _bar_tops(fig.axes[0])
+    for total, drawn, m in zip(data.total_bytes, drawn_gib, MEMORY_MODELS, strict=True):
+        footprint = predict(JETSON, m).memory.total_bytes
+        assert total == pytest.approx(footprint)
+        assert drawn == pytest.approx(footprint / 2**30)
+    usable = _line(fig, f"usable:{JETSON}").get_ydata()[0]
+    assert usable == pytest.approx(load_device(JETSON).usable_capacity / 2**30)
 
 
-def test_measured_plot_and_vector_outputs(tmp_path):
-    rows = [
-        E2ERow("rtx-4090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 130.0, "x"),
-        E2ERow("rtx-3090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 115.0, "x"),
-    ]
-    trace = tmp_path / "t.e2e.csv"
-    write_rows(trace, rows)
-    fig = measured_figure(build_entries(load_traces([trace])))
+def test_measured_plot_and_vector_outputs(tmp_path, entries):
+    fig = measured_figure(entries)
     pts = next(c for c in fig.axes[0].collections if c.get_gid() == "points:spec")
     assert len(pts.get_offsets()) == 2
     for suffix in (".pdf", ".svg", ".png"):
@@ -97,6 +157,138 @@ def test_measured_plot_and_vector_outputs(tmp_path):
         assert out.stat().st_size > 1000
     pdf = (tmp_path / "m.pdf").read_bytes()
     assert b"/FontFile2" in pdf  # TrueType fonts embedded (pdf.fonttype 42)
+
+
+# ---- compute, then draw: any Axes, tidy CSV, deterministic files ---------------------------------
+KINDS = {
+    "roofline": "roof:main:int8",
+    "crossover": "curve:moe",
+    "breakdown": "bar:experts",
+    "heatmap": "heatmap",
+    "measured": "points:spec",
+    "memory": f"usable:{JETSON}",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_draws_onto_the_callers_axes(kind, entries):
+    data = measured_data(entries) if kind == "measured" else _data(kind)
+    fig, (left, right) = plt.subplots(1, 2)
+    open_before = plt.get_fignums()
+    try:
+        assert draw(data, ax=right) is fig
+        assert KINDS[kind] in _gids(right)
+        assert not _gids(left) and not left.get_title()
+        assert plt.get_fignums() == open_before  # no figure of its own
+    finally:
+        plt.close(fig)
+
+
+def test_draw_refuses_what_it_cannot_draw():
+    with pytest.raises(TypeError, match="draw takes one of"):
+        draw(predict(JETSON, "olmoe-1b-7b"))
+
+
+def test_data_is_frozen():
+    data = _data("heatmap")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.values = None
+    with pytest.raises(ValueError):
+        data.values[0, 0] = 2.0
+
+
+def test_breakdown_csv_sums_to_time_per_token(tmp_path):
+    data = _data("breakdown")
+    data.to_csv(tmp_path / "b.csv")
+    with (tmp_path / "b.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["device", "model", "category", "seconds_per_token"]
+    assert len(rows) == len(BREAKDOWN_MODELS) * len(data.categories)
+    for i, m in enumerate(BREAKDOWN_MODELS):
+        mine = [r for r in rows if r["model"] == m]
+        assert [r["category"] for r in mine] == list(data.categories)
+        seconds = np.array([float(r["seconds_per_token"]) for r in mine])
+        assert np.array_equal(seconds, data.seconds_per_token[i])  # exact: floats written as repr
+        assert seconds.sum() == pytest.approx(predict(JETSON, m).seconds_per_token, rel=1e-9)
+
+
+def test_heatmap_csv_round_trips():
+    data = _data("heatmap")
+    rows = _read_csv(data)
+    assert len(rows) == data.values.size
+    ratio = np.array([float(r["throughput_ratio"]) for r in rows]).reshape(data.values.shape)
+    assert np.array_equal(ratio, data.values)
+    moe = np.array([float(r["moe_tokens_per_second"]) for r in rows])
+    dense = np.array([float(r["dense_tokens_per_second"]) for r in rows])
+    assert np.allclose(moe / dense, data.values.ravel(), rtol=1e-12)
+    assert [(r["device"], r["dense_model"]) for r in rows[:2]] == [(HEATMAP[0][0], m) for m in HEATMAP[2]]
+
+
+def test_memory_csv_round_trips():
+    data = _data("memory")
+    rows = _read_csv(data)
+    bars = [r for r in rows if r["part"] != "usable"]
+    total = {m: sum(float(r["bytes"]) for r in bars if r["model"] == m) for m in data.models}
+    assert [total[m] for m in data.models] == pytest.approx(data.total_bytes, rel=1e-12)
+    usable = [r for r in rows if r["part"] == "usable"]
+    assert [(r["device"], r["model"], float(r["bytes"])) for r in usable] == [
+        (JETSON, "", load_device(JETSON).usable_capacity)
+    ]
+
+
+def test_crossover_csv_round_trips():
+    data = _data("crossover")
+    rows = _read_csv(data)
+    assert list(rows[0]) == ["series", "model", "batch_sequences", "tokens_per_second", "fits"]
+
+    def series(name, column="tokens_per_second"):
+        return np.array([float(r[column]) for r in rows if r["series"] == name])
+
+    assert np.array_equal(series("moe", "batch_sequences"), data.x)
+    assert np.array_equal(series("moe"), data.moe_tokens_per_second)
+    assert np.array_equal(series("dense"), data.dense_tokens_per_second)
+    assert np.array_equal(series("crossover", "batch_sequences"), data.crossover.points)
+    assert np.array_equal(series("moe_zipf"), data.band_skewed_tokens_per_second)
+    assert np.array_equal(series("routing_upper"), data.band_upper_tokens_per_second)
+    fits = [r["fits"] for r in rows if r["series"] == "routing_lower"]
+    assert fits == [str(bool(f)) for f in data.band_fits]
+    assert {r["fits"] for r in rows if r["series"] == "moe"} == {""}
+
+
+def test_roofline_csv_round_trips():
+    data = _data("roofline")
+    rows = _read_csv(data)
+    assert len(rows) == len(data.points)
+    for row, pt in zip(rows, data.points, strict=True):
+        ai = float(row["arithmetic_intensity_flop_per_byte"])
+        assert (row["model"], row["operator"], row["phase"]) == (pt.model, pt.op, pt.phase)
+        assert ai == pt.flop_per_byte
+        attainable = min(
+            float(row["peak_flop_per_second"]), ai * float(row["serving_bandwidth_bytes_per_second"])
+        )
+        assert float(row["attainable_flop_per_second"]) == attainable
+        assert row["achieved_flop_per_second"] == ""  # no calibrated profile
+
+
+def test_measured_csv_round_trips(entries):
+    data = measured_data(entries)
+    rows = _read_csv(data)
+    assert [float(r["measured_tokens_per_second"]) for r in rows] == [e.row.tokens_per_s for e in entries]
+    assert [float(r["spec_tokens_per_second"]) for r in rows] == [e.spec for e in entries]
+    assert [r["lodo_tokens_per_second"] or None for r in rows] == [
+        None if e.lodo is None else str(e.lodo) for e in entries
+    ]
+    assert rows == [{k: "" if v is None else str(v) for k, v in r.items()} for r in data.rows()]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
+def test_save_writes_the_same_bytes_every_time(tmp_path, suffix):
+    data = _data("memory")
+    fig = draw(data)
+    first = save(fig, tmp_path / f"a{suffix}").read_bytes()
+    assert save(fig, tmp_path / f"b{suffix}").read_bytes() == first
+    assert save(draw(data), tmp_path / f"c{suffix}").read_bytes() == first  # a second drawing, too
+    plt.close("all")
 
 
 @pytest.mark.parametrize(
