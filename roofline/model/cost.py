@@ -48,9 +48,9 @@ class Machine:
     warnings: tuple[str, ...] = ()
 
     def peak(self, name: str) -> float:
-        """The peak an operator's FLOPs run at (Operator.peak): the weight matmuls' or the
-        attention core's."""
-        return self.attention_peak if name == "attention" else self.peak_flops
+        """The peak an operator's FLOPs run at (Operator.peak): the weight matmuls' ("matmul"), the
+        attention core's ("attention") or the vector units' ("vector": recurrent scans)."""
+        return {"attention": self.attention_peak, "vector": self.vector_peak}.get(name, self.peak_flops)
 
 
 def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) -> Machine:
@@ -228,11 +228,13 @@ class Footprint:
 
 def footprint(tb: ModelTables, mc: Machine, eng: EngineProfile, w: Workload, sv: StepVars) -> Footprint:
     """Weights as stored, a KV cache for `batch` sequences of depth + N tokens (sliding-window layers
-    hold at most their window), workspace for one micro-batch (activations, logits, and without
-    flash attention the materialised attention scores), and the engine's fixed runtime buffers."""
+    hold at most their window) plus each sequence's recurrent state (linear-attention and Mamba
+    layers), workspace for one micro-batch (activations, logits, and without flash attention the
+    materialised attention scores), and the engine's fixed runtime buffers."""
     mdl = tb.model
     ctx = w.context
     kv = w.batch * ctx * mdl.kv_bytes_per_token(tb.kv_elem_bytes, context=ctx)
+    kv += w.batch * tb.recurrent_state_bytes  # linear-attention / Mamba layers: constant per sequence
     t = float(sv.tokens)
     widest = max(mdl.ffn.d_ff or 0, (mdl.moe.top_k * mdl.moe.d_expert) if mdl.moe else 0)
     work = t * (6 * mdl.d_model + 4 * widest) * eng.activation_bytes + float(sv.seqs) * mdl.vocab_size * 4

@@ -34,6 +34,12 @@ class KernelCounts(Frozen):
     qkv_bias: float = Field(default=0, ge=0)  # extra per layer for bias adds
     attn_core: float = Field(ge=0)  # KV store, scores, softmax, weighted sum
     attn_output: float = Field(ge=0)
+    # linear-attention / Mamba layers (estimated: llama.cpp's graphs for qwen3next / nemotron_h run
+    # the input projection, a convolution, the scan or delta rule with its gates and norm, then the
+    # output projection)
+    ssm_in: float = Field(default=1, ge=0)
+    ssm_core: float = Field(default=6, ge=0)
+    ssm_out: float = Field(default=1, ge=0)
     router: float = Field(default=0, ge=0)
     experts: float = Field(default=0, ge=0)  # grouped expert matmuls and activation
     experts_per_extra_k: float = Field(default=0, ge=0)  # per routed expert beyond the first (sums)

@@ -28,7 +28,7 @@ import numpy as np
 from roofline.errors import SpecError
 from roofline.model.engine import EngineProfile
 from roofline.model.routing import distinct_experts, distinct_experts_uniform
-from roofline.specs.model import Model, Tensor
+from roofline.specs.model import GatedDeltaNet, Model, Tensor
 from roofline.specs.quant import KV_DTYPES, tensor_type
 
 #: Operator names in breakdown order, with the class each is plotted under.
@@ -38,12 +38,22 @@ OPERATORS: dict[str, str] = {
     "attn_qkv": "attention",
     "attn_core": "kv",
     "attn_output": "attention",
+    "ssm_in": "attention",
+    "ssm_core": "kv",
+    "ssm_out": "attention",
     "router": "router",
     "experts": "experts",
     "shared_experts": "shared_experts",
     "dense_ffn": "dense_ffn",
     "lm_head": "lm_head",
 }
+
+
+#: FLOPs per state element and token of a Gated DeltaNet layer's delta rule: decay the state (1),
+#: read it at k (2), add the outer product of k and the correction (2), read it at q (2), gates (1).
+DELTA_RULE_FLOPS = 8
+#: ... and of a Mamba-2 scan: decay (1), add dt * x * B (2), read out with C (2).
+SSM_SCAN_FLOPS = 5
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,10 @@ class ModelTables:
     v_dim: float  # per head, PV width
     n_global: int
     n_sliding: int
+    # recurrent layers (linear attention, Mamba): per sequence, all such layers together
+    recurrent_state_bytes: float = 0.0  # F32 state, read and written once per step
+    recurrent_flops_per_token: float = 0.0  # state update and readout, convolution
+    recurrent_act_width: float = 0.0  # activation channels the recurrent cores read and write
     popularity: np.ndarray | None = field(default=None, compare=False)
 
     @property
@@ -83,6 +97,7 @@ ROLE_OPERATOR: dict[str, str] = {
     "expert": "experts",
     "shared_expert": "shared_experts",
     "ffn": "dense_ffn",
+    "ssm_param": "ssm_core",
 }
 
 
@@ -95,12 +110,14 @@ def operator_of(tensor: Tensor, where: str = "model") -> str:
         return ROLE_OPERATOR[role]
     if role in ("attention", "bias") and name.startswith("attn"):
         return "attn_output" if name.startswith("attn_output") else "attn_qkv"
+    if role == "ssm":  # linear-attention / Mamba projections into and out of the recurrent core
+        return "ssm_out" if name.startswith("ssm_out") else "ssm_in"
     if role == "bias" and name.startswith("ffn_"):
         return "dense_ffn"
     raise SpecError(
         where,
         f"tensor role {role!r} has no operator in the cost model "
-        f"(known roles: {', '.join([*ROLE_OPERATOR, 'attention', 'bias'])})",
+        f"(known roles: {', '.join([*ROLE_OPERATOR, 'attention', 'bias', 'ssm'])})",
         f"tensors.{name}",
     )
 
@@ -139,9 +156,21 @@ def build_tables(
     else:
         kv_layer = 2 * a.n_kv_heads * a.head_dim * KV_DTYPES[kv_key]
         qk_dim = v_dim = a.head_dim
-    n_global = sum(model.is_global_layer(i) for i in range(model.n_layers))
+    attn_layers = model.layers_with("attention")
+    n_global = sum(model.is_global_layer(i) for i in attn_layers)
     counts = {op: len(s) for op, s in layers.items()}
-    counts.update(embedding=1, lm_head=1, attn_core=model.n_layers, norms=model.n_layers)
+    counts.update(embedding=1, lm_head=1, attn_core=len(attn_layers), norms=model.n_layers)
+    flops, width = 0.0, 0.0
+    for mixer, spec, per_element in (
+        ("linear_attention", model.linear_attention, DELTA_RULE_FLOPS),
+        ("mamba", model.mamba, SSM_SCAN_FLOPS),
+    ):
+        if spec is not None:
+            n = len(model.layers_with(mixer))
+            kernel = spec.conv_kernel if isinstance(spec, GatedDeltaNet) else spec.d_conv
+            flops += n * (per_element * spec.scan_elements + 2 * kernel * spec.conv_channels)
+            width += n * spec.conv_channels
+    counts["ssm_core"] = len(model.layers_with("linear_attention")) + len(model.layers_with("mamba"))
     return ModelTables(
         model=model,
         quant=quant,
@@ -159,7 +188,10 @@ def build_tables(
         qk_dim=qk_dim,
         v_dim=v_dim,
         n_global=n_global,
-        n_sliding=model.n_layers - n_global,
+        n_sliding=len(attn_layers) - n_global,
+        recurrent_state_bytes=model.recurrent_state_bytes(),
+        recurrent_flops_per_token=flops,
+        recurrent_act_width=width,
         popularity=popularity,
     )
 
@@ -225,6 +257,7 @@ def step_operators(
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     n_layers, n_moe = mdl.n_layers, tb.layers["experts"]
+    n_attn, n_recurrent = tb.layers["attn_core"], tb.layers["ssm_core"]
     ops: list[Operator] = []
 
     def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0) -> Operator:
@@ -281,24 +314,47 @@ def step_operators(
         keys_sum = tb.n_global * keys + tb.n_sliding * m.min(keys, w)
         kv_sum = tb.n_global * kv_len + tb.n_sliding * m.min(kv_len, w)
     else:
-        keys_sum, kv_sum = n_layers * keys, n_layers * kv_len
-    ops.append(
-        Operator(
-            name="attn_core",
-            category=OPERATORS["attn_core"],
-            kind="attention",
-            count=n_layers,
-            flops=tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5),
-            weight_bytes=0,
-            kv_bytes=seqs * kv_sum * tb.kv_per_token_layer + tokens * n_layers * tb.kv_per_token_layer,
-            act_bytes=2 * tokens * q_dim * act * n_layers,
-            kernels=kc.attn_core * n_layers,
-            peak="attention",
-            efficiency="attention_efficiency",
-            key_rows=seqs * keys_sum * a.n_heads,
+        keys_sum, kv_sum = n_attn * keys, n_attn * kv_len
+    if n_attn:
+        ops.append(
+            Operator(
+                name="attn_core",
+                category=OPERATORS["attn_core"],
+                kind="attention",
+                count=n_attn,
+                flops=tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5),
+                weight_bytes=0,
+                kv_bytes=seqs * kv_sum * tb.kv_per_token_layer + tokens * n_attn * tb.kv_per_token_layer,
+                act_bytes=2 * tokens * q_dim * act * n_attn,
+                kernels=kc.attn_core * n_attn,
+                peak="attention",
+                efficiency="attention_efficiency",
+                key_rows=seqs * keys_sum * a.n_heads,
+            )
         )
-    )
-    ops.append(mm("attn_output", 0, q_dim + d))
+        ops.append(mm("attn_output", 0, q_dim + d))
+    if n_recurrent:
+        # linear attention / Mamba: each sequence's state is read and written once per step (one
+        # token per sequence in decode; a whole micro-batch in prefill's chunked scan), whatever
+        # the context; the per-token update runs on the vector units
+        ops.append(mm("ssm_in", 0, d + tb.params["ssm_in"] / n_recurrent / d))
+        ops.append(
+            Operator(
+                name="ssm_core",
+                category=OPERATORS["ssm_core"],
+                kind="recurrent",
+                count=n_recurrent,
+                flops=tokens * tb.recurrent_flops_per_token,
+                weight_bytes=tb.weight_bytes["ssm_core"],
+                kv_bytes=2 * seqs * tb.recurrent_state_bytes,
+                act_bytes=2 * tokens * tb.recurrent_act_width * act,
+                kernels=kc.ssm_core * n_recurrent,
+                peak="vector",
+                efficiency="attention_efficiency",
+                stored_weight_bytes=tb.weight_bytes["ssm_core"],
+            )
+        )
+        ops.append(mm("ssm_out", 0, d + tb.params["ssm_out"] / n_recurrent / d))
     if mdl.moe is not None:
         moe = mdl.moe
         if n_touched is None:

@@ -50,6 +50,7 @@ class Attention(Frozen):
     o_bias: bool = False
     qk_norm: bool = False
     sinks: bool = False
+    output_gate: bool = False  # Qwen3-Next/3.5: q_proj also yields a sigmoid gate on the output
     sliding_window: int | None = Field(default=None, gt=0, le=MAX_CONTEXT)
     global_every: int | None = Field(default=None, gt=0, le=MAX_LAYERS)
     mla: MLA | None = None
@@ -109,6 +110,95 @@ class MoE(Frozen):
         return self
 
 
+class GatedDeltaNet(Frozen):
+    """Gated DeltaNet linear attention (Qwen3-Next, Qwen3.5): instead of a KV cache that grows with
+    the context, each value head keeps a head_k_dim x head_v_dim state, updated by the delta rule
+    once per token; a short causal convolution runs over the q, k, v channels first."""
+
+    n_k_heads: int = Field(gt=0, le=MAX_HEADS)  # linear_num_key_heads
+    n_v_heads: int = Field(gt=0, le=MAX_HEADS)  # linear_num_value_heads
+    head_k_dim: int = Field(gt=0, le=MAX_WIDTH)  # linear_key_head_dim
+    head_v_dim: int = Field(gt=0, le=MAX_WIDTH)  # linear_value_head_dim
+    conv_kernel: int = Field(default=4, gt=0, le=1024)  # linear_conv_kernel_dim
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatedDeltaNet:
+        if self.n_v_heads % self.n_k_heads:
+            raise ValueError(
+                f"n_v_heads ({self.n_v_heads}) must be a multiple of n_k_heads ({self.n_k_heads})"
+            )
+        return self
+
+    @property
+    def key_dim(self) -> int:
+        return self.n_k_heads * self.head_k_dim
+
+    @property
+    def value_dim(self) -> int:
+        return self.n_v_heads * self.head_v_dim
+
+    @property
+    def conv_channels(self) -> int:
+        """Channels of the causal convolution: q, k and v."""
+        return 2 * self.key_dim + self.value_dim
+
+    @property
+    def state_elements(self) -> int:
+        """Recurrent state of one sequence in one layer: the delta-rule matrices and the
+        convolution's last conv_kernel - 1 inputs."""
+        return (
+            self.n_v_heads * self.head_k_dim * self.head_v_dim + (self.conv_kernel - 1) * self.conv_channels
+        )
+
+    @property
+    def scan_elements(self) -> int:
+        """State elements the delta rule updates per token (the convolution's are few)."""
+        return self.n_v_heads * self.head_k_dim * self.head_v_dim
+
+
+class Mamba2(Frozen):
+    """Mamba-2 selective state-space mixer (Nemotron-H, Granite-4.0-H): n_heads heads of head_dim
+    channels, each with a d_state state per channel; B and C are shared by the heads of a group."""
+
+    n_heads: int = Field(gt=0, le=MAX_HEADS)  # mamba_num_heads
+    head_dim: int = Field(gt=0, le=MAX_WIDTH)  # mamba_head_dim (d_inner = n_heads * head_dim)
+    d_state: int = Field(gt=0, le=MAX_WIDTH)  # ssm_state_size
+    n_groups: int = Field(default=1, gt=0, le=MAX_HEADS)
+    d_conv: int = Field(default=4, gt=0, le=1024)  # conv_kernel
+    conv_bias: bool = True
+    proj_bias: bool = False  # in_proj / out_proj biases (use_bias)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Mamba2:
+        if self.n_heads % self.n_groups:
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_groups ({self.n_groups})")
+        return self
+
+    @property
+    def d_inner(self) -> int:
+        return self.n_heads * self.head_dim
+
+    @property
+    def conv_channels(self) -> int:
+        """Channels of the causal convolution: x, B and C."""
+        return self.d_inner + 2 * self.n_groups * self.d_state
+
+    @property
+    def state_elements(self) -> int:
+        return self.d_inner * self.d_state + (self.d_conv - 1) * self.conv_channels
+
+    @property
+    def scan_elements(self) -> int:
+        return self.d_inner * self.d_state
+
+
+#: What a layer runs (Model.layer_pattern). A mixer name alone: that token mixer, then the layer's
+#: FFN (dense or MoE, by the `moe` rules); with "_only": the mixer and no FFN; "ffn_only": an FFN
+#: and no mixer (Nemotron-H's blocks hold one of the three).
+MIXERS = ("attention", "linear_attention", "mamba")
+LAYER_KINDS = (*MIXERS, *(f"{m}_only" for m in MIXERS), "ffn_only")
+
+
 class Model(Frozen):
     """A model as described by `model_specs/<id>.yaml`."""
 
@@ -126,6 +216,11 @@ class Model(Frozen):
     attention: Attention
     ffn: FFN
     moe: MoE | None = None
+    # hybrid models: which layers run which mixer (LAYER_KINDS), repeated over the layers when
+    # shorter than n_layers (Qwen3-Next: 3 x linear_attention then attention), and the mixers' shapes
+    layer_pattern: tuple[str, ...] = Field(default=("attention",), min_length=1, max_length=MAX_LAYERS)
+    linear_attention: GatedDeltaNet | None = None
+    mamba: Mamba2 | None = None
 
     @field_validator("id")
     @classmethod
@@ -142,14 +237,45 @@ class Model(Frozen):
                 raise ValueError(f"moe.dense_layers {bad[:10]} outside 0..{self.n_layers - 1}")
             if not any(self.is_moe_layer(i) for i in range(self.n_layers)):
                 raise ValueError("moe is set but no layer is a MoE layer (check first_k_dense/moe_every)")
-        if self.ffn.d_ff is None and any(not self.is_moe_layer(i) for i in range(self.n_layers)):
+        if self.ffn.d_ff is None and any(
+            self.has_ffn(i) and not self.is_moe_layer(i) for i in range(self.n_layers)
+        ):
             raise ValueError("ffn.d_ff is required: some layers have a dense FFN")
+        bad = sorted(set(self.layer_pattern) - set(LAYER_KINDS))
+        if bad:
+            raise ValueError(f"layer_pattern: unknown layer kinds {bad}; known: {', '.join(LAYER_KINDS)}")
+        for mixer, spec in (("linear_attention", self.linear_attention), ("mamba", self.mamba)):
+            used = any(k in (mixer, f"{mixer}_only") for k in self.layer_pattern)
+            if used and spec is None:
+                raise ValueError(f"layer_pattern uses {mixer} layers but the spec has no '{mixer}' section")
+            if spec is not None and not used:
+                raise ValueError(f"'{mixer}' is set but no layer in layer_pattern uses it")
         return self
 
     # ---- layer layout --------------------------------------------------------------------
+    def layer_kind(self, i: int) -> str:
+        """What layer i runs (one of LAYER_KINDS): layer_pattern repeated over the layers."""
+        return self.layer_pattern[i % len(self.layer_pattern)]
+
+    def mixer(self, i: int) -> str | None:
+        """Layer i's token mixer (attention, linear_attention or mamba), None for an FFN-only layer."""
+        kind = self.layer_kind(i)
+        return None if kind == "ffn_only" else kind.removesuffix("_only")
+
+    def has_ffn(self, i: int) -> bool:
+        kind = self.layer_kind(i)
+        return kind in MIXERS or kind == "ffn_only"
+
+    def layers_with(self, mixer: str) -> list[int]:
+        return [i for i in range(self.n_layers) if self.mixer(i) == mixer]
+
+    @property
+    def is_hybrid(self) -> bool:
+        return self.layer_pattern != ("attention",)
+
     def is_moe_layer(self, i: int) -> bool:
         m = self.moe
-        if m is None:
+        if m is None or not self.has_ffn(i):
             return False
         return i >= m.first_k_dense and (i + 1) % m.moe_every == 0 and i not in m.dense_layers
 
@@ -199,13 +325,22 @@ class Model(Frozen):
             (a.mla.kv_lora_rank + a.mla.qk_rope_head_dim) if a.mla else 2 * a.n_kv_heads * a.head_dim
         ) * bytes_per_element
         total = 0.0
-        for i in range(self.n_layers):
+        for i in self.layers_with("attention"):
             if context is None or self.is_global_layer(i):
                 total += per_layer
             else:
                 assert a.sliding_window is not None
                 total += per_layer * min(context, a.sliding_window) / context
         return total
+
+    def recurrent_state_bytes(self, bytes_per_element: float = 4.0) -> float:
+        """Bytes of recurrent state one sequence holds over all linear-attention and Mamba layers
+        (constant in the context; llama.cpp keeps it in F32)."""
+        total = 0
+        for mixer, spec in (("linear_attention", self.linear_attention), ("mamba", self.mamba)):
+            if spec is not None:
+                total += len(self.layers_with(mixer)) * spec.state_elements
+        return total * bytes_per_element
 
 
 @dataclass(frozen=True)
@@ -236,9 +371,17 @@ class Tensor:
 def _tensors(m: Model) -> list[Tensor]:
     d = m.d_model
     out = [Tensor("token_embd", None, (m.vocab_size, d), "embedding")]
+    mixer_tensors = {
+        "attention": _attention_tensors,
+        "linear_attention": _linear_attention_tensors,
+        "mamba": _mamba_tensors,
+    }
     for i in range(m.n_layers):
-        out += _attention_tensors(m, i)
-        out += _ffn_tensors(m, i)
+        mixer = m.mixer(i)
+        if mixer is not None:
+            out += mixer_tensors[mixer](m, i)
+        if m.has_ffn(i):
+            out += _ffn_tensors(m, i)
         out += [Tensor(f"norm{j}", i, (d,), "norm") for j in range(m.norms_per_layer)]
         if m.norm == "layernorm":
             out += [Tensor(f"norm{j}_bias", i, (d,), "norm") for j in range(m.norms_per_layer)]
@@ -276,7 +419,7 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
         return t
     q, kv = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     t += [
-        Tensor("attn_q", i, (q, d), "attention"),
+        Tensor("attn_q", i, (2 * q if a.output_gate else q, d), "attention"),
         Tensor("attn_k", i, (kv, d), "attention"),
         Tensor("attn_v", i, (kv, d), "attention"),
         Tensor("attn_output", i, (d, q), "attention"),
@@ -298,6 +441,50 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
         ]
     if a.sinks:
         t.append(Tensor("attn_sinks", i, (a.n_heads,), "bias"))
+    return t
+
+
+def _linear_attention_tensors(m: Model, i: int) -> list[Tensor]:
+    """A Gated DeltaNet layer (transformers' Qwen3NextGatedDeltaNet): in_proj_qkvz (q, k, v and the
+    output gate z), in_proj_ba (per value head: beta and the decay's alpha), the depthwise causal
+    convolution over q, k, v, per-head A_log and dt_bias, the gated RMSNorm and out_proj."""
+    la = m.linear_attention
+    assert la is not None
+    d = m.d_model
+    return [
+        Tensor("ssm_in", i, (2 * la.key_dim + 2 * la.value_dim, d), "ssm"),
+        Tensor("ssm_ba", i, (2 * la.n_v_heads, d), "ssm"),
+        Tensor("ssm_conv1d", i, (la.conv_channels, la.conv_kernel), "ssm_param"),
+        Tensor("ssm_dt", i, (la.n_v_heads,), "ssm_param"),
+        Tensor("ssm_a", i, (la.n_v_heads,), "ssm_param"),
+        Tensor("ssm_norm", i, (la.head_v_dim,), "ssm_param"),
+        Tensor("ssm_out", i, (d, la.value_dim), "ssm"),
+    ]
+
+
+def _mamba_tensors(m: Model, i: int) -> list[Tensor]:
+    """A Mamba-2 mixer (transformers' NemotronHMamba2Mixer): in_proj to x, the gate z, B, C and dt;
+    the depthwise causal convolution over x, B, C; per-head A_log, D and dt_bias; the gated RMSNorm
+    over d_inner and out_proj."""
+    mb = m.mamba
+    assert mb is not None
+    d = m.d_model
+    t = [
+        Tensor("ssm_in", i, (2 * mb.d_inner + 2 * mb.n_groups * mb.d_state + mb.n_heads, d), "ssm"),
+        Tensor("ssm_conv1d", i, (mb.conv_channels, mb.d_conv), "ssm_param"),
+        Tensor("ssm_dt", i, (mb.n_heads,), "ssm_param"),
+        Tensor("ssm_a", i, (mb.n_heads,), "ssm_param"),
+        Tensor("ssm_d", i, (mb.n_heads,), "ssm_param"),
+        Tensor("ssm_norm", i, (mb.d_inner,), "ssm_param"),
+        Tensor("ssm_out", i, (d, mb.d_inner), "ssm"),
+    ]
+    if mb.conv_bias:
+        t.append(Tensor("ssm_conv1d_bias", i, (mb.conv_channels,), "ssm_param"))
+    if mb.proj_bias:
+        t += [
+            Tensor("ssm_in_bias", i, (t[0].shape[0],), "ssm_param"),
+            Tensor("ssm_out_bias", i, (d,), "ssm_param"),
+        ]
     return t
 
 

@@ -152,9 +152,10 @@ def _use_more_bits(i: int, n: int) -> bool:
 def tensor_type(model: Model, tensor: Tensor, quant: str) -> WeightType:
     """The storage type llama-quantize (or a generic int/fp8 scheme) gives `tensor` under `quant`."""
     quant = check_quant(quant)
-    if not tensor.is_matrix or tensor.role in ("router", "bias", "norm"):
+    if not tensor.is_matrix or tensor.role in ("router", "bias", "norm", "ssm_param"):
         # 1-D tensors, biases and the MoE router stay F32 (convert_hf_to_gguf keeps
-        # ffn_gate_inp in F32 and llama-quantize never quantizes it).
+        # ffn_gate_inp in F32 and llama-quantize never quantizes it); so do the small 2-D SSM
+        # convolution weights (llama-quantize skips ssm_conv1d).
         return WEIGHT_TYPES["F32"]
     if quant not in FILE_TYPES:
         if tensor.role in ("embedding", "lm_head"):
@@ -187,6 +188,9 @@ def _llama_cpp_type(m: Model, t: Tensor, ftype: str) -> str:
     if t.role == "embedding":
         return base
     if t.name == "attn_v":
+        if m.is_hybrid:  # llama-quantize counts attn_v tensors, i.e. the attention layers only
+            attn = m.layers_with("attention")
+            i, n_layer = attn.index(i), len(attn)
         new = base
         if ftype == "Q2_K":
             new = "Q4_K" if n_gqa >= 4 else "Q3_K"
@@ -208,6 +212,9 @@ def _llama_cpp_type(m: Model, t: Tensor, ftype: str) -> str:
     if t.name == "attn_k" and n_expert == 8:
         return "Q8_0"
     if t.name.startswith("ffn_down"):
+        if m.is_hybrid:  # ... and ffn_down tensors, i.e. the layers with an FFN
+            ffn = [j for j in range(m.n_layers) if m.has_ffn(j)]
+            i, n_layer = ffn.index(i), len(ffn)
         if ftype == "Q2_K":
             return "Q3_K"
         if ftype == "Q3_K_M":
