@@ -36,7 +36,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             'c = compare("jetson-orin-nano-8gb", ["olmoe-1b-7b", "llama-3.2-1b", "qwen2.5-1.5b"])\n'
             "print(c.verdict)\nfor p in c.predictions:\n"
             '    print(f"{p.model:16} {p.tokens_per_second:7.1f} tok/s  {p.bound:8}  '
-            "{p.memory['total_bytes'] / 2**30:5.2f} GiB  {p.energy['joules_per_token'] * 1e3:6.1f} mJ/token\")",
+            "{p.memory.total_bytes / 2**30:5.2f} GiB  {p.energy.joules_per_token * 1e3:6.1f} mJ/token\")",
         ),
         ("md", "## Why: where each step's time goes, and where each operator sits on the roofline"),
         (
@@ -104,8 +104,9 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            'fig = crossover_figure("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "batch")\n'
-            'print(fig.crossover.describe()); save(fig, OUT / "crossover.pdf"); fig',
+            'data = crossover_data("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "batch")\n'
+            'print(data.crossover.describe()); data.to_csv(OUT / "crossover.csv")\n'
+            'fig = draw(data); save(fig, OUT / "crossover.pdf"); fig',
         ),
         (
             "code",
@@ -158,8 +159,8 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "code",
-            "import numpy as np\nfrom roofline.validation.calibrate import calibrate, interval, scenario\n\n"
-            'fit = calibrate(train, "llama.cpp-metal")\nprof = fit.profile(scenario(train[0]).base)\n'
+            "import numpy as np\nfrom roofline.model.uncertainty import interval\nfrom roofline.validation.calibrate import calibrate, scenario\n\n"
+            'fit = calibrate(train, "llama.cpp-metal")\nprof = fit.profile(scenario(train[0]).engine)\n'
             "for k, v in fit.params.items():\n    s = fit.sigma[k]\n"
             '    print(f"{k:24} {v:.4g}" + (f" +- {s:.2g}" if s is not None else " (not constrained)"))\n'
             'print("residual sigma (log):", round(fit.residual_sigma, 3))',
@@ -167,7 +168,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         (
             "code",
             "def err(rows, profile=None):\n    out = []\n    for r in rows:\n"
-            "        s = scenario(r, profile)\n        out.append(s.tokens_per_second(s.base) / r.tokens_per_s - 1)\n"
+            "        s = scenario(r, profile)\n        out.append(s.tokens_per_second() / r.tokens_per_s - 1)\n"
             "    return np.array(out)\n\n"
             'for name, rows in (("training rows", train), ("held-out model", test)):\n'
             "    before, after = err(rows), err(rows, prof)\n"
@@ -221,7 +222,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             'print("| device | OLMoE/Llama-3.2-1B reported | predicted | energy ratio reported | predicted |")\n'
             'print("|---|---|---|---|---|")\nfor dev, eng in SETUPS:\n'
             '    a, b = (predict(dev, m, engine=eng) for m in ("olmoe-1b-7b", "llama-3.2-1b"))\n'
-            '    r, e = reported[dev]\n    er = a.energy["joules_per_token"] / b.energy["joules_per_token"]\n'
+            '    r, e = reported[dev]\n    er = a.energy.joules_per_token / b.energy.joules_per_token\n'
             '    print(f"| {dev} | {r:.2f} | {a.tokens_per_second / b.tokens_per_second:.2f} | '
             "{e if e else '-'} | {er:.2f} |\")",
         ),
@@ -229,9 +230,9 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         (
             "code",
             'for m in STUDY:\n    p = predict("jetson-orin-nano-8gb", m, engine="llama.cpp-cuda-b4404")\n'
-            "    mem = p.memory\n    print(f\"{m:14} {mem['total_bytes'] / 2**30:5.2f} GiB of "
-            "{mem['usable_bytes'] / 2**30:.2f} usable (8 GiB board); {p.energy['joules_per_token'] * 1e3:6.1f} "
-            "mJ/token at {p.energy['average_watts']:.1f} W\")\n"
+            "    mem = p.memory\n    print(f\"{m:14} {mem.total_bytes / 2**30:5.2f} GiB of "
+            "{mem.usable_bytes / 2**30:.2f} usable (8 GiB board); {p.energy.joules_per_token * 1e3:6.1f} "
+            "mJ/token at {p.energy.average_watts:.1f} W\")\n"
             'p = predict("jetson-orin-nano-8gb", "olmoe-1b-7b", engine="llama.cpp-cuda-b4404")\n'
             "ops = {o.op: o.seconds for o in p.breakdown}\n"
             "print(f\"router share of MoE-block time: {ops['router'] / (ops['router'] + ops['experts']):.1%} "
@@ -262,7 +263,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             "            try:\n                a, b = predict(dev, moe, w), predict(dev, dense, w)\n"
             "            except Exception as exc:  # a device without the default engine's processor\n"
             "                continue\n"
-            '            if a.memory["fits"] and b.memory["fits"]:\n'
+            '            if a.memory.fits and b.memory.fits:\n'
             "                rows.append((dev, moe, dense, batch, a.tokens_per_second / b.tokens_per_second))\n"
             'wins = [r for r in rows if r[4] > 1]\nprint(f"{len(wins)} of {len(rows)} (device, pair, batch) cases favour the MoE")\n'
             'for r in sorted(rows, key=lambda r: -r[4])[:8]:\n    print(f"  {r[0]:26} {r[1]:14} vs {r[2]:13} batch {r[3]:2}: {r[4]:.2f}x")\n'

@@ -83,6 +83,7 @@ def predict(
             serving_level=step.serving_level or "",
             warnings=tuple(warnings),
             interval=band,
+            layers=results.layer_mixers(scn),
         )
     )
 
@@ -187,7 +188,23 @@ def verdict(a: Prediction, b: Prediction) -> str:
         )
     if mem:
         text += " " + "; ".join(mem) + "."
+    text += "".join(f" {_recurrent_text(p)}" for p in (a, b) if set(p.layers) - {"attention"})
     return text
+
+
+MIXER_NAMES = {"linear_attention": "linear attention", "mamba": "Mamba-2"}
+
+
+def _recurrent_text(p: Prediction) -> str:
+    """Why a hybrid model's decode slows little with context: most layers keep a fixed state."""
+    n = sum(p.layers.values())
+    parts = " and ".join(f"{k} {MIXER_NAMES[m]}" for m, k in p.layers.items() if m in MIXER_NAMES)
+    state = p.memory.recurrent_state_bytes / p.workload.batch / 2**20
+    n_attn = p.layers.get("attention", 0)
+    return (
+        f"Of {p.model}'s {n} token-mixing layers, {parts} keep a state of {state:.2f} MiB per sequence "
+        f"at any context; only its {n_attn} attention layers read a KV cache that grows with depth."
+    )
 
 
 def compare(

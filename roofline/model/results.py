@@ -60,6 +60,7 @@ class Memory:
     offload_tier: str | None
     offload_bytes_per_step: float
     resident_expert_fraction: float | None
+    recurrent_state_bytes: float = 0.0  # part of kv_cache_bytes: linear-attention / Mamba state
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
@@ -119,6 +120,7 @@ class Prediction:
     serving_level: str
     warnings: tuple[str, ...] = ()
     interval: tuple[float, float] | None = None  # 10th-90th percentile tokens/s (calibrated profiles)
+    layers: dict[str, int] = dataclasses.field(default_factory=dict)  # token mixer -> layers running it
 
     def to_json(self) -> dict[str, Any]:
         w = self.workload
@@ -141,6 +143,7 @@ class Prediction:
             "serving_level": self.serving_level,
             "warnings": list(self.warnings),
             "interval_tokens_per_second": list(self.interval) if self.interval else None,
+            "layers": dict(self.layers),
         }
 
     def terms(self) -> dict[str, float]:
@@ -256,7 +259,18 @@ def memory(scn: Scenario, step: Step) -> Memory:
         offload_tier=off.tier,
         offload_bytes_per_step=off.bytes_per_step,
         resident_expert_fraction=off.resident_expert_fraction,
+        recurrent_state_bytes=scn.workload.batch * scn.tables.recurrent_state_bytes,
     )
+
+
+def layer_mixers(scn: Scenario) -> dict[str, int]:
+    """How many layers run each token mixer (attention, linear_attention, mamba)."""
+    out: dict[str, int] = {}
+    for i in range(scn.model.n_layers):
+        mixer = scn.model.mixer(i)
+        if mixer is not None:
+            out[mixer] = out.get(mixer, 0) + 1
+    return out
 
 
 def energy(scn: Scenario, step: Step) -> Energy:
