@@ -1,19 +1,70 @@
-"""What the command modules share: option sets, number formatting and writing files without
-overwriting what a user has."""
+"""What the command modules share: option sets (every value checked here, at the boundary: numbers
+finite and in range, lists non-empty, ids short enough to be file names), number formatting and
+writing files without overwriting what a user has."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from roofline.errors import SpecError
-from roofline.model.engine import EngineProfile
+from roofline.model.engine import EngineProfile, load_engine
+from roofline.model.profile_checks import check_profile
+from roofline.model.routing import MAX_SKEW
 from roofline.model.workload import Workload
+from roofline.specs.output import check_output, write_output
+
+#: Longest id, name or path an option takes (file systems refuse longer names).
+MAX_REF = 1024
+#: Most items in one comma-separated list, and most points in a sweep's grid.
+MAX_LIST = 1000
+MAX_GRID = 100_000
+
+
+class FiniteFloat(click.ParamType):
+    """A float within [lo, hi]: never NaN or infinite (click's FloatRange lets NaN through)."""
+
+    name = "number"
+
+    def __init__(self, lo: float = -1e30, hi: float = 1e30) -> None:
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            x = float(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{str(value)[:40]!r} is not a number", param, ctx)
+        if not math.isfinite(x) or not self.lo <= x <= self.hi:
+            self.fail(f"{str(value)[:40]} is not a finite number within {self.lo:g}-{self.hi:g}", param, ctx)
+        return x
+
+
+class Ref(click.ParamType):
+    """An id, name or path: not empty, no NUL, not longer than a file system takes."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if (
+            not text.strip()
+            or "\0" in text
+            or len(text) > MAX_REF
+            or any(len(x) > 255 for x in Path(text).parts)
+        ):
+            self.fail(
+                f"{text[:40]!r}{'...' if len(text) > 40 else ''} is not a usable id or path", param, ctx
+            )
+        return text
+
+
+REF = Ref()
 
 
 def si(x: float, unit: str) -> str:
@@ -48,17 +99,29 @@ def workload_options(f: Any) -> Any:
     `as_json`."""
     decorated = options(
         click.option(
-            "--quant", default="Q4_K_M", show_default=True, help="Weight format (roofline specs list)."
+            "--quant",
+            default="Q4_K_M",
+            show_default=True,
+            type=REF,
+            help="Weight format (roofline specs list).",
         ),
-        click.option("--kv-dtype", default="f16", show_default=True, help="KV-cache element type."),
-        click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
+        click.option("--kv-dtype", default="f16", show_default=True, type=REF, help="KV-cache element type."),
+        click.option(
+            "--engine", default=None, type=REF, help="Engine profile name or YAML (default: the device's)."
+        ),
         click.option(
             "--profile",
             default=None,
             type=click.Path(exists=True, dir_okay=False),
             help="Calibrated engine profile YAML (`roofline calibrate`); overrides --engine.",
         ),
-        click.option("--batch", default=1, show_default=True, type=int, help="Concurrent sequences."),
+        click.option(
+            "--batch",
+            default=1,
+            show_default=True,
+            type=int,
+            help="Concurrent sequences.",
+        ),
         click.option(
             "--test",
             "test",
@@ -67,20 +130,24 @@ def workload_options(f: Any) -> Any:
             help="llama-bench test: tgN (decode N tokens) or ppN (prefill N tokens).",
         ),
         click.option(
-            "--depth", default=0, show_default=True, type=int, help="Tokens already in the KV cache."
+            "--depth",
+            default=0,
+            show_default=True,
+            type=int,
+            help="Tokens already in the KV cache.",
         ),
         click.option(
             "--routing-skew",
             default=0.0,
             show_default=True,
-            type=float,
+            type=FiniteFloat(0.0, MAX_SKEW),
             help="Zipf exponent of expert popularity (0 = uniform routing).",
         ),
         click.option(
             "--locality",
             default=0.0,
             show_default=True,
-            type=float,
+            type=FiniteFloat(0.0, 1.0),
             help="Chance a routed expert is still cached from a recent token (offload only).",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print JSON."),
@@ -102,7 +169,7 @@ def workload_options(f: Any) -> Any:
         run_options = {
             "quant": quant,
             "kv_dtype": kv_dtype,
-            "engine": profile or engine,
+            "engine": checked_engine(profile or engine),
             "routing_skew": routing_skew,
             "locality": locality,
         }
@@ -114,36 +181,56 @@ def workload_options(f: Any) -> Any:
     return decorated(with_workload)
 
 
-def refuse_overwrite(path: str | Path, force: bool) -> Path:
-    """The path to write, unless a file is there and the user did not pass --force."""
-    out = Path(path)
-    if out.exists() and not force:
-        raise SpecError(str(out), "exists; pass --force to overwrite (the file is kept)")
-    return out
+def checked_engine(ref: str | None) -> str | None:
+    """`ref` (an engine name or profile file) once its profile loads and passes check_profile, which
+    names the file in its errors (a malformed calibration block, implausible magnitudes)."""
+    if ref is not None:
+        check_profile(load_engine(ref), ref)
+    return ref
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a file, turning an unwritable path into a clear error."""
-    try:
-        path.write_text(text)
-    except OSError as exc:
-        raise SpecError(str(path), f"cannot write: {exc.strerror or exc}") from None
+def refuse_overwrite(path: str | Path, force: bool, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """The path to write, unless it is one of the command's `inputs` or a file is there and the user
+    did not pass --force."""
+    return check_output(path, force, inputs)
 
 
-def write_profile(path: str | Path, profile: EngineProfile, force: bool) -> Path:
+def write_text(
+    path: Path, text: str, force: bool = True, inputs: Iterable[str | os.PathLike[str]] = ()
+) -> None:
+    """Write a file atomically, turning an unwritable path into a clear error."""
+    write_output(path, text, force, inputs)
+
+
+def write_profile(
+    path: str | Path, profile: EngineProfile, force: bool, inputs: Iterable[str | os.PathLike[str]] = ()
+) -> Path:
     """An engine profile as YAML, the shape `--profile` and `--engine` read back."""
-    out = refuse_overwrite(path, force)
-    write_text(out, yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+    return write_output(path, yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False), force, inputs)
+
+
+def csv_list(
+    kind: type, text: str, option: str = "list", lo: float = -math.inf, hi: float = math.inf
+) -> list[Any]:
+    """A comma-separated option as a non-empty list of `kind` within [lo, hi] (ids: short enough to
+    name a file), at most MAX_LIST items."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise click.BadParameter(f"{option}: expected a comma-separated list, got {text[:40]!r}")
+    if len(items) > MAX_LIST:
+        raise click.BadParameter(f"{option}: more than {MAX_LIST} items")
+    out = []
+    for x in items:
+        try:
+            value = REF.convert(x, None, None) if kind is str else kind(x)
+        except (ValueError, click.BadParameter):
+            raise click.BadParameter(
+                f"{option}: expected a comma-separated list of {kind.__name__}, got {x[:40]!r}"
+            ) from None
+        if kind is not str and not lo <= value <= hi:
+            raise click.BadParameter(f"{option}: {x[:40]} is outside {lo:g}-{hi:,.0f}")
+        out.append(value)
     return out
-
-
-def csv_list(kind: type, text: str) -> list[Any]:
-    try:
-        return [kind(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            f"expected a comma-separated list of {kind.__name__}, got {text!r}"
-        ) from None
 
 
 def trace_files(paths: tuple[str, ...]) -> list[Path]:

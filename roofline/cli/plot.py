@@ -11,43 +11,79 @@ import click
 
 from roofline import plots
 from roofline.cli import Group
-from roofline.cli.common import options, trace_files
+from roofline.cli.common import (
+    REF,
+    FiniteFloat,
+    checked_engine,
+    csv_list,
+    options,
+    refuse_overwrite,
+    trace_files,
+)
+from roofline.errors import WorkloadError
 from roofline.model.workload import Workload
+from roofline.specs.output import atomic_path
 from roofline.validation.report import build_entries, load_traces
+
+FORMATS = (".pdf", ".svg", ".png")
+
+
+OUTPUT = click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Figure file: .pdf, .svg or .png."
+)
+FORCE = click.option("--force", is_flag=True, help="Overwrite an existing figure file.")
 
 
 def plot_options(f: Any) -> Any:
-    """-o, --quant, --engine and the workload (--test, --depth, --batch, passed on as `workload`)."""
+    """-o/--force, --quant, --engine and the workload (--test, --depth, --batch, passed on as
+    `workload`); the output is checked before anything is drawn."""
 
     @functools.wraps(f)
-    def with_workload(*args: Any, test: str, depth: int, batch: int, **kwargs: Any) -> Any:
-        return f(*args, workload=Workload(test=test, depth=depth, batch=batch), **kwargs)
+    def with_workload(
+        *args: Any,
+        test: str,
+        depth: int,
+        batch: int,
+        output: str,
+        force: bool,
+        engine: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        _check_output(output, force, [engine] if engine else [])
+        workload = Workload(test=test, depth=depth, batch=batch)
+        return f(*args, workload=workload, output=output, engine=checked_engine(engine), **kwargs)
 
     return options(
+        OUTPUT,
+        FORCE,
+        click.option("--quant", default="Q4_K_M", show_default=True, type=REF),
         click.option(
-            "-o",
-            "--output",
-            required=True,
-            type=click.Path(dir_okay=False),
-            help="Figure file: .pdf, .svg or .png.",
+            "--engine", default=None, type=REF, help="Engine profile name or YAML (default: the device's)."
         ),
-        click.option("--quant", default="Q4_K_M", show_default=True),
-        click.option("--engine", default=None, help="Engine profile name or YAML (default: the device's)."),
         click.option("--test", default="tg128", show_default=True),
         click.option("--depth", default=0, show_default=True, type=int),
         click.option("--batch", default=1, show_default=True, type=int),
     )(with_workload)
 
 
+def _check_output(output: str, force: bool, inputs: list[str]) -> None:
+    if not output.lower().endswith(FORMATS):
+        raise WorkloadError(f"output must end in .pdf, .svg or .png, got {output[-40:]!r}")
+    refuse_overwrite(output, force, inputs)
+
+
 def _devices(device: str | None, devices: str | None) -> list[str]:
-    out = ([device] if device else []) + ([d for d in devices.split(",") if d] if devices else [])
+    out = ([device] if device else []) + (csv_list(str, devices, "--devices") if devices else [])
     if not out:
         raise click.UsageError("give --device D or --devices D1,D2")
     return out
 
 
 def _done(fig: Any, output: str) -> None:
-    click.echo(f"wrote {plots.save(fig, output)}")
+    """Save atomically: into a temporary file beside `output`, renamed over it once complete."""
+    with atomic_path(output, make_parents=True) as tmp:
+        plots.save(fig, tmp)
+    click.echo(f"wrote {output}")
 
 
 @click.group(cls=Group)
@@ -56,8 +92,8 @@ def plot() -> None:
 
 
 @plot.command("roofline")
-@click.option("--device", required=True)
-@click.argument("models", nargs=-1, required=True)
+@click.option("--device", required=True, type=REF)
+@click.argument("models", nargs=-1, required=True, type=REF)
 @plot_options
 def plot_roofline(
     device: str, models: tuple[str, ...], output: str, quant: str, engine: str | None, workload: Workload
@@ -68,10 +104,16 @@ def plot_roofline(
 
 
 @plot.command("crossover")
-@click.option("--device", required=True)
-@click.argument("models", nargs=2)
+@click.option("--device", required=True, type=REF)
+@click.argument("models", nargs=2, type=REF)
 @click.option("--vary", type=click.Choice(["batch", "context", "depth", "bandwidth"]), required=True)
-@click.option("--skew", default=1.0, show_default=True, type=float, help="Zipf exponent of the shaded band.")
+@click.option(
+    "--skew",
+    default=1.0,
+    show_default=True,
+    type=FiniteFloat(0.0, 100.0),
+    help="Zipf exponent of the shaded band.",
+)
 @plot_options
 def plot_crossover(
     device: str,
@@ -94,9 +136,9 @@ def _devices_by_models(name: str, figure: Callable[..., Any], doc: str) -> None:
     device (--device) or on several (--devices)."""
 
     @plot.command(name, help=doc)
-    @click.option("--device", default=None)
+    @click.option("--device", default=None, type=REF)
     @click.option("--devices", default=None, help="Comma-separated: several devices.")
-    @click.argument("models", nargs=-1, required=True)
+    @click.argument("models", nargs=-1, required=True, type=REF)
     @plot_options
     def command(
         device: str | None,
@@ -118,7 +160,7 @@ _devices_by_models(
 
 @plot.command("heatmap")
 @click.option("--devices", required=True, help="Comma-separated device ids.")
-@click.argument("models", nargs=-1, required=True)
+@click.argument("models", nargs=-1, required=True, type=REF)
 @plot_options
 def plot_heatmap(
     devices: str, models: tuple[str, ...], output: str, quant: str, engine: str | None, workload: Workload
@@ -132,7 +174,10 @@ def plot_heatmap(
 
 @plot.command("measured")
 @click.argument("trace_paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-def plot_measured(trace_paths: tuple[str, ...], output: str) -> None:
+@OUTPUT
+@FORCE
+def plot_measured(trace_paths: tuple[str, ...], output: str, force: bool) -> None:
     """Predicted against measured throughput of end-to-end traces, with +-10/25 % bands."""
-    _done(plots.measured_figure(build_entries(load_traces(trace_files(trace_paths)))), output)
+    paths = trace_files(trace_paths)
+    _check_output(output, force, [str(p) for p in paths])
+    _done(plots.measured_figure(build_entries(load_traces(paths))), output)

@@ -10,7 +10,7 @@ import click
 import yaml
 
 from roofline.cli import Group
-from roofline.cli.common import echo_json, gib, refuse_overwrite, si, write_text
+from roofline.cli.common import REF, echo_json, gib, refuse_overwrite, si, write_text
 from roofline.errors import RooflineError, SpecError
 from roofline.specs import catalog
 from roofline.specs.describe import describe_device, describe_model
@@ -42,7 +42,7 @@ def specs_list(as_json: bool) -> None:
 
 
 @specs.command("show")
-@click.argument("ref")
+@click.argument("ref", type=REF)
 @click.option(
     "--kind",
     type=click.Choice(["device", "model"]),
@@ -66,8 +66,8 @@ def specs_show(ref: str, kind: str | None, as_json: bool) -> None:
 
 
 def _guess_kind(ref: str) -> str:
-    p = Path(ref)
-    if p.is_file():
+    p = Path(catalog.check_ref(ref, "spec"))
+    if catalog.is_file(p):
         data = catalog.load_yaml(p)
         return "device" if isinstance(data, dict) and "processors" in data else "model"
     found = [k for k in ("device", "model") if ref in catalog.list_ids(k)]
@@ -143,13 +143,17 @@ def model() -> None:
     default=None,
     help="Write the spec here (default: print it).",
 )
-@click.option("--id", "model_id", default=None, help="Spec id (default: from the file or folder name).")
-@click.option("--source", default=None, help="URL of the config.json, recorded in the spec.")
+@click.option(
+    "--id", "model_id", default=None, type=REF, help="Spec id (default: from the file or folder name)."
+)
+@click.option("--source", default=None, type=REF, help="URL of the config.json, recorded in the spec.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def model_import(
     config: str, output: str | None, model_id: str | None, source: str | None, force: bool
 ) -> None:
     """Turn a Hugging Face config.json into a model spec."""
+    if output:
+        refuse_overwrite(output, force, inputs=[config])
     if output and model_id is None:
         model_id = Path(output).stem
     data = import_config(config, model_id, source)
@@ -158,8 +162,8 @@ def model_import(
     if output is None:
         click.echo(text, nl=False)
         return
-    out = refuse_overwrite(output, force)
-    write_text(out, text)
+    out = refuse_overwrite(output, force, inputs=[config])
+    write_text(out, text, force, inputs=[config])
     click.echo(
         f"wrote {out} ({spec.total_params / 1e9:.2f} B params, {spec.active_params / 1e9:.2f} B active)"
     )

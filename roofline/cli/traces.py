@@ -12,12 +12,12 @@ from typing import Any
 import click
 
 from roofline.cli import Group
-from roofline.cli.common import trace_files, write_profile
+from roofline.cli.common import REF, checked_engine, refuse_overwrite, trace_files, write_profile
 from roofline.errors import SpecError
 from roofline.model.engine import load_engine
 from roofline.plots import measured_figure, save
 from roofline.traces.files import read_any, read_micro, write_rows
-from roofline.traces.importers import import_llama_bench, import_public
+from roofline.traces.importers import import_public, read_llama_bench
 from roofline.validation import report
 from roofline.validation.bench import run as run_bench
 from roofline.validation.calibrate import calibrate_micro, fitted_profile
@@ -36,12 +36,23 @@ def traces_import() -> None:
 
 @traces_import.command("llama-bench")
 @click.argument("path", type=click.Path())
-@click.option("--device", required=True, help="Catalog id (or spec YAML) of the machine that ran it.")
-@click.option("--model", "model_ref", default=None, help="Model id (default: matched by parameter count).")
-@click.option("--engine", default=None, help="Engine profile (default: from llama-bench's backend).")
-@click.option("--source", default="measured here", show_default=True, help="Provenance recorded in each row.")
+@click.option(
+    "--device", required=True, type=REF, help="Catalog id (or spec YAML) of the machine that ran it."
+)
+@click.option(
+    "--model", "model_ref", default=None, type=REF, help="Model id (default: matched by parameter count)."
+)
+@click.option(
+    "--engine", default=None, type=REF, help="Engine profile (default: from llama-bench's backend)."
+)
+@click.option(
+    "--source", default="measured here", show_default=True, type=REF, help="Provenance recorded in each row."
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write a trace CSV here.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option(
+    "--skip-bad", is_flag=True, help="Skip (and count) bad records instead of stopping at the first."
+)
 def traces_import_llama_bench(
     path: str,
     device: str,
@@ -50,24 +61,31 @@ def traces_import_llama_bench(
     source: str,
     output: str | None,
     force: bool,
+    skip_bad: bool,
 ) -> None:
     """llama-bench output (-o json, jsonl, csv or md) -> end-to-end trace rows."""
-    rows = import_llama_bench(path, device, model_ref, engine, source)
     if output:
-        write_rows(output, rows, force)
-        click.echo(f"wrote {len(rows)} rows to {output}")
+        refuse_overwrite(output, force, inputs=[path])
+    got = read_llama_bench(path, device, model_ref, engine, source, skip_bad=skip_bad)
+    if got.skipped:
+        click.echo(f"skipped {len(got.skipped)} bad record(s); the first: {got.skipped[0]}", err=True)
+    if output:
+        write_rows(output, got.rows, force, inputs=[path])
+        click.echo(f"wrote {len(got.rows)} rows to {output}")
     else:
-        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        click.echo(json.dumps([asdict(r) for r in got.rows], indent=2))
 
 
 @traces_import.command("public")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Trace CSV to write.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-def traces_import_public(path: str, output: str, force: bool) -> None:
+@click.option("--skip-bad", is_flag=True, help="Skip (and count) malformed rows instead of stopping.")
+def traces_import_public(path: str, output: str, force: bool, skip_bad: bool) -> None:
     """The public measurement table (shared/data/public_measurements.csv) -> trace rows."""
-    rows, skipped = import_public(path)
-    write_rows(output, rows, force)
+    refuse_overwrite(output, force, inputs=[path])
+    rows, skipped = import_public(path, skip_bad=skip_bad)
+    write_rows(output, rows, force, inputs=[path])
     click.echo(
         f"wrote {len(rows)} rows to {output}; skipped: "
         + ", ".join(f"{n} {why}" for why, n in skipped.items())
@@ -79,28 +97,33 @@ def traces_import_public(path: str, output: str, force: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default="validation/REPORT.md", show_default=True)
 def validate(trace_paths: tuple[str, ...], out: str) -> None:
     """Regenerate the error report from trace files (default: validation/traces/)."""
-    entries = report.validate(
-        trace_files(trace_paths or ("validation/traces",)),
-        Path(out),
-        progress=lambda msg: click.echo(f"  {msg}", err=True),
-        figure=lambda entries, path: save(measured_figure(entries), path),
-    )
+    paths = trace_files(trace_paths or ("validation/traces",))
+    refuse_overwrite(out, True, inputs=paths)  # the report is regenerated in place, never over a trace
+    try:
+        entries = report.validate(
+            paths,
+            Path(out),
+            progress=lambda msg: click.echo(f"  {msg}", err=True),
+            figure=lambda entries, path: save(measured_figure(entries), path),
+        )
+    except OSError as exc:
+        raise SpecError(out, f"cannot write the report ({exc.strerror or exc})") from None
     click.echo(f"wrote {out} ({len(entries)} rows) and {Path(out).with_name('predicted_vs_measured.png')}")
 
 
 @click.command()
 @click.argument("trace_paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--engine", required=True, help="Engine profile to calibrate (name or YAML).")
-@click.option("--device", default=None, help="Use only rows of this device.")
+@click.option("--engine", required=True, type=REF, help="Engine profile to calibrate (name or YAML).")
+@click.option("--device", default=None, type=REF, help="Use only rows of this device.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Profile YAML to write.")
 @click.option("--force", is_flag=True, help="Overwrite an existing profile.")
 def calibrate(
     trace_paths: tuple[str, ...], engine: str, device: str | None, output: str, force: bool
 ) -> None:
     """Fit an engine profile's efficiencies and overheads to measured runs."""
-    if Path(output).exists() and not force:
-        raise SpecError(output, "exists; pass --force to overwrite (the previous profile is kept)")
-    base = load_engine(engine)
+    inputs = [*trace_files(trace_paths), engine]
+    refuse_overwrite(output, force, inputs)
+    base = load_engine(checked_engine(engine) or engine)
     e2e: list[Any] = []
     micro: list[Any] = []
     for f in trace_files(trace_paths):
@@ -113,7 +136,7 @@ def calibrate(
                 engine, "calibrating from microbenchmarks needs --device (the device they measured)"
             )
         prof, info = calibrate_micro([r for r in micro if r.device == device] or micro, device, base)
-        out = write_profile(output, prof, force)
+        out = write_profile(output, prof, force, inputs)
         click.echo(f"calibrated {base.name} from {len(micro)} microbenchmark rows of {device}:")
         for key in ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_s"):
             if key in info:
@@ -127,7 +150,9 @@ def calibrate(
     if not rows:
         raise SpecError(engine, f"no trace rows for engine {base.name}" + (f" on {device}" if device else ""))
     fit, prof = fitted_profile(rows, base)
-    out = write_profile(output, prof, force)
+    for warning in fit.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
+    out = write_profile(output, prof, force, inputs)
     click.echo(f"calibrated {base.name} on {len(rows)} rows; residual sigma {fit.residual_sigma:.3f} (log)")
     for k, v in fit.params.items():
         sig = fit.sigma[k]

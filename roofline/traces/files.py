@@ -9,13 +9,18 @@ Reading checks every row and reports the file, line and column of the first prob
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from roofline.errors import RooflineError
+from roofline.errors import RooflineError, SpecError
+from roofline.model.workload import MAX_BATCH, MAX_TOKENS
+from roofline.specs.output import write_output
 
 E2E_COLUMNS = (
     "device",
@@ -66,7 +71,11 @@ MICRO_KINDS = (
     "dense-ffn",
     "copy-h2d",
 )
-_TEST = re.compile(r"^(pp|tg)\d+$")
+_TEST = re.compile(r"^(pp|tg)(\d{1,9})$")
+#: Fastest throughput a trace may record (tokens/s): far above any real run, it catches a unit slip.
+MAX_TOKENS_PER_S = 1e9
+#: Largest trace file read: far above any real trace (the largest committed is ~100 kB).
+MAX_TRACE_BYTES = 256 * 2**20
 
 
 class TraceError(RooflineError):
@@ -116,16 +125,61 @@ class MicroRow:
     notes: str = ""
 
 
-def _num(text: str, kind: type, where: str, col: str, positive: bool = False, allow_zero: bool = True) -> Any:
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 8]}...{text[-5:]}"
+
+
+def _num(
+    text: str,
+    kind: type,
+    where: str,
+    col: str,
+    positive: bool = False,
+    allow_zero: bool = True,
+    high: float = math.inf,
+) -> Any:
     try:
-        v = kind(float(text)) if kind is int else kind(text)
+        value = float(text)
     except (TypeError, ValueError):
-        raise TraceError(f"{where}: column {col!r}: expected a number, got {text!r}") from None
-    if isinstance(v, float) and not math.isfinite(v):
-        raise TraceError(f"{where}: column {col!r}: expected a finite number, got {text!r}")
-    if v < 0 or (positive and v == 0) or (not allow_zero and v == 0):
-        raise TraceError(f"{where}: column {col!r}: expected a positive number, got {text!r}")
-    return v
+        raise TraceError(f"{where}: column {col!r}: expected a number, got {_shown(text)}") from None
+    if not math.isfinite(value):
+        raise TraceError(f"{where}: column {col!r}: expected a finite number, got {_shown(text)}")
+    if kind is int and value != int(value):
+        raise TraceError(f"{where}: column {col!r}: expected a whole number, got {_shown(text)}")
+    if value < 0 or (positive and value == 0) or (not allow_zero and value == 0):
+        raise TraceError(f"{where}: column {col!r}: expected a positive number, got {_shown(text)}")
+    if value > high:
+        raise TraceError(f"{where}: column {col!r}: {_shown(text)} is above {high:g}")
+    return int(value) if kind is int else value
+
+
+def check_e2e(row: E2ERow, where: str, check_catalog: bool = True) -> E2ERow:
+    """`row` if every field is of its type and within range (and, with `check_catalog`, its device,
+    model, engine and quantization are known): what `read_e2e` accepts, checked before a row is
+    written, so an importer never writes a trace that reading would refuse."""
+    for name in ("device", "engine", "model", "quant", "source"):
+        value = getattr(row, name)
+        if not isinstance(value, str) or not value.strip():
+            raise TraceError(f"{where}: field {name!r}: expected a non-empty text, got {_shown(value)}")
+    m = _TEST.match(row.test) if isinstance(row.test, str) else None
+    if not m or not 1 <= int(m.group(2)) <= MAX_TOKENS:
+        raise TraceError(f"{where}: field 'test': expected ppN or tgN with N >= 1, got {_shown(row.test)}")
+    for name, lo, hi in (("depth", 0, MAX_TOKENS), ("batch", 1, MAX_BATCH)):
+        value = getattr(row, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise TraceError(
+                f"{where}: field {name!r}: expected a whole number within {lo}-{hi:,}, got {value!r}"
+            )
+    tps = row.tokens_per_s
+    if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= MAX_TOKENS_PER_S:
+        raise TraceError(
+            f"{where}: field 'tokens_per_s': expected a finite number within 0-{MAX_TOKENS_PER_S:g} "
+            f"(exclusive of 0), got {_shown(tps)}"
+        )
+    if check_catalog:
+        _check_refs(row.device, row.model, row.engine, row.quant, where)
+    return row
 
 
 def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
@@ -140,9 +194,11 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
                 model=rec["model"],
                 quant=rec["quant"],
                 test=rec["test"],
-                depth=_num(rec["depth"], int, where, "depth"),
-                batch=_num(rec["batch"], int, where, "batch", True),
-                tokens_per_s=_num(rec["tokens_per_s"], float, where, "tokens_per_s", True),
+                depth=_num(rec["depth"], int, where, "depth", high=MAX_TOKENS),
+                batch=_num(rec["batch"], int, where, "batch", True, high=MAX_BATCH),
+                tokens_per_s=_num(
+                    rec["tokens_per_s"], float, where, "tokens_per_s", True, high=MAX_TOKENS_PER_S
+                ),
                 source=rec["source"],
                 **{
                     k: rec.get(k, "") or ""
@@ -150,8 +206,7 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
                 },
             )
         )
-        if check_catalog:
-            _check_refs(rows[-1].device, rows[-1].model, rows[-1].engine, rows[-1].quant, where)
+        check_e2e(rows[-1], where, check_catalog)
     return rows
 
 
@@ -173,7 +228,7 @@ def read_micro(path: str | Path) -> list[MicroRow]:
                 source=rec["source"],
                 flops=_num(rec.get("flops") or "0", float, where, "flops"),
                 bytes=_num(rec.get("bytes") or "0", float, where, "bytes"),
-                repeats=_num(rec.get("repeats") or "1", int, where, "repeats", positive=True),
+                repeats=_num(rec.get("repeats") or "1", int, where, "repeats", positive=True, high=1e12),
                 **{
                     k: rec.get(k, "") or ""
                     for k in ("harness_version", "backend", "date", "shape", "command", "notes")
@@ -195,12 +250,40 @@ def read_any(path: str | Path) -> tuple[list[E2ERow], list[MicroRow]]:
     )
 
 
-def _header(p: Path) -> list[str]:
+def read_text(path: str | Path, limit: int = MAX_TRACE_BYTES) -> str:
+    """A trace or measurement file's text (UTF-8, a regular file of at most `limit` bytes)."""
+    p = Path(path)
     try:
-        with p.open(newline="", encoding="utf-8") as f:
-            return next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"{p}: cannot read ({exc})") from None
+        if not p.is_file():
+            raise TraceError(f"{p}: no such file (or not a regular file)")
+        with p.open("rb") as f:
+            data = f.read(limit + 1)
+    except (OSError, ValueError) as exc:
+        raise TraceError(f"{p}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    if len(data) > limit:
+        raise TraceError(f"{p}: larger than {limit / 2**20:g} MiB; refusing to read it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+
+
+def csv_rows(text: str, where: str) -> list[dict[str, Any]]:
+    """CSV text -> one dict per row (csv.DictReader), a TraceError naming the line for what the csv
+    module refuses (a NUL byte, a field past its size limit)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise TraceError(f"{where}: line {reader.line_num}: not CSV ({exc})") from None
+
+
+def _header(p: Path) -> list[str]:
+    text = read_text(p)
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise TraceError(f"{p}: line 1: not CSV ({exc})") from None
 
 
 def _records(path: str | Path, required: tuple[str, ...]) -> Any:
@@ -209,31 +292,34 @@ def _records(path: str | Path, required: tuple[str, ...]) -> Any:
     missing = [c for c in required if c not in header]
     if missing:
         raise TraceError(f"{p}: line 1: missing column(s) {', '.join(missing)} (see validation/README.md)")
-    with p.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        for i, rec in enumerate(reader, start=2):
-            where = f"{p}: line {i}"
-            for c in required:
-                if rec.get(c) in (None, ""):
-                    raise TraceError(f"{where}: column {c!r} is empty")
-            yield where, rec
+    for i, rec in enumerate(csv_rows(read_text(p), str(p)), start=2):
+        where = f"{p}: line {i}"
+        for c in required:
+            if not isinstance(rec.get(c), str) or rec.get(c) == "":
+                raise TraceError(f"{where}: column {c!r} is empty")
+        yield where, rec
 
 
 def _check_refs(device: str, model: str, engine: str, quant: str, where: str) -> None:
-    from roofline.model.engine import ENGINES
     from roofline.specs.quant import check_quant
 
-    for kind, ref in (("device", device), ("model", model)):
-        if ref not in _ids(kind) and not Path(ref).is_file():
-            raise TraceError(
-                f"{where}: unknown {kind} {ref!r} (an id from `roofline specs list` or a spec path)"
-            )
-    if engine not in ENGINES and not Path(engine).is_file():
-        raise TraceError(f"{where}: unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+    for kind, ref in (("device", device), ("model", model), ("engine", engine)):
+        check_known(kind, ref, where)
     try:
         check_quant(quant)
     except RooflineError as exc:
         raise TraceError(f"{where}: {exc}") from None
+
+
+def check_known(kind: str, ref: str, where: str) -> None:
+    """`ref` names a `kind` (device, model or engine): a catalog id or an existing spec file."""
+    from roofline.model.engine import ENGINES
+    from roofline.specs.catalog import is_file
+
+    known = ref in ENGINES if kind == "engine" else ref in _ids(kind)
+    if not known and not is_file(Path(ref)):
+        hint = f"known: {', '.join(ENGINES)}" if kind == "engine" else "an id from `roofline specs list`"
+        raise TraceError(f"{where}: unknown {kind} {_shown(ref)} ({hint} or a spec path)")
 
 
 _ID_CACHE: dict[str, set[str]] = {}
@@ -247,20 +333,36 @@ def _ids(kind: str) -> set[str]:
     return _ID_CACHE[kind]
 
 
-def write_rows(path: str | Path, rows: list[Any], force: bool = False) -> None:
+def write_rows(
+    path: str | Path, rows: list[Any], force: bool = False, inputs: Iterable[str | os.PathLike[str]] = ()
+) -> None:
+    """Rows as a trace CSV, written atomically; never over one of `inputs` (the files they were
+    imported from), nor over an existing file without `force`."""
     p = Path(path)
-    if p.exists() and not force:
-        raise TraceError(f"{p}: exists; pass --force to overwrite")
     if not rows:
         raise TraceError(f"{p}: nothing to write")
     cols = E2E_COLUMNS if isinstance(rows[0], E2ERow) else MICRO_COLUMNS
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(cols))
-        w.writeheader()
-        for r in rows:
-            d = asdict(r)
-            w.writerow({c: d.get(c, "") for c in cols})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(cols))
+    w.writeheader()
+    for r in rows:
+        d = asdict(r)
+        w.writerow({c: d.get(c, "") for c in cols})
+    try:
+        write_output(p, buf.getvalue(), force, inputs, make_parents=True)
+    except SpecError as exc:
+        raise TraceError(str(exc)) from None
 
 
-__all__ = ["E2ERow", "MicroRow", "TraceError", "read_any", "read_e2e", "read_micro", "write_rows"]
+__all__ = [
+    "E2ERow",
+    "MicroRow",
+    "TraceError",
+    "check_e2e",
+    "csv_rows",
+    "read_any",
+    "read_e2e",
+    "read_micro",
+    "read_text",
+    "write_rows",
+]

@@ -15,7 +15,7 @@ the fit's residual scatter in log space (the model's own error), 10th to 90th pe
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,11 @@ MIN_DEPTH_SPREAD = 512
 #: real measurements, whose run-to-run noise alone is several per cent: it keeps its default rather
 #: than being fitted to noise.
 MIN_EFFECT = 0.05
+
+#: Largest RMS log residual a profile is written for: beyond it the fitted model misses the typical
+#: row by more than a factor e (2.7x), which says the traces are not runs of this engine on these
+#: devices (scaled, mislabelled or mixed up), not that the efficiencies need another decimal.
+MAX_RESIDUAL_SIGMA = 1.0
 
 
 class CalibrationError(RooflineError):
@@ -71,6 +76,7 @@ class Fit:
     rows: list[E2ERow]
     converged: bool
     message: str
+    warnings: list[str] = field(default_factory=list)  # fitted parameters sitting at a bound
 
     def profile(self, base: EngineProfile) -> EngineProfile:
         info = {
@@ -100,13 +106,25 @@ class Fit:
 
 
 def fitted_profile(rows: list[E2ERow], engine: str | EngineProfile) -> tuple[Fit, EngineProfile]:
-    """Calibrate `engine` on the rows and build its profile; a fit that did not converge is an
-    error (there is nothing to write)."""
+    """Calibrate `engine` on the rows and build its profile; a fit that did not converge, or that
+    misses the rows by more than MAX_RESIDUAL_SIGMA in log space, is an error (there is nothing
+    worth writing). Parameters fitted to a bound are listed in `fit.warnings`."""
     base = load_engine(engine)
     fit = calibrate(rows, base)
     if not fit.converged:
         raise CalibrationError(f"calibration did not converge ({fit.message}); no profile written")
+    if not fit.residual_sigma <= MAX_RESIDUAL_SIGMA:
+        raise CalibrationError(
+            f"the fit misses the {len(fit.rows)} rows by a factor {_exp(fit.residual_sigma)} on average "
+            f"(log residual sigma {fit.residual_sigma:.3g} > {MAX_RESIDUAL_SIGMA:g}): these traces cannot be "
+            f"{base.name} on {', '.join(sorted({r.device for r in fit.rows}))} (scaled or mislabelled "
+            "throughputs?); no profile written"
+        )
     return fit, fit.profile(base)
+
+
+def _exp(x: float) -> str:
+    return f"{np.exp(x):.3g}" if x < 700 else "beyond 1e300"
 
 
 #: Rows equal in these fields are repeated measurements of one configuration.
@@ -173,7 +191,10 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
     mid = np.where(lo > 0, np.sqrt(np.maximum(lo, 1e-12) * hi), (lo + hi) / 2)
     best = None
     for x_start in (x0, np.where([n.endswith("efficiency") for n in names], mid, x0)):
-        got = _fit_from(resid, x_start, x0, lo, hi, span, names, len(rows))
+        try:
+            got = _fit_from(resid, x_start, x0, lo, hi, span, names, len(rows))
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:  # e.g. non-finite residuals
+            raise CalibrationError(f"the fit cannot be evaluated on these rows ({exc})") from None
         if best is None or float(got[2].fun @ got[2].fun) < float(best[2].fun @ best[2].fun):
             best = got
     assert best is not None
@@ -195,6 +216,12 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
         resid_active = _restricted(resid, x, active)
         sol = _solve(resid_active, x[active], lo[active], hi[active])
     act_names = [names[i] for i in active]
+    warnings = [
+        f"{names[i]} was fitted to its bound ({sol.x[k]:.4g}, range {lo[i]:g}-{hi[i]:g}): the rows ask for "
+        "a value this engine cannot physically have, so other terms absorb the difference"
+        for k, i in enumerate(active)
+        if min(sol.x[k] - lo[i], hi[i] - sol.x[k]) <= 1e-6 * (hi[i] - lo[i])
+    ]
     r = sol.fun
     params = {n: base.value(n) for n in names}
     sigma: dict[str, float | None] = dict.fromkeys(names)
@@ -212,6 +239,7 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
         rows,
         bool(sol.success),
         str(sol.message),
+        warnings,
     )
 
 
@@ -337,10 +365,15 @@ def calibrate_micro(
     a_mat = np.stack([x, np.ones_like(x)], axis=1)
     coef, *_ = np.linalg.lstsq(a_mat, y, rcond=None)
     slope, t0 = float(coef[0]), max(float(coef[1]), 0.0)
+    if not np.isfinite(slope) or slope <= 0:
+        raise CalibrationError("streaming times do not grow with the bytes streamed: no bandwidth to fit")
     resid = y - a_mat @ coef
     s2 = float(resid @ resid) / max(1, len(y) - 2)
     cov = np.linalg.inv(a_mat.T @ a_mat) * s2
-    be = min(1.0, 1.0 / (slope * mc.main_bandwidth))
+    be = 1.0 / (slope * mc.main_bandwidth)
+    be = _sane(
+        "bandwidth_efficiency", be, f"{1 / slope:.3g} B/s measured against {mc.main_bandwidth:.3g} B/s peak"
+    )
     be_sigma = float(np.sqrt(cov[0, 0])) / slope * be if len(y) > 2 else None  # two points: no scatter
     info: dict[str, Any] = {
         "bandwidth_efficiency": {"value": be, "sigma": be_sigma, "rows": len(stream)},
@@ -354,13 +387,17 @@ def calibrate_micro(
         )
         best = max(r.flops / r.seconds for r in gemm if r.dtype == dtype)
         peak = mc.processor.peak(dtype) or mc.peak_flops
-        ce = min(1.0, best / peak)
+        ce = _sane(
+            "compute_efficiency", best / peak, f"{best:.3g} FLOP/s measured against {peak:.3g} FLOP/s peak"
+        )
         info["compute_efficiency"] = {"value": ce, "dtype": dtype, "best_flops": best, "peak_flops": peak}
         update["compute_efficiency"] = ce
     graph = [r.seconds for r in rows if r.kind == "launch-graph"]
     eager = [r.seconds for r in rows if r.kind == "launch"]
     if graph or eager:
         k = min(graph) if graph else min(eager)
+        if not 0 < k <= 1.0:
+            raise CalibrationError(f"per-kernel time {k:.3g} s is not a launch overhead (0-1 s)")
         info["kernel_overhead_s"] = {
             "value": k,
             "from": "launch-graph" if graph else "launch",
@@ -384,3 +421,19 @@ def calibrate_micro(
     )
     prov = f"calibrated from microbenchmarks of {dev.id}; defaults from: {base.provenance}"
     return base.model_copy(update={**update, "calibration": info, "provenance": prov}), info
+
+
+#: A measured rate may exceed the spec's peak by measurement noise and boost clocks, not by this.
+MAX_OVER_PEAK = 1.5
+
+
+def _sane(name: str, value: float, what: str) -> float:
+    """A microbenchmark efficiency (measured / peak), capped at its upper bound; one below its
+    physical range or far above peak says the trace is not of this device."""
+    lo, hi = PARAMETER_BOUNDS[name]
+    if not lo <= value <= MAX_OVER_PEAK * hi:
+        raise CalibrationError(
+            f"{name} would be {value:.3g} ({what}), outside {lo:g}-{hi:g}: the trace cannot be of this "
+            "device (scaled or mislabelled measurements?); no profile written"
+        )
+    return min(value, hi)
