@@ -192,13 +192,13 @@ def verdict(a: Prediction, b: Prediction) -> str:
     return text
 
 
-MIXER_NAMES = {"linear_attention": "linear attention", "mamba": "Mamba-2"}
+MIXER_NAMES = {"linear_attention": "linear-attention", "mamba": "Mamba-2"}
 
 
 def _recurrent_text(p: Prediction) -> str:
     """Why a hybrid model's decode slows little with context: most layers keep a fixed state."""
     n = sum(p.layers.values())
-    parts = " and ".join(f"{k} {MIXER_NAMES[m]}" for m, k in p.layers.items() if m in MIXER_NAMES)
+    parts = " and ".join(f"{k} {MIXER_NAMES[m]} layers" for m, k in p.layers.items() if m in MIXER_NAMES)
     state = p.memory.recurrent_state_bytes / p.workload.batch / 2**20
     n_attn = p.layers.get("attention", 0)
     return (

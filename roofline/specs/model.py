@@ -445,14 +445,16 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
 
 
 def _linear_attention_tensors(m: Model, i: int) -> list[Tensor]:
-    """A Gated DeltaNet layer (transformers' Qwen3NextGatedDeltaNet): in_proj_qkvz (q, k, v and the
-    output gate z), in_proj_ba (per value head: beta and the decay's alpha), the depthwise causal
-    convolution over q, k, v, per-head A_log and dt_bias, the gated RMSNorm and out_proj."""
+    """A Gated DeltaNet layer (transformers' Qwen3NextGatedDeltaNet, modeling_qwen3_next.py):
+    in_proj_qkvz (q, k, v and the output gate z), in_proj_ba (per value head: beta and the decay's
+    alpha), the depthwise causal convolution over q, k, v (no bias), per-head A_log and dt_bias, the
+    gated RMSNorm (one head_v_dim weight shared by the heads) and out_proj."""
     la = m.linear_attention
     assert la is not None
     d = m.d_model
-    return [
-        Tensor("ssm_in", i, (2 * la.key_dim + 2 * la.value_dim, d), "ssm"),
+    return [  # GGUF names as llama.cpp's qwen3next loads them (attn_qkv + attn_gate = in_proj_qkvz)
+        Tensor("attn_qkv", i, (la.conv_channels, d), "ssm"),
+        Tensor("attn_gate", i, (la.value_dim, d), "ssm"),
         Tensor("ssm_ba", i, (2 * la.n_v_heads, d), "ssm"),
         Tensor("ssm_conv1d", i, (la.conv_channels, la.conv_kernel), "ssm_param"),
         Tensor("ssm_dt", i, (la.n_v_heads,), "ssm_param"),

@@ -187,10 +187,12 @@ def _llama_cpp_type(m: Model, t: Tensor, ftype: str) -> str:
         return base if base == "Q8_0" else "Q6_K"
     if t.role == "embedding":
         return base
-    if t.name == "attn_v":
-        if m.is_hybrid:  # llama-quantize counts attn_v tensors, i.e. the attention layers only
-            attn = m.layers_with("attention")
-            i, n_layer = attn.index(i), len(attn)
+    if t.name == "attn_v" or (t.name == "attn_qkv" and t.role == "ssm"):
+        if m.is_hybrid:
+            # llama-quantize counts the tensors it treats as attn_v: attn_v itself and a Gated
+            # DeltaNet layer's fused attn_qkv (category ATTENTION_QKV), in layer order
+            wv = sorted(m.layers_with("attention") + m.layers_with("linear_attention"))
+            i, n_layer = wv.index(i), len(wv)
         new = base
         if ftype == "Q2_K":
             new = "Q4_K" if n_gqa >= 4 else "Q3_K"
@@ -212,9 +214,10 @@ def _llama_cpp_type(m: Model, t: Tensor, ftype: str) -> str:
     if t.name == "attn_k" and n_expert == 8:
         return "Q8_0"
     if t.name.startswith("ffn_down"):
-        if m.is_hybrid:  # ... and ffn_down tensors, i.e. the layers with an FFN
-            ffn = [j for j in range(m.n_layers) if m.has_ffn(j)]
-            i, n_layer = ffn.index(i), len(ffn)
+        if m.is_hybrid and n_expert == 1:
+            # ... and, without experts, indexes ffn_down by a counter of those tensors, still
+            # against the number of all layers (n_ffn_down = n_layer_all)
+            i = [j for j in range(m.n_layers) if m.has_ffn(j)].index(i)
         if ftype == "Q2_K":
             return "Q3_K"
         if ftype == "Q3_K_M":
