@@ -36,7 +36,15 @@ SUPPORTED = (
     "phi3",
     "llama4",
     "llama4_text",
+    "qwen3_next",
+    "qwen3_5",
+    "qwen3_5_text",
+    "qwen3_5_moe",
+    "qwen3_5_moe_text",
+    "nemotron_h",
 )
+#: Gated DeltaNet + gated full attention, every full_attention_interval-th layer (Qwen3-Next, 3.5)
+DELTANET_FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 
 # Defaults of transformers' config classes for keys that published configs leave out.
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -58,8 +66,15 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "deepseek_v2": {"moe_layer_freq": 1, "first_k_dense_replace": 0, "scoring_func": "softmax"},
     "deepseek_v3": {"moe_layer_freq": 1, "first_k_dense_replace": 0, "scoring_func": "sigmoid"},
     "llama4_text": {"interleave_moe_layer_step": 1},
+    # Qwen3NextConfig / Qwen3_5(Moe)TextConfig
+    "qwen3_next": {"full_attention_interval": 4, "linear_conv_kernel_dim": 4, "decoder_sparse_step": 1},
+    "qwen3_5_text": {"full_attention_interval": 4, "linear_conv_kernel_dim": 4},
+    "qwen3_5_moe_text": {"full_attention_interval": 4, "linear_conv_kernel_dim": 4, "decoder_sparse_step": 1},
+    # NemotronHConfig
+    "nemotron_h": {"conv_kernel": 4, "n_groups": 8, "use_conv_bias": True, "mamba_proj_bias": False},
 }
 _ACT = {
+    "relu2": "relu",  # Nemotron-H's squared ReLU: up and down projections, like ReLU
     "silu": "swiglu",
     "swish": "swiglu",
     "gelu_pytorch_tanh": "geglu",
@@ -167,7 +182,12 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
     if isinstance(cfg.get("text_config"), dict):
         # multimodal checkpoint: the text decoder's keys live under text_config
         cfg = {**cfg, **cfg["text_config"]}
-        cfg["model_type"] = {"gemma3": "gemma3_text", "llama4": "llama4_text"}.get(top_type, top_type)
+        cfg["model_type"] = {
+            "gemma3": "gemma3_text",
+            "llama4": "llama4_text",
+            "qwen3_5": "qwen3_5_text",
+            "qwen3_5_moe": "qwen3_5_moe_text",
+        }.get(top_type, top_type)
     inner = cfg.get("model_type")
     mt = inner if isinstance(inner, str) and inner in SUPPORTED else top_type
     c = {**_DEFAULTS.get(mt, {}), **cfg}
@@ -185,7 +205,7 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         raise SpecError(
             where, f"hidden_size {d_model} / num_attention_heads {n_heads} is below 1", "head_dim"
         )
-    act_name = cf.str("hidden_activation") or cf.str("hidden_act") or "silu"
+    act_name = cf.str("hidden_activation") or cf.str("mlp_hidden_act") or cf.str("hidden_act") or "silu"
     if act_name not in _ACT:
         raise SpecError(
             where, f"unsupported activation {_shown(act_name)}; known: {sorted(_ACT)}", "hidden_act"
@@ -198,7 +218,7 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         "head_dim": head_dim,
         "qkv_bias": mt in ("qwen2", "qwen2_moe") or cf.bool("attention_bias"),
         "o_bias": mt in ("gpt_oss", "phimoe") and cf.bool("attention_bias"),
-        "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text"),
+        "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text", *DELTANET_FAMILIES),
         "sinks": mt == "gpt_oss",
         "sliding_window": None,
         "global_every": None,
@@ -233,9 +253,82 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         "ffn": {"d_ff": d_ff, "activation": _ACT[act_name], "bias": False},
         "moe": _moe(cf, need),
     }
+    if mt in DELTANET_FAMILIES:
+        _deltanet(cf, spec)
+    elif mt == "nemotron_h":
+        _nemotron_h(cf, spec)
     if spec["moe"] is not None and all(_is_moe(spec["moe"], i) for i in range(n_layers)):
         spec["ffn"]["d_ff"] = None  # no dense layer: the dense width is not used
     return spec
+
+
+def _deltanet(cf: _Config, spec: dict[str, Any]) -> None:
+    """Qwen3-Next / Qwen3.5: Gated DeltaNet layers with a gated full-attention layer every
+    full_attention_interval layers (or as `layer_types` lists them)."""
+    n_layers = spec["n_layers"]
+    types = cf.strs("layer_types")
+    if types is None:
+        every = cf.int("full_attention_interval", 1, MAX_LAYERS)
+        types = ["full_attention" if (i + 1) % every == 0 else "linear_attention" for i in range(n_layers)]
+    if len(types) != n_layers or set(types) - {"full_attention", "linear_attention"}:
+        raise SpecError(
+            cf.where, f"expected {n_layers} entries of full_attention / linear_attention", "layer_types"
+        )
+    kinds = ["attention" if t == "full_attention" else "linear_attention" for t in types]
+    spec["layer_pattern"] = _shortest_period(kinds)
+    spec["attention"]["output_gate"] = True
+    spec["linear_attention"] = {
+        "n_k_heads": cf.int("linear_num_key_heads", 1, MAX_HEADS),
+        "n_v_heads": cf.int("linear_num_value_heads", 1, MAX_HEADS),
+        "head_k_dim": cf.int("linear_key_head_dim", 1, MAX_WIDTH),
+        "head_v_dim": cf.int("linear_value_head_dim", 1, MAX_WIDTH),
+        "conv_kernel": cf.int("linear_conv_kernel_dim", 1, 1024),
+    }
+
+
+#: hybrid_override_pattern letters (NemotronH): Mamba-2, attention, MLP, MoE; one per block
+_NEMOTRON_BLOCKS = {"M": "mamba_only", "*": "attention_only", "-": "ffn_only", "E": "ffn_only"}
+
+
+def _nemotron_h(cf: _Config, spec: dict[str, Any]) -> None:
+    """Nemotron-H / Nemotron 3: each block runs one of a Mamba-2 mixer, attention, an MLP or a MoE
+    (hybrid_override_pattern); blocks have one norm each."""
+    pattern = cf.str("hybrid_override_pattern")
+    if not pattern or set(pattern) - set(_NEMOTRON_BLOCKS) or len(pattern) != spec["n_layers"]:
+        raise SpecError(
+            cf.where,
+            f"expected {spec['n_layers']} letters of M (Mamba-2), * (attention), - (MLP), E (MoE)",
+            "hybrid_override_pattern",
+        )
+    spec["layer_pattern"] = _shortest_period([_NEMOTRON_BLOCKS[c] for c in pattern])
+    spec["norms_per_layer"] = 1
+    spec["mamba"] = {
+        "n_heads": cf.int("mamba_num_heads", 1, MAX_HEADS),
+        "head_dim": cf.int("mamba_head_dim", 1, MAX_WIDTH),
+        "d_state": cf.int("ssm_state_size", 1, MAX_WIDTH),
+        "n_groups": cf.int("n_groups", 1, MAX_HEADS),
+        "d_conv": cf.int("conv_kernel", 1, 1024),
+        "conv_bias": cf.bool("use_conv_bias", True),
+        "proj_bias": cf.bool("mamba_proj_bias"),
+    }
+    moe = spec["moe"]
+    if moe is not None:
+        moe["dense_layers"] = [i for i, c in enumerate(pattern) if c == "-"]
+        if "E" not in pattern:
+            spec["moe"] = None
+    if spec["moe"] is None or "-" in pattern:
+        spec["ffn"]["d_ff"] = cf.int("intermediate_size", 1, MAX_WIDTH)
+    else:
+        spec["ffn"]["d_ff"] = None
+
+
+def _shortest_period(kinds: list[str]) -> list[str]:
+    """The shortest unit that repeats to `kinds` (a spec's layer_pattern repeats over the layers)."""
+    n = len(kinds)
+    for p in range(1, n + 1):
+        if n % p == 0 and kinds == kinds[:p] * (n // p):
+            return kinds[:p]
+    return kinds
 
 
 def _is_moe(moe: dict[str, Any], i: int) -> bool:
@@ -286,7 +379,19 @@ def _sliding(cf: _Config, n_layers: int, attention: dict[str, Any]) -> None:
 
 def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
     mt = cf.mt
-    if mt in ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text", "granite", "phi3"):
+    if mt in (
+        "llama",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "gemma2",
+        "gemma3_text",
+        "granite",
+        "phi3",
+        "qwen3_5_text",
+    ):
+        return None
+    if mt == "nemotron_h" and not any(cf.present(k) for k in ("n_routed_experts", "num_experts")):
         return None
     n_exp = next(
         (
@@ -320,13 +425,19 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
     if mt in ("mixtral", "olmoe", "phimoe", "granitemoe", "gpt_oss"):
         moe["d_expert"] = need("intermediate_size")
         moe["router"] = "softmax-topk" if mt == "olmoe" else "topk-softmax"
-    elif mt in ("qwen2_moe", "qwen3_moe"):
+    elif mt in ("qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_5_moe_text"):
         moe["d_expert"] = need("moe_intermediate_size")
         moe["moe_every"] = cf.int("decoder_sparse_step", 1, MAX_LAYERS, default=1)
         moe["dense_layers"] = cf.ints("mlp_only_layers", 0, MAX_LAYERS)
         shared = cf.int("shared_expert_intermediate_size", 0, MAX_WIDTH, default=0)
-        if mt == "qwen2_moe" and shared:
+        if mt != "qwen3_moe" and shared:  # a sigmoid-gated shared expert
             moe.update(n_shared_experts=1, d_shared_expert=shared, shared_expert_gate=True)
+    elif mt == "nemotron_h":
+        moe["d_expert"] = need("moe_intermediate_size")
+        shared = cf.int("moe_shared_expert_intermediate_size", 0, MAX_WIDTH, default=0)
+        if shared:
+            moe.update(n_shared_experts=1, d_shared_expert=shared)
+        moe["router"] = "sigmoid-topk"
     elif mt in ("deepseek_v2", "deepseek_v3"):
         moe["d_expert"] = need("moe_intermediate_size")
         n_shared = cf.int("n_shared_experts", 0, MAX_EXPERTS, default=0)
