@@ -32,7 +32,7 @@ class FiniteFloat(click.ParamType):
 
     name = "number"
 
-    def __init__(self, lo: float = -1e30, hi: float = 1e30) -> None:
+    def __init__(self, lo: float = -math.inf, hi: float = math.inf) -> None:
         self.lo, self.hi = lo, hi
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
@@ -41,7 +41,8 @@ class FiniteFloat(click.ParamType):
         except (TypeError, ValueError, OverflowError):
             self.fail(f"{str(value)[:40]!r} is not a number", param, ctx)
         if not math.isfinite(x) or not self.lo <= x <= self.hi:
-            self.fail(f"{str(value)[:40]} is not a finite number within {self.lo:g}-{self.hi:g}", param, ctx)
+            span = f" within {self.lo:g} to {self.hi:g}" if math.isfinite(self.lo + self.hi) else ""
+            self.fail(f"{str(value)[:40]} is not a finite number{span}", param, ctx)
         return x
 
 

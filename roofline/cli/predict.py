@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
+import math
 from typing import Any
 
 import click
 
 from roofline import api
-from roofline.cli.common import csv_list, echo_json, gib, workload_options
+from roofline.cli.common import (
+    MAX_GRID,
+    REF,
+    FiniteFloat,
+    checked_engine,
+    csv_list,
+    echo_json,
+    gib,
+    refuse_overwrite,
+    workload_options,
+    write_text,
+)
+from roofline.errors import RooflineError, WorkloadError
 from roofline.model import symbolic
 from roofline.model.results import Prediction
-from roofline.model.workload import Workload
+from roofline.model.workload import MAX_BATCH, MAX_TOKENS, Workload
+from roofline.specs.catalog import resolve
 
-DEVICE = click.option("--device", required=True, help="Device id or spec YAML.")
-MODEL = click.option("--model", "model_ref", required=True, help="Model id or spec YAML.")
+DEVICE = click.option("--device", required=True, type=REF, help="Device id or spec YAML.")
+MODEL = click.option("--model", "model_ref", required=True, type=REF, help="Model id or spec YAML.")
 
 
 @click.command()
@@ -71,7 +84,7 @@ def _print_prediction(p: Prediction) -> None:
 
 @click.command()
 @DEVICE
-@click.argument("models", nargs=-1, required=True)
+@click.argument("models", nargs=-1, required=True, type=REF)
 @workload_options
 def compare(
     device: str, models: tuple[str, ...], workload: Workload, run_options: dict[str, Any], as_json: bool
@@ -131,15 +144,15 @@ def explain(
 
 @click.command()
 @DEVICE
-@click.argument("models", nargs=2)
+@click.argument("models", nargs=2, type=REF)
 @click.option(
     "--vary",
     type=click.Choice(["batch", "context", "depth", "bandwidth"]),
     required=True,
     help="What to sweep (context = depth of the KV cache).",
 )
-@click.option("--lo", type=float, default=None, help="Start of the range (bandwidth in GB/s).")
-@click.option("--hi", type=float, default=None, help="End of the range (bandwidth in GB/s).")
+@click.option("--lo", type=FiniteFloat(), default=None, help="Start of the range (bandwidth in GB/s).")
+@click.option("--hi", type=FiniteFloat(), default=None, help="End of the range (bandwidth in GB/s).")
 @workload_options
 def crossover(
     device: str,
@@ -162,8 +175,8 @@ def crossover(
         workload,
         run_options["engine"],
         run_options["quant"],
-        None if lo is None else lo * scale,
-        None if hi is None else hi * scale,
+        None if lo is None else min(lo * scale, 1e300),  # (GB/s -> B/s may overflow; then clipped)
+        None if hi is None else min(hi * scale, 1e300),
     )
     if as_json:
         echo_json(c.to_json())
@@ -182,8 +195,9 @@ def crossover(
     "--depth", "depths", default="0,1024,4096,16384", show_default=True, help="Comma-separated depths."
 )
 @click.option("--test", default="tg128", show_default=True, help="tgN or ppN.")
-@click.option("--engine", default=None, help="Engine profile (default: each device's).")
+@click.option("--engine", default=None, type=REF, help="Engine profile (default: each device's).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write CSV here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 def sweep(
     devices: str,
@@ -194,19 +208,31 @@ def sweep(
     test: str,
     engine: str | None,
     output: str | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Throughput over a grid of devices, models, quants, batches and depths (lambdified, vectorised)."""
     Workload(test=test)  # validates the test name
-    rows = symbolic.sweep(
-        csv_list(str, devices),
-        csv_list(str, models),
-        csv_list(str, quants),
-        csv_list(int, batches),
-        csv_list(int, depths),
-        test,
-        engine,
+    grid = (
+        csv_list(str, devices, "--devices"),
+        csv_list(str, models, "--models"),
+        csv_list(str, quants, "--quants"),
+        csv_list(int, batches, "--batch", 1, MAX_BATCH),
+        csv_list(int, depths, "--depth", 0, MAX_TOKENS),
     )
+    if math.prod(len(x) for x in grid) > MAX_GRID:
+        raise WorkloadError(f"the grid has more than {MAX_GRID:,} points; split the sweep")
+    if output:
+        refuse_overwrite(output, force, _spec_files(grid[0], grid[1], engine))
+    rows = symbolic.sweep(*grid, test, checked_engine(engine))
+    bad = [
+        r for r in rows if r["tokens_per_second"] is not None and not 0 < r["tokens_per_second"] < math.inf
+    ]
+    if bad:
+        raise WorkloadError(
+            f"{bad[0]['model']} on {bad[0]['device']} (batch {bad[0]['batch']}, depth {bad[0]['depth']}): "
+            f"throughput {bad[0]['tokens_per_second']!r} is not a finite positive number; check the specs"
+        )
     if as_json:
         echo_json(rows)
         return
@@ -215,7 +241,19 @@ def sweep(
     writer.writeheader()
     writer.writerows(rows)
     if output:
-        Path(output).write_text(buf.getvalue())
+        write_text(refuse_overwrite(output, force, _spec_files(grid[0], grid[1], engine)), buf.getvalue())
         click.echo(f"wrote {len(rows)} rows to {output}")
     else:
         click.echo(buf.getvalue(), nl=False)
+
+
+def _spec_files(devices: list[str], models: list[str], engine: str | None) -> list[str]:
+    """The spec files a sweep reads (the output must not be one of them)."""
+    out = [engine] if engine else []
+    for kind, refs in (("device", devices), ("model", models)):
+        for ref in refs:
+            try:
+                out.append(str(resolve(ref, kind)))
+            except RooflineError:
+                continue  # an unknown id is reported when the sweep loads it
+    return out

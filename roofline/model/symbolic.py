@@ -20,7 +20,7 @@ from roofline.errors import SpecError, WorkloadError
 from roofline.model.mathns import SYMPY
 from roofline.model.results import bound_of
 from roofline.model.scenario import Scenario, resolve
-from roofline.model.workload import Workload
+from roofline.model.workload import MAX_BATCH, MAX_TOKENS, Workload
 from roofline.specs.quant import check_quant
 
 VARIABLES = ("batch", "depth", "bandwidth")
@@ -237,6 +237,13 @@ class Crossover:
 
 
 DEFAULT_RANGES = {"batch": (1.0, 1024.0), "depth": (0.0, 131072.0)}
+#: What each variable can physically be (a Workload's bounds; the bandwidths a device spec may
+#: state): a crossover range is clipped to it.
+PHYSICAL_RANGES = {
+    "batch": (1.0, float(MAX_BATCH)),
+    "depth": (0.0, float(MAX_TOKENS)),
+    "bandwidth": (1e6, 1e14),
+}
 
 
 def _values_along(sm: SymbolicModel, vary: str, x: np.ndarray) -> list[np.ndarray]:
@@ -295,10 +302,17 @@ def crossover(
         dlo, dhi = DEFAULT_RANGES[vary]
         lo = dlo if lo is None else lo
         hi = dhi if hi is None else hi
-    if not 0 <= lo < hi:
-        raise WorkloadError(f"crossover range must satisfy 0 <= lo < hi, got {lo}, {hi}")
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
+        raise WorkloadError(f"crossover range must satisfy 0 <= lo < hi (finite), got {lo}, {hi}")
     if vary == "batch" and lo < 1:
         raise WorkloadError("batch range starts at 1")
+    plo, phi = PHYSICAL_RANGES[vary]
+    if max(lo, plo) >= min(hi, phi):
+        raise WorkloadError(
+            f"crossover range {lo:g}-{hi:g} lies outside what {vary} can be ({plo:g}-{phi:g})"
+        )
+    clipped = (max(lo, plo), min(hi, phi)) != (lo, hi)
+    lo, hi = max(lo, plo), min(hi, phi)
 
     def ratio(x: Any) -> Any:
         xs = np.asarray(x, dtype=float)
@@ -308,11 +322,17 @@ def crossover(
 
     grid = np.unique(np.concatenate([[lo], np.geomspace(max(lo, 1e-9) if lo > 0 else 1.0, hi, points), [hi]]))
     r = ratio(grid)
+    if not np.isfinite(r).all():
+        at = float(grid[np.argmin(np.isfinite(r))])
+        raise WorkloadError(
+            f"at {vary} = {at:g} one of {sa.model}, {sb.model} fits neither {sa.device}'s memory nor an "
+            "offload tier: there is no throughput to compare; narrow the range (--lo/--hi)"
+        )
     roots = []
     for i in np.nonzero(np.sign(r[:-1]) * np.sign(r[1:]) < 0)[0]:
         roots.append(float(brentq(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1])))
     limits = {sm.model: _fit_limit(sm, vary, lo, hi) for sm in (sa, sb)}
-    notes = []
+    notes = [f"range clipped to {lo:g}-{hi:g}, what {vary} can physically be"] if clipped else []
     for name, limit in limits.items():
         if limit is None:
             continue
