@@ -190,3 +190,20 @@ def test_expert_compute_efficiency_moves_only_the_routed_experts():
         else:
             assert b.compute_seconds == pytest.approx(a.compute_seconds, rel=1e-12)
     assert slow.tokens_per_second < base.tokens_per_second
+
+
+def test_float_weights_take_the_engines_float_path():
+    """llama.cpp CUDA multiplies quantized weights with MMQ's int8 tensor cores and F16 weights with
+    cuBLAS in fp16: on an RTX 4090 (660.6 int8 TOPS, 330.3 fp16 TFLOPS with fp16 accumulate) the
+    same prefill matmul FLOPs take twice as long from an F16 file as from a Q8_0 one."""
+    w = Workload(test="pp512")
+    ops = {
+        q: {
+            o.op: o
+            for o in predict("rtx-4090", "llama-3.1-8b", w, engine="llama.cpp-cuda", quant=q).breakdown
+        }
+        for q in ("F16", "Q8_0")
+    }
+    f16, q8 = ops["F16"]["attn_qkv"], ops["Q8_0"]["attn_qkv"]
+    assert f16.flops == q8.flops
+    assert f16.compute_seconds == pytest.approx(2 * q8.compute_seconds, rel=1e-9)

@@ -41,6 +41,7 @@ class Machine:
     peak_flops: float
     vector_peak: float
     attention_peak: float  # peak of the precision and units the attention core runs on
+    float_peak: float  # peak of the matmuls on float (F16/BF16/F32) weights
     main_bandwidth: float
     cache_levels: tuple[tuple[str, float, float], ...]  # (name, capacity, bandwidth), innermost first
     act_bandwidth: float
@@ -48,9 +49,14 @@ class Machine:
     warnings: tuple[str, ...] = ()
 
     def peak(self, name: str) -> float:
-        """The peak an operator's FLOPs run at (Operator.peak): the weight matmuls' ("matmul"), the
-        attention core's ("attention") or the vector units' ("vector": recurrent scans)."""
-        return {"attention": self.attention_peak, "vector": self.vector_peak}.get(name, self.peak_flops)
+        """The peak an operator's FLOPs run at (Operator.peak): the matmuls' on quantized weights
+        ("matmul") or on float weights ("matmul_float"), the attention core's ("attention") or the
+        vector units' ("vector": recurrent scans)."""
+        return {
+            "attention": self.attention_peak,
+            "vector": self.vector_peak,
+            "matmul_float": self.float_peak,
+        }.get(name, self.peak_flops)
 
 
 def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) -> Machine:
@@ -77,17 +83,20 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
     if peak is None:
         raise SpecError(device.id, f"processor {proc.name!r} lists no usable peak compute", "processors")
     vector = proc.peak("fp32", "vector") or proc.peak("fp16", "vector") or peak
-    attn_peak = peak
-    if eng.attention_precision is not None and eng.attention_precision != eng.compute_precision:
-        attn_peak = proc.peak(eng.attention_precision, eng.compute_unit) or proc.peak(
-            eng.attention_precision, "best"
-        )
-        if attn_peak is None:
-            attn_peak = peak
+
+    def other_peak(precision: str | None, what: str) -> float:
+        """The peak of a kernel family that runs at its own precision (None: the weight matmuls')."""
+        if precision is None or precision == eng.compute_precision:
+            return peak
+        found = proc.peak(precision, eng.compute_unit) or proc.peak(precision, "best")
+        if found is None:
             warnings.append(
-                f"{device.id} lists no {eng.attention_precision} peak on its {kind}; the attention core "
-                f"uses the weight matmuls' peak"
+                f"{device.id} lists no {precision} peak on its {kind}; {what} uses the weight matmuls' peak"
             )
+        return found or peak
+
+    attn_peak = other_peak(eng.attention_precision, "the attention core")
+    float_peak = other_peak(eng.float_precision, "the matmuls on float weights")
     levels = [
         (lv.name, lv.capacity.value, lv.bandwidth.value)
         for lv in device.hierarchy(proc)[1:]
@@ -111,6 +120,7 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
         peak,
         vector,
         attn_peak,
+        float_peak,
         device.main_bandwidth,
         tuple(levels),
         act_bw,

@@ -71,6 +71,12 @@ class EngineProfile(Frozen):
     # the kernel is tiled and vectorised; large where a one-query kernel pays a call, a reduction and a
     # scalar exp per key (ggml's CPU flash attention in decode). Prefill tiles amortise it.
     attention_key_ops: float = Field(default=0.0, ge=0)
+    # Matmuls on float weights (F16/BF16/F32 tensors: an F16 file, the F32 router) may take another
+    # kernel path than quantized ones: llama.cpp's CUDA back-end runs quantized weights through its
+    # MMQ int8 tensor-core kernels and float weights through cuBLAS in fp16. None = compute_precision
+    # and compute_efficiency.
+    float_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"] | None = None
+    float_compute_efficiency: float | None = Field(default=None, gt=0, le=1)
     # share of peak the routed experts' matmuls reach (None = compute_efficiency): a grouped MoE
     # kernel gathers each expert's tokens and runs many small matmuls, which need not pack and tile as
     # well as one dense matmul (ggml's CPU mul_mat_id, for one)
@@ -106,6 +112,7 @@ class EngineProfile(Frozen):
 FALLBACKS = {
     "attention_efficiency": "compute_efficiency",
     "expert_compute_efficiency": "compute_efficiency",
+    "float_compute_efficiency": "compute_efficiency",
     "kv_bandwidth_efficiency": "bandwidth_efficiency",
 }
 
@@ -117,6 +124,7 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "kv_bandwidth_efficiency": (0.01, 1.0),
     "compute_efficiency": (0.01, 1.0),
     "expert_compute_efficiency": (0.01, 1.0),
+    "float_compute_efficiency": (0.01, 1.0),
     "attention_efficiency": (0.001, 1.0),
     "attention_key_ops": (0.0, 5000.0),
     "dequant_efficiency": (0.01, 1.0),

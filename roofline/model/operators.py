@@ -31,6 +31,9 @@ from roofline.model.routing import distinct_experts, distinct_experts_uniform
 from roofline.specs.model import GatedDeltaNet, Model, Tensor
 from roofline.specs.quant import KV_DTYPES, tensor_type
 
+#: Weight types a matmul reads without unpacking quantization blocks.
+FLOAT_TYPES = ("F32", "F16", "BF16")
+
 #: Operator names in breakdown order, with the class each is plotted under.
 OPERATORS: dict[str, str] = {
     "embedding": "embedding",
@@ -66,6 +69,7 @@ class ModelTables:
     weight_bytes: dict[str, float]  # per operator, all layers (experts: every expert)
     params: dict[str, float]  # per operator, all layers (experts: every expert)
     dequant_ops: dict[str, float]  # per operator, ops to unpack all its weights once
+    float_params: dict[str, float]  # per operator, parameters stored as F16/BF16/F32
     layers: dict[str, int]  # how many layers each operator spans
     expert_bytes: float  # one expert, summed over MoE layers
     expert_params: float
@@ -86,6 +90,11 @@ class ModelTables:
     @property
     def total_weight_bytes(self) -> float:
         return float(sum(self.weight_bytes.values()))
+
+    def is_float(self, op: str) -> bool:
+        """Whether most of an operator's weights are float (F16/BF16/F32), not quantized: its
+        matmuls then take the engine's float path (EngineProfile.float_precision)."""
+        return self.float_params[op] > self.params[op] / 2
 
 
 #: Which operator a tensor's weights belong to, by the tensor's role in the model spec.
@@ -131,6 +140,7 @@ def build_tables(
     wb = dict.fromkeys(OPERATORS, 0.0)
     pr = dict.fromkeys(OPERATORS, 0.0)
     dq = dict.fromkeys(OPERATORS, 0.0)
+    fl = dict.fromkeys(OPERATORS, 0.0)
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
     embd_row = 0.0
     for t in model.tensors:
@@ -139,14 +149,18 @@ def build_tables(
         wb[op] += t.numel * wt.bytes_per_weight
         pr[op] += t.numel
         dq[op] += t.numel * wt.dequant_ops
+        if wt.name in FLOAT_TYPES:
+            fl[op] += t.numel
         if t.layer is not None:
             layers[op].add(t.layer)
         if t.role == "embedding":
             embd_row = t.row_length * wt.bytes_per_weight
     if model.tied_embeddings:
         # the LM head is the embedding matrix, stored in the output's type (see quant.tensor_type)
-        wb["lm_head"], pr["lm_head"], dq["lm_head"] = wb["embedding"], pr["embedding"], dq["embedding"]
-    wb["embedding"], pr["embedding"], dq["embedding"] = 0.0, 0.0, 0.0  # gathered per token instead
+        for table in (wb, pr, dq, fl):
+            table["lm_head"] = table["embedding"]
+    for table in (wb, pr, dq, fl):
+        table["embedding"] = 0.0  # gathered per token instead
     moe = model.moe
     n_exp = moe.n_experts if moe else 1
     a = model.attention
@@ -178,6 +192,7 @@ def build_tables(
         weight_bytes=wb,
         params=pr,
         dequant_ops=dq,
+        float_params=fl,
         layers=counts,
         expert_bytes=wb["experts"] / n_exp,
         expert_params=pr["experts"] / n_exp,
@@ -263,10 +278,13 @@ def step_operators(
     def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0) -> Operator:
         count = tb.layers[name]
         per_layer = tb.params[name] / max(count, 1)
+        is_float = tb.is_float(name)
         return Operator(
             name=name,
             category=OPERATORS[name],
             kind="matmul",
+            peak="matmul_float" if is_float else "matmul",
+            efficiency="float_compute_efficiency" if is_float else "compute_efficiency",
             count=count,
             flops=2 * tokens * tb.params[name],
             weight_bytes=tb.weight_bytes[name],
@@ -375,6 +393,7 @@ def step_operators(
                 act_bytes=tokens * moe.top_k * (2 * d + 4 * moe.d_expert) * act * n_moe,
                 kernels=exp_kernels * n_moe,
                 dequant_ops=n_touched * tb.expert_dequant_ops,
+                peak="matmul_float" if tb.is_float("experts") else "matmul",
                 efficiency="expert_compute_efficiency",
                 syncs=n_moe * eng.moe_syncs_per_layer,
                 stored_weight_bytes=tb.weight_bytes["experts"],
@@ -400,6 +419,8 @@ def step_operators(
             act_bytes=seqs * (d + mdl.vocab_size) * act,
             kernels=kc.lm_head,
             dequant_ops=tb.dequant_ops["lm_head"],
+            peak="matmul_float" if tb.is_float("lm_head") else "matmul",
+            efficiency="float_compute_efficiency" if tb.is_float("lm_head") else "compute_efficiency",
             stored_weight_bytes=tb.weight_bytes["lm_head"],
             shape=(seqs, mdl.vocab_size, d),
         )
