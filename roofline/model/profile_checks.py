@@ -66,7 +66,13 @@ def _seq(x: Any) -> bool:
 
 
 def _finite(x: Any) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+    """A number (not a bool) that is a finite float (an integer past float range is not)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _strings(cal: dict[str, Any], key: str, where: str) -> Any:

@@ -302,6 +302,10 @@ def crossover(
         dlo, dhi = DEFAULT_RANGES[vary]
         lo = dlo if lo is None else lo
         hi = dhi if hi is None else hi
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError, OverflowError):
+        raise WorkloadError(f"crossover range must be two numbers, got {lo!r}, {hi!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
         raise WorkloadError(f"crossover range must satisfy 0 <= lo < hi (finite), got {lo}, {hi}")
     if vary == "batch" and lo < 1:

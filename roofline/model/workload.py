@@ -54,8 +54,13 @@ class Workload:
 
 def _check(name: str, value: object, lo: int, hi: int) -> None:
     """`value` is a finite number in [lo, hi] (the symbolic tools pass floats; bools are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise WorkloadError(f"{name} must be a finite number, got {value!r}")
+    try:
+        finite = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
+    except OverflowError:  # an integer past float range
+        finite = False
+    if not finite:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}..."
+        raise WorkloadError(f"{name} must be a finite number, got {shown}")
     if value < lo:
         raise WorkloadError(f"{name} must be >= {lo}, got {float(value):g}")
     if value > hi:

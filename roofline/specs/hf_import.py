@@ -205,7 +205,8 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         raise SpecError(
             where, f"hidden_size {d_model} / num_attention_heads {n_heads} is below 1", "head_dim"
         )
-    act_name = cf.str("hidden_activation") or cf.str("mlp_hidden_act") or cf.str("hidden_act") or "silu"
+    named = [cf.str(k) for k in ("hidden_activation", "mlp_hidden_act", "hidden_act")]  # all type-checked
+    act_name = next((n for n in named if n), "silu")
     if act_name not in _ACT:
         raise SpecError(
             where, f"unsupported activation {_shown(act_name)}; known: {sorted(_ACT)}", "hidden_act"

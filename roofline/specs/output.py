@@ -43,6 +43,8 @@ def check_output(
     try:
         if out.is_dir():
             raise SpecError(str(out), "is a folder; give a file name")
+        if out.exists() and not out.is_file():
+            raise SpecError(str(out), "is not a regular file (a device, a pipe?); refusing to replace it")
         exists = out.exists() or out.is_symlink()
     except OSError as exc:
         raise SpecError(str(out), f"cannot use as output ({exc.strerror or exc})") from None

@@ -177,9 +177,12 @@ def _float_field(r: dict[str, Any], key: str, where: str) -> float:
             v = float(v)
         except ValueError:
             pass
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    try:
+        v = float(v) if not isinstance(v, bool) and isinstance(v, (int, float)) else math.nan
+    except OverflowError:  # an integer past float range
+        v = math.inf
+    if not math.isfinite(v):
         raise TraceError(f"{where}: field {key!r}: expected a finite number, got {_shown(r.get(key))}")
-    v = float(v)
     if not 0 < v <= MAX_TOKENS_PER_S:
         raise TraceError(
             f"{where}: field {key!r}: expected a number within 0-{MAX_TOKENS_PER_S:g} (above 0), got {v:g}"
