@@ -10,8 +10,8 @@ the file and, where the parser knows it, the line.
 
 from __future__ import annotations
 
+import itertools
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,11 @@ MAX_SPEC_BYTES = 4 * 2**20
 MAX_DEPTH = 64
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present, both safe
+_BRACKETS = b"[]{}"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -80,12 +85,9 @@ def check_depth(text: str, where: str, limit: int = MAX_DEPTH) -> None:
     too: a real file has no such string, and a false alarm is a clear error, not a crash."""
     if text.count("[") + text.count("{") <= limit:
         return
-    depth = 0
-    for m in re.finditer(r"[\[\]{}]", text):
-        depth += 1 if m.group() in "[{" else -1
-        if depth > limit:
-            line = text.count("\n", 0, m.start()) + 1
-            raise SpecError(where, f"line {line}: nested more than {limit} levels deep")
+    brackets = text.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS)
+    if max(itertools.accumulate(map(_STEP.__getitem__, brackets))) > limit:  # C loops: fast on 1e7
+        raise SpecError(where, f"nested more than {limit} levels deep")
 
 
 def parse_yaml(text: str, where: str) -> Any:

@@ -55,6 +55,7 @@ _FTYPE = {
     "Q2_K - Medium": "Q2_K",
     "MXFP4 MoE": "MXFP4",
 }
+_FTYPE_LONGEST_FIRST = sorted(_FTYPE.items(), key=lambda kv: -len(kv[0]))
 _BACKEND = {
     "cuda": "llama.cpp-cuda",
     "metal": "llama.cpp-metal",
@@ -73,6 +74,10 @@ def aliases() -> dict[str, dict[str, str]]:
 
 
 # ---- llama-bench -----------------------------------------------------------------------------
+#: Most records one import reads (a llama-bench sweep writes hundreds; 1e6 take about a minute).
+MAX_RECORDS = 1_000_000
+
+
 @dataclass
 class Imported:
     """Rows imported, and the bad records skipped (with `skip_bad`), one message each."""
@@ -113,8 +118,12 @@ def read_llama_bench(
         data = parse_json(text, str(p))
         if not isinstance(data, list):
             raise TraceError(f"{p}: expected a JSON list of llama-bench records")
+        if len(data) > MAX_RECORDS:
+            raise TraceError(f"{p}: {len(data):,} records, more than {MAX_RECORDS:,}; split the file")
         recs = [(f"{p}: record {i}", r) for i, r in enumerate(data, start=1)]
     elif stripped.startswith("{"):
+        if text.count("\n") > MAX_RECORDS:
+            raise TraceError(f"{p}: more than {MAX_RECORDS:,} lines; split the file")
         recs = [
             (f"{p}: line {i}", parse_json(line, f"{p}: line {i}"))
             for i, line in enumerate(text.splitlines(), start=1)
@@ -127,6 +136,8 @@ def read_llama_bench(
                 f"{p}: not llama-bench output (expected JSON, JSONL, CSV with avg_ts, or a markdown table)"
             )
         recs = [(f"{p}: line {i}", r) for i, r in enumerate(rows, start=2)]
+    if len(recs) > MAX_RECORDS:
+        raise TraceError(f"{p}: {len(recs):,} records, more than {MAX_RECORDS:,}; split the file")
     out = Imported([])
     match = _ModelMatcher()
     for where, rec in recs:
@@ -249,7 +260,7 @@ def _from_record(
 
 
 def _quant_from_type(model_type: str, where: str) -> str:
-    for desc, q in sorted(_FTYPE.items(), key=lambda kv: -len(kv[0])):
+    for desc, q in _FTYPE_LONGEST_FIRST:
         if model_type.endswith(desc):
             return q
     raise TraceError(
