@@ -41,15 +41,20 @@ def _registry() -> Any:
         return pint.UnitRegistry(str(p), cache_folder=None)
 
 
-@lru_cache(maxsize=4096)
 def parse_quantity(value: str | int | float, dimension: str) -> float:
     """Return `value` in SI units of `dimension`; a bare number is taken as already SI.
 
     Raises ValueError with a message saying what was expected.
     """
-    _, si_unit, example = DIMENSIONS[dimension]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"expected a {dimension} such as '{example}', got {value!r}")
+        example = DIMENSIONS[dimension][2]
+        raise ValueError(f"expected a {dimension} such as '{example}', got {_short(value)}")
+    return _parse_quantity(value, dimension)
+
+
+@lru_cache(maxsize=4096)
+def _parse_quantity(value: str | int | float, dimension: str) -> float:
+    _, si_unit, example = DIMENSIONS[dimension]
     if isinstance(value, (int, float)):
         try:
             number = float(value)
