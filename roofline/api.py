@@ -29,7 +29,7 @@ def predict(
     workload: Workload | None = None,
     *,
     engine: Ref | EngineProfile | None = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     kv_dtype: str = "f16",
     routing_skew: float = 0.0,
     routing_popularity: list[float] | None = None,
@@ -56,7 +56,7 @@ def predict(
     step = scn.step()
     breakdown = results.op_costs(scn, step)
     expert_info = results.experts(scn)
-    warnings = [*scn.machine.warnings, *results.fit_warning(scn, step)]
+    warnings = [*scn.machine.warnings, *results.fit_warning(scn, step), *results.context_warning(scn)]
     band = None
     w = scn.workload
     if eng.calibration:

@@ -207,3 +207,26 @@ def test_float_weights_take_the_engines_float_path():
     f16, q8 = ops["F16"]["attn_qkv"], ops["Q8_0"]["attn_qkv"]
     assert f16.flops == q8.flops
     assert f16.compute_seconds == pytest.approx(2 * q8.compute_seconds, rel=1e-9)
+
+
+def test_a_model_runs_in_its_published_format_unless_told_otherwise():
+    """gpt-oss ships its experts in MXFP4: that is its default, not Q4_K_M (58.9 vs 81.7 GiB)."""
+    from roofline.specs import load_model
+    from roofline.specs.quant import file_size
+
+    p = predict("rtx-4090", "gpt-oss-120b")
+    assert p.quant == "MXFP4"
+    assert p.memory.weights_bytes == pytest.approx(file_size(load_model("gpt-oss-120b"), "MXFP4"))
+    assert (
+        predict("rtx-4090", "gpt-oss-120b", quant="Q4_K_M").memory.weights_bytes
+        > 1.3 * p.memory.weights_bytes
+    )
+    assert predict("rtx-4090", "llama-3.1-8b").quant == "Q4_K_M"
+
+
+def test_a_depth_past_the_models_context_warns():
+    assert not any(
+        "maximum context" in w for w in predict("rtx-4090", "llama-3.1-8b", Workload(depth=4096)).warnings
+    )
+    deep = predict("rtx-4090", "llama-3.1-8b", Workload(depth=131072))
+    assert any("exceeds llama-3.1-8b's maximum context of 131072" in w for w in deep.warnings)

@@ -101,10 +101,9 @@ def workload_options(f: Any) -> Any:
     decorated = options(
         click.option(
             "--quant",
-            default="Q4_K_M",
-            show_default=True,
+            default=None,
             type=REF,
-            help="Weight format (roofline specs list).",
+            help="Weight format (roofline specs list); default: the model's published one, else Q4_K_M.",
         ),
         click.option("--kv-dtype", default="f16", show_default=True, type=REF, help="KV-cache element type."),
         click.option(

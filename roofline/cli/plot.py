@@ -56,7 +56,12 @@ def plot_options(f: Any) -> Any:
     return options(
         OUTPUT,
         FORCE,
-        click.option("--quant", default="Q4_K_M", show_default=True, type=REF),
+        click.option(
+            "--quant",
+            default=None,
+            type=REF,
+            help="Weight format; default: the model's published one, else Q4_K_M.",
+        ),
         click.option(
             "--engine", default=None, type=REF, help="Engine profile name or YAML (default: the device's)."
         ),

@@ -107,6 +107,9 @@ def _print_model(info: dict[str, Any]) -> None:
     click.echo(f"  layers {info['n_layers']} ({info['n_moe_layers']} MoE)")
     click.echo(f"  KV cache per token (f16): {info['kv_bytes_per_token_f16'] / 1024:.1f} KiB")
     click.echo(
+        f"  default quant {info['default_quant']}, maximum context {info['max_context'] or 'not given'}"
+    )
+    click.echo(
         "  file size by quant: " + ", ".join(f"{q} {gib(b)}" for q, b in info["file_size_bytes"].items())
     )
 

@@ -328,3 +328,10 @@ def fit_warning(scn: Scenario, step: Step) -> list[str]:
         f"{fp.usable / 2**30:.2f} GiB usable memory: {off.bytes_per_step / 1e9:.2f} GB "
         f"per step come from {off.tier}"
     ]
+
+
+def context_warning(scn: Scenario) -> list[str]:
+    limit, ctx = scn.model.max_context, scn.workload.context
+    if limit is None or ctx <= limit:
+        return []
+    return [f"depth + test = {ctx} tokens exceeds {scn.model.id}'s maximum context of {limit}"]

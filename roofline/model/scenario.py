@@ -43,6 +43,9 @@ STRUCTURAL = (
     "runtime_overhead_bytes",
 )
 
+#: The quantization a run uses when neither the caller nor the model spec names one.
+DEFAULT_QUANT = "Q4_K_M"
+
 #: The symbols of the sympy evaluation, by the variable each stands for.
 SYMBOL_NAMES = {"batch": "B", "depth": "D", "bandwidth": "W"}
 
@@ -184,19 +187,20 @@ def resolve(
     workload: Workload | None = None,
     *,
     engine: Ref | EngineProfile | None = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     kv_dtype: str = "f16",
     routing_skew: float = 0.0,
     routing_popularity: list[float] | None = None,
     locality: float = 0.0,
 ) -> Scenario:
-    """Load and check the specs and resolve the run. `routing_skew` (Zipf exponent, 0 = uniform) or
+    """Load and check the specs and resolve the run (quant None: the model's published format,
+    else DEFAULT_QUANT). `routing_skew` (Zipf exponent, 0 = uniform) or
     `routing_popularity` (a per-expert histogram) describe non-uniform routing; `locality` is the
     chance a routed expert was fetched for a recent token (it only matters when experts are
     offloaded)."""
     dev, mdl = load_device(device), load_model(model)
     eng = load_engine(engine if engine is not None else default_engine(dev))
-    quant = check_quant(quant)
+    quant = check_quant(quant or mdl.default_quant or DEFAULT_QUANT)
     if not 0 <= locality <= 1:
         raise WorkloadError(f"locality must be within [0, 1], got {locality}")
     pop, routing = None, "uniform"

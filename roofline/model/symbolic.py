@@ -116,7 +116,7 @@ _NUMPY_FUNCS = {"Max": _np_max, "Min": _np_min, "ceiling": np.ceil}
 
 @functools.lru_cache(maxsize=256)
 def _build_cached(
-    device: str, model: str, workload: Workload, engine: str | None, quant: str, kv_dtype: str
+    device: str, model: str, workload: Workload, engine: str | None, quant: str | None, kv_dtype: str
 ) -> SymbolicModel:
     return _build(device, model, workload, engine, quant, kv_dtype)
 
@@ -126,17 +126,19 @@ def build(
     model: Any,
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     kv_dtype: str = "f16",
 ) -> SymbolicModel:
     """The symbolic model of (device, model, engine, quant) at a workload's shape (test, ubatch)."""
     w = workload or Workload()
     if all(isinstance(x, (str, type(None))) for x in (device, model, engine)):
-        return _build_cached(device, model, w, engine, check_quant(quant), kv_dtype)
+        return _build_cached(device, model, w, engine, quant and check_quant(quant), kv_dtype)
     return _build(device, model, w, engine, quant, kv_dtype)
 
 
-def _build(device: Any, model: Any, w: Workload, engine: Any, quant: str, kv_dtype: str) -> SymbolicModel:
+def _build(
+    device: Any, model: Any, w: Workload, engine: Any, quant: str | None, kv_dtype: str
+) -> SymbolicModel:
     scn = resolve(device, model, w, engine=engine, quant=quant, kv_dtype=kv_dtype)
     step = scn.step(SYMPY)
     return SymbolicModel(
@@ -279,7 +281,7 @@ def crossover(
     vary: str,
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     lo: float | None = None,
     hi: float | None = None,
     points: int = 512,

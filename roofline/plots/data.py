@@ -165,7 +165,7 @@ def roofline_data(
     models: Sequence[Any],
     workloads: Sequence[Workload] | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     profile: Any = None,
 ) -> RooflineData:
     """The roofs of the engine's processor (one memory roof per level with a known bandwidth, one
@@ -305,7 +305,7 @@ def crossover_data(
     vary: str = "batch",
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     lo: float | None = None,
     hi: float | None = None,
     skew: float = 1.0,
@@ -345,7 +345,7 @@ def crossover_data(
     return CrossoverData(
         device=sa.device,
         engine=sa.engine,
-        quant=quant,
+        quant=sa.quant,
         test=w.test,
         vary=vary,
         moe=sa.model,
@@ -413,7 +413,7 @@ def breakdown_data(
     models: Sequence[Any],
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
 ) -> BreakdownData:
     """Time per token by operator class of every model on every device."""
     w = workload or Workload()
@@ -465,7 +465,7 @@ def heatmap_data(
     dense: Sequence[Any],
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
 ) -> HeatmapData:
     """api.compare(device, [moe, dense model]) for every device and dense model."""
     from roofline.api import compare
@@ -609,7 +609,7 @@ def memory_data(
     models: Sequence[Any],
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
 ) -> MemoryData:
     """Each model's footprint predicted on the first device, and every device's usable capacity."""
     from roofline.api import predict
@@ -618,7 +618,7 @@ def memory_data(
     w = workload or Workload()
     preds = [predict(devices[0], m, w, engine=engine, quant=quant) for m in models]
     return MemoryData(
-        quant=quant,
+        quant=", ".join(dict.fromkeys(p.quant for p in preds)),
         workload=w,
         device=preds[0].device,
         models=tuple(p.model for p in preds),

@@ -432,7 +432,7 @@ def roofline_figure(
     models: Sequence[Any],
     workloads: Sequence[Workload] | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     profile: Any = None,
 ) -> Figure:
     """Hierarchical roofline of the engine's processor: one memory roof per level with a known bandwidth,
@@ -449,7 +449,7 @@ def crossover_figure(
     vary: str = "batch",
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
     lo: float | None = None,
     hi: float | None = None,
     skew: float = 1.0,
@@ -467,7 +467,7 @@ def breakdown_figure(
     models: Sequence[Any],
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
 ) -> Figure:
     """Stacked bars of time per token by operator class: several models on one device, or one model
     on several devices. Bar heights sum to the predicted seconds per token."""
@@ -480,7 +480,7 @@ def heatmap_figure(
     dense: Sequence[Any],
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
 ) -> Figure:
     """Devices x dense models: the MoE's throughput over each dense model's (compare's ratio), with a
     diverging colour map centred on 1 (above 1: the MoE wins)."""
@@ -499,7 +499,7 @@ def memory_figure(
     models: Sequence[Any],
     workload: Workload | None = None,
     engine: Any = None,
-    quant: str = "Q4_K_M",
+    quant: str | None = None,
 ) -> Figure:
     """Stacked footprint (weights, KV cache, workspace, runtime) of each model against each device's
     usable memory (horizontal lines)."""

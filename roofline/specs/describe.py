@@ -28,7 +28,11 @@ def describe_model(m: Model) -> dict[str, Any]:
         "n_moe_layers": m.n_moe_layers,
         "attention": m.attention.kind,
         "kv_bytes_per_token_f16": m.kv_bytes_per_token(2.0),
-        "file_size_bytes": {q: file_size(m, q) for q in SHOW_QUANTS},
+        "default_quant": m.default_quant or "Q4_K_M",
+        "max_context": m.max_context,
+        "file_size_bytes": {
+            q: file_size(m, q) for q in dict.fromkeys([*(m.default_quant or "",), *SHOW_QUANTS]) if q
+        },
         "spec": m.model_dump(mode="json"),
     }
 

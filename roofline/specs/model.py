@@ -218,6 +218,9 @@ class Model(Frozen):
     moe: MoE | None = None
     # hybrid models: which layers run which mixer (LAYER_KINDS), repeated over the layers when
     # shorter than n_layers (Qwen3-Next: 3 x linear_attention then attention), and the mixers' shapes
+    # what the publisher ships (gpt-oss: MXFP4): the default --quant; None = Q4_K_M
+    default_quant: str | None = None
+    max_context: int | None = Field(default=None, gt=0, le=MAX_CONTEXT)  # max_position_embeddings
     layer_pattern: tuple[str, ...] = Field(default=("attention",), min_length=1, max_length=MAX_LAYERS)
     linear_attention: GatedDeltaNet | None = None
     mamba: Mamba2 | None = None
