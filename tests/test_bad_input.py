@@ -558,7 +558,7 @@ def test_fuzzed_engine_numbers_predict_finite_or_are_rejected(tmp_path, data):
     src = _fresh(tmp_path) / "engine.yaml"
     src.write_text(yaml.safe_dump(eng))
     r = run("predict", "--device", "h200-sxm-141gb", "--model", "olmoe-1b-7b", "--engine", src, "--json")
-    assert_contract(r, [src.name])
+    assert_contract(r, [src.name, "h200-sxm-141gb"])  # (a huge runtime overhead: the model does not fit)
     if r.exit_code == 0:
         assert json.loads(r.stdout)["tokens_per_second"] > 0
 
