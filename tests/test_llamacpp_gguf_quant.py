@@ -39,8 +39,12 @@ def test_random_blocks_dequantize_to_small_finite_weights(type_name):
 
 @pytest.mark.parametrize(
     "model_id, quant, experts",
-    [("llama-3.2-1b", "Q4_K_M", None), ("qwen3-30b-a3b", "Q4_K_M", 4), ("gpt-oss-20b", "MXFP4", 4),
-     ("gemma-2-2b", "Q8_0", None)],
+    [
+        ("llama-3.2-1b", "Q4_K_M", None),
+        ("qwen3-30b-a3b", "Q4_K_M", 4),
+        ("gpt-oss-20b", "MXFP4", 4),
+        ("gemma-2-2b", "Q8_0", None),
+    ],
 )
 def test_quantized_gguf_reads_back_with_llama_quantize_types(tmp_path, model_id, quant, experts):
     m = _small(model_id, experts=experts)

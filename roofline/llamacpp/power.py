@@ -19,8 +19,11 @@ duration]: depth prefills, warm-ups and model loads fall outside. llama-batched-
 prints one JSON line per configuration right after its decode loop: the decode window is
 [line time - t_tg, line time] and the prompt window precedes it by t_pp.
 
-Energy over a window comes from the NVML energy counter (interpolated between samples) when it
-moves at the sampling rate, else from the power samples (trapezoids); both are reported.
+Energy over a window comes from the NVML energy counter, interpolated linearly between the
+instants it changed (on the H200 the driver refreshes the counter and the power readings every
+100 ms, whatever the polling rate), else from the power samples (trapezoids); both are reported.
+A window shorter than a few refreshes (a pp512 of a small model takes tens of milliseconds) is
+resolved only to about one refresh interval's energy at each end.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SAMPLE_COLUMNS = ("t", "power_w", "power_instant_w", "energy_j", "sm_mhz", "util_gpu")
@@ -55,7 +58,14 @@ def sample(out: Path, hz: float = 50.0, stop_file: Path | None = None, duration:
         try:
             v = nv.nvmlDeviceGetFieldValues(h, [field])[0]
             return v.value.uiVal / 1000.0 if v.nvmlReturn == 0 else ""
-        except nv.NVMLError:
+        except Exception:  # noqa: BLE001 - an optional reading
+            return ""
+
+    def read(fn, *a, scale: float | None = None):
+        try:
+            v = fn(h, *a)
+            return v / scale if scale else v
+        except Exception:  # noqa: BLE001 - a missed reading leaves an empty cell
             return ""
 
     period = 1.0 / hz
@@ -66,18 +76,15 @@ def sample(out: Path, hz: float = 50.0, stop_file: Path | None = None, duration:
         nxt = time.time()
         while not (stop_file and stop_file.exists()) and not (t_end and time.time() > t_end):
             t = time.time()
-            try:
-                energy = nv.nvmlDeviceGetTotalEnergyConsumption(h) / 1000.0
-            except nv.NVMLError:
-                energy = ""
+            util = read(nv.nvmlDeviceGetUtilizationRates)
             w.writerow(
                 (
                     f"{t:.4f}",
-                    nv.nvmlDeviceGetPowerUsage(h) / 1000.0,
+                    read(nv.nvmlDeviceGetPowerUsage, scale=1000.0),
                     instant(),
-                    energy,
-                    nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
-                    nv.nvmlDeviceGetUtilizationRates(h).gpu,
+                    read(nv.nvmlDeviceGetTotalEnergyConsumption, scale=1000.0),
+                    read(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_SM),
+                    util.gpu if hasattr(util, "gpu") else "",
                 )
             )
             f.flush()
@@ -120,13 +127,31 @@ def run(cmd: Sequence[str], events: Path, stdout: Path) -> int:
 # ---- analysis (anywhere) -----------------------------------------------------------------------
 @dataclass
 class Samples:
+    """NVML readings at the instants they changed (the driver refreshes them at ~10 Hz on an H200,
+    whatever the polling rate): repeated readings are dropped, keeping the first, separately for
+    the power reading (`t`, `power`) and the energy counter (`te`, `energy`)."""
+
     t: list[float]
     power: list[float]  # W, the instantaneous reading where there is one, else NVML's average
-    energy: list[float]  # J, NVML's counter (empty when the driver has none)
+    te: list[float] = field(default_factory=list)
+    energy: list[float] = field(default_factory=list)  # J, NVML's counter (empty when there is none)
+    poll_hz: float = 0.0  # how often the sampler asked
 
     @property
     def hz(self) -> float:
-        return (len(self.t) - 1) / (self.t[-1] - self.t[0]) if len(self.t) > 1 else 0.0
+        """The effective sampling rate: energy-counter updates per second where there is a counter,
+        else power updates per second."""
+        ts = self.te or self.t
+        return (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) > 1 else 0.0
+
+
+def _changes(ts: list[float], vs: list[float]) -> tuple[list[float], list[float]]:
+    out_t, out_v = [], []
+    for t, v in zip(ts, vs, strict=True):
+        if not out_v or v != out_v[-1]:
+            out_t.append(t)
+            out_v.append(v)
+    return out_t, out_v
 
 
 def read_samples(path: str | Path) -> Samples:
@@ -134,14 +159,18 @@ def read_samples(path: str | Path) -> Samples:
     with open(path, newline="") as f:
         for rec in csv.DictReader(f):
             try:
-                t.append(float(rec["t"]))
-                p.append(float(rec["power_instant_w"] or rec["power_w"]))
-                e.append(float(rec["energy_j"]) if rec["energy_j"] else float("nan"))
-            except (KeyError, ValueError):
-                continue  # a line cut off when the sampler was stopped
-    if any(x != x for x in e):
-        e = []
-    return Samples(t, p, e)
+                ti = float(rec["t"])
+                pi = float(rec["power_instant_w"] or rec["power_w"])
+                ei = float(rec["energy_j"]) if rec["energy_j"] else float("nan")
+            except (KeyError, ValueError, TypeError):
+                continue  # a line cut off when the sampler was stopped, or a missed reading
+            t.append(ti)
+            p.append(pi)
+            e.append(ei)
+    poll = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+    tp, pp = _changes(t, p)
+    te, ee = ([], []) if any(x != x for x in e) else _changes(t, e)
+    return Samples(tp, pp, te, ee, poll)
 
 
 def _interp(xs: list[float], ys: list[float], x: float) -> float:
@@ -161,15 +190,13 @@ class WindowEnergy:
     seconds: float
     joules_counter: float | None  # from the NVML energy counter
     joules_samples: float  # from the power samples
-    n_samples: int  # samples inside the windows
-    counter_updates: int  # distinct counter values inside the windows
+    n_samples: int  # power updates inside the windows
+    counter_updates: int  # energy-counter updates inside the windows
 
     @property
     def joules(self) -> float:
-        """The counter where it moved often enough to resolve the windows, else the samples."""
-        if self.joules_counter is not None and self.counter_updates >= max(2, self.n_samples // 2):
-            return self.joules_counter
-        return self.joules_samples
+        """The energy counter where the driver has one, else the power samples."""
+        return self.joules_counter if self.joules_counter is not None else self.joules_samples
 
     @property
     def watts(self) -> float:
@@ -191,8 +218,8 @@ def window_energy(s: Samples, windows: Sequence[tuple[float, float]]) -> WindowE
         pts.append((b, _interp(s.t, s.power, b)))
         e_samples += sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(pts, pts[1:], strict=False))
         if e_counter is not None:
-            e_counter += _interp(s.t, s.energy, b) - _interp(s.t, s.energy, a)
-            updates.update(s.energy[i] for i in inside)
+            e_counter += _interp(s.te, s.energy, b) - _interp(s.te, s.energy, a)
+            updates.update(v for t, v in zip(s.te, s.energy, strict=True) if a <= t <= b)
     return WindowEnergy(seconds, e_counter, e_samples, n, len(updates))
 
 
