@@ -326,6 +326,13 @@ def crossover(
             sa.evaluate(*_values_along(sa, vary, xs))[0] / sb.evaluate(*_values_along(sb, vary, xs))[0]
         )
 
+    ends = ratio(np.array([lo, hi]))  # a model that cannot run at an end: say so before the grid
+    if not np.isfinite(ends).all():
+        at = lo if not np.isfinite(ends[0]) else hi
+        raise WorkloadError(
+            f"at {vary} = {at:g} one of {sa.model}, {sb.model} fits neither {sa.device}'s memory nor an "
+            "offload tier: there is no throughput to compare; narrow the range (--lo/--hi)"
+        )
     grid = np.unique(np.concatenate([[lo], np.geomspace(max(lo, 1e-9) if lo > 0 else 1.0, hi, points), [hi]]))
     r = ratio(grid)
     if not np.isfinite(r).all():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from roofline.errors import SpecError
 from roofline.specs.model import Model, Tensor
@@ -248,6 +249,13 @@ def tensor_bytes(model: Model, tensor: Tensor, quant: str) -> float:
 
 def file_size(model: Model, quant: str) -> float:
     """Bytes of all weight tensors under `quant` (what llama-bench reports as the model size)."""
+    return _file_size(model, check_quant(quant))
+
+
+@lru_cache(maxsize=256)
+def _file_size(model: Model, quant: str) -> float:
+    # cached: footprints at many workloads (crossover, sweep) ask again for the same model, and a
+    # 10,000-layer spec has ~1e5 tensors
     return sum(tensor_bytes(model, t, quant) for t in model.tensors)
 
 
