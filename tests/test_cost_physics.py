@@ -230,3 +230,32 @@ def test_a_depth_past_the_models_context_warns():
     )
     deep = predict("rtx-4090", "llama-3.1-8b", Workload(depth=131072))
     assert any("exceeds llama-3.1-8b's maximum context of 131072" in w for w in deep.warnings)
+
+
+def test_expert_matmuls_lose_efficiency_to_their_shape_in_prefill():
+    """An expert GEMM fed 32 tokens fills half the tiles a dense GEMM fed 512 fills: with
+    expert_half_rows = 32 it runs at half its efficiency; decode's mat-vec kernels do not tile."""
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+
+    eng = load_engine("llama.cpp-cuda").model_copy(update={"expert_half_rows": 32.0})
+    pre = {
+        o.name: o for o in resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"), engine=eng).ops
+    }
+    assert pre["experts"].shape[0] == pytest.approx(512 * 8 / 128, rel=1e-3)  # all 128 experts touched
+    assert pre["experts"].efficiency_scale == pytest.approx(0.5, rel=1e-3)
+    assert pre["dense_ffn" if "dense_ffn" in pre else "attn_qkv"].efficiency_scale == 1.0
+    dec = {o.name: o for o in resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(), engine=eng).ops}
+    assert dec["experts"].efficiency_scale == 1.0
+
+
+def test_prefill_launches_are_not_graph_replays():
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+
+    eng = load_engine("llama.cpp-cuda").model_copy(update={"prefill_kernel_overhead_scale": 2.0})
+    dec = resolve("h200-sxm-141gb", "llama-3.1-8b", Workload(), engine=eng).machine.kernel_overhead
+    pre = resolve(
+        "h200-sxm-141gb", "llama-3.1-8b", Workload(test="pp512"), engine=eng
+    ).machine.kernel_overhead
+    assert pre == pytest.approx(dec * 2.0 / eng.kernel_overhead_scale)

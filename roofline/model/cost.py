@@ -59,7 +59,9 @@ class Machine:
         }.get(name, self.peak_flops)
 
 
-def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) -> Machine:
+def resolve_machine(
+    device: Device, eng: EngineProfile, is_moe: bool = False, prefill: bool = False
+) -> Machine:
     kind = eng.processor
     if kind == "auto":
         kind = "gpu" if device.processor("gpu") else "cpu"
@@ -110,6 +112,8 @@ def resolve_machine(device: Device, eng: EngineProfile, is_moe: bool = False) ->
         scale = eng.kernel_overhead_scale
         if is_moe and eng.moe_kernel_overhead_scale is not None:
             scale = eng.moe_kernel_overhead_scale
+        if prefill and eng.prefill_kernel_overhead_scale is not None:
+            scale = eng.prefill_kernel_overhead_scale
         k_ovh = proc.launch_latency.value * scale
     else:
         k_ovh = 0.0
@@ -193,7 +197,7 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     r_deq = mc.vector_peak * eng.dequant_efficiency
     out = []
     for o in ops:
-        rate = mc.peak(o.peak) * eng.value(o.efficiency)
+        rate = mc.peak(o.peak) * eng.value(o.efficiency) * o.efficiency_scale
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq

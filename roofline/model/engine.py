@@ -88,6 +88,15 @@ class EngineProfile(Frozen):
     kernel_overhead: float | None = Field(default=None, ge=0)  # s per kernel; None = device launch latency
     kernel_overhead_scale: float = Field(default=1.0, ge=0)  # x device launch latency (CUDA graphs < 1)
     moe_kernel_overhead_scale: float | None = Field(default=None, ge=0)  # replaces the scale for MoE models
+    # x device launch latency in prefill steps (None = kernel_overhead_scale): llama.cpp replays a
+    # CUDA graph only for single-token decode steps; a prefill step launches each kernel, and its
+    # kernels over a micro-batch of activations start and drain more slowly than a graph's
+    prefill_kernel_overhead_scale: float | None = Field(default=None, ge=0)
+    # routed experts in prefill: the grouped expert matmul (llama.cpp's MMQ MUL_MAT_ID) fills its
+    # tiles with the tokens routed to each expert, M = tokens x k / experts touched; it reaches
+    # M / (M + expert_half_rows) of its large-M efficiency (None = no such loss). Decode's few tokens
+    # take the mat-vec kernels, which have no tiles to fill.
+    expert_half_rows: float | None = Field(default=None, gt=0)
     moe_syncs_per_layer: float = Field(default=0.0, ge=0)  # host round trips per MoE layer (ids to host)
     sync_latency: float = Field(default=0.0, ge=0)  # s per device->host synchronisation
     per_layer_overhead: float = Field(default=0.0, ge=0)
@@ -105,14 +114,20 @@ class EngineProfile(Frozen):
         """A numeric parameter as the cost model uses it: an unset specialised efficiency is the
         general one it refines (FALLBACKS)."""
         v = getattr(self, name)
+        if v is None and name in NEUTRAL:
+            return NEUTRAL[name]
         return float(getattr(self, FALLBACKS[name]) if v is None else v)
 
+
+#: Parameters whose unset value means "no such effect", and the number that means the same.
+NEUTRAL = {"expert_half_rows": 0.0}
 
 #: Specialised efficiencies, unset by default, and the general efficiency each falls back to.
 FALLBACKS = {
     "attention_efficiency": "compute_efficiency",
     "expert_compute_efficiency": "compute_efficiency",
     "float_compute_efficiency": "compute_efficiency",
+    "prefill_kernel_overhead_scale": "kernel_overhead_scale",
     "kv_bandwidth_efficiency": "bandwidth_efficiency",
 }
 
@@ -129,6 +144,8 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "attention_key_ops": (0.0, 5000.0),
     "dequant_efficiency": (0.01, 1.0),
     "kernel_overhead_scale": (0.0, 20.0),
+    "prefill_kernel_overhead_scale": (0.0, 50.0),
+    "expert_half_rows": (0.5, 512.0),
     "per_step_overhead": (0.0, 0.05),
 }
 

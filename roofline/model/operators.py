@@ -241,6 +241,7 @@ class Operator:
     syncs: Any = 0
     stored_weight_bytes: Any = 0.0
     shape: tuple[Any, Any, Any] | None = None
+    efficiency_scale: Any = 1.0  # what the shape leaves of the efficiency (tiles a small M half fills)
 
     @property
     def bytes(self) -> Any:
@@ -265,9 +266,11 @@ def step_operators(
     keys: Any,
     kv_len: Any,
     n_touched: Any = None,
+    prefill: bool = False,
 ) -> list[Operator]:
     """Operators of one forward step (see the module docstring for what each argument means).
-    `n_touched` overrides the expected number of distinct experts per MoE layer (routing bounds)."""
+    `n_touched` overrides the expected number of distinct experts per MoE layer (routing bounds);
+    `prefill` says the step's matmuls run tiled kernels (EngineProfile.expert_half_rows)."""
     mdl, a, kc = tb.model, tb.model.attention, eng.kernels
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
@@ -378,6 +381,8 @@ def step_operators(
         if n_touched is None:
             n_touched = distinct(tb, tokens)
         ops.append(mm("router", 0, d + moe.n_experts))
+        rows = tokens * moe.top_k / n_touched  # activation rows per touched expert
+        fill = rows / (rows + eng.expert_half_rows) if prefill and eng.expert_half_rows else 1.0
         exp_kernels = kc.experts + kc.experts_per_extra_k * (moe.top_k - 1)
         if eng.moe_dispatch == "per-expert":
             exp_kernels = exp_kernels + kc.experts_per_distinct * n_touched
@@ -397,7 +402,8 @@ def step_operators(
                 efficiency="expert_compute_efficiency",
                 syncs=n_moe * eng.moe_syncs_per_layer,
                 stored_weight_bytes=tb.weight_bytes["experts"],
-                shape=(tokens * moe.top_k / n_touched, tb.expert_params / max(n_moe, 1) / d, d),
+                shape=(rows, tb.expert_params / max(n_moe, 1) / d, d),
+                efficiency_scale=fill,
             )
         )
         if moe.n_shared_experts:

@@ -35,6 +35,7 @@ Ref = str | os.PathLike[str]
 #: costed on the scenario as resolved; one that differs here is resolved anew.
 STRUCTURAL = (
     "activation_bytes",
+    "expert_half_rows",
     "kernels",
     "moe_dispatch",
     "moe_syncs_per_layer",
@@ -95,13 +96,17 @@ class Scenario:
         eng = self.engine if engine is None else engine
         if any(getattr(eng, f) != getattr(self.engine, f) for f in STRUCTURAL):
             return self._with_engine(eng).step(math, n_touched=n_touched, bandwidth=bandwidth)
-        mc = self.machine if eng is self.engine else cost.resolve_machine(self.device, eng, self.model.is_moe)
+        mc = (
+            self.machine
+            if eng is self.engine
+            else cost.resolve_machine(self.device, eng, self.model.is_moe, self.prefill)
+        )
         if math.symbolic:
             return self._symbolic_step(math, eng, mc, n_touched)
         sv = self.vars
         ops = self.ops
         if n_touched is not None:
-            ops = tuple(step_operators(self.tables, eng, NUMPY, *_shape_vars(sv), n_touched))
+            ops = tuple(step_operators(self.tables, eng, NUMPY, *_shape_vars(sv), n_touched, self.prefill))
         times = cost.op_times(
             list(ops), mc, eng, NUMPY, mc.main_bandwidth if bandwidth is None else bandwidth
         )
@@ -116,6 +121,10 @@ class Scenario:
             tokens_per_second=sv.tokens_in_test / (sv.steps * seconds),
             serving_level=cost.serving_level(list(ops), mc, eng),
         )
+
+    @property
+    def prefill(self) -> bool:
+        return self.workload.phase == "prefill"
 
     def tokens_per_second(self, engine: EngineProfile | None = None) -> float:
         return float(self.step(engine=engine).tokens_per_second)
@@ -144,12 +153,12 @@ class Scenario:
         ws_min = float(
             sum(
                 o.weight_bytes + o.kv_bytes
-                for o in step_operators(self.tables, eng, NUMPY, *_shape_vars(smallest))
+                for o in step_operators(self.tables, eng, NUMPY, *_shape_vars(smallest), None, self.prefill)
             )
         )
         mc = dataclasses.replace(mc, cache_levels=tuple(lv for lv in mc.cache_levels if lv[1] >= ws_min))
         sv = cost.step_vars(self.workload, eng, m, batch=sym["batch"], depth=sym["depth"])
-        ops = step_operators(self.tables, eng, m, *_shape_vars(sv), n_touched)
+        ops = step_operators(self.tables, eng, m, *_shape_vars(sv), n_touched, self.prefill)
         times = cost.op_times(ops, mc, eng, m, sym["bandwidth"])
         host = cost.host_seconds(self.device, self.model.n_layers, eng, mc)
         seconds = sum((t.seconds for t in times), sympy.Integer(0)) + host
@@ -228,7 +237,8 @@ def _build(
     locality: float,
     routing: str,
 ) -> Scenario:
-    mc = cost.resolve_machine(dev, eng, mdl.is_moe)
+    prefill = w.phase == "prefill"
+    mc = cost.resolve_machine(dev, eng, mdl.is_moe, prefill)
     sv = cost.step_vars(w, eng, NUMPY).to_floats()
     return Scenario(
         device=dev,
@@ -241,7 +251,7 @@ def _build(
         machine=mc,
         vars=sv,
         footprint=cost.footprint(tables, mc, eng, w, sv),
-        ops=tuple(step_operators(tables, eng, NUMPY, *_shape_vars(sv))),
+        ops=tuple(step_operators(tables, eng, NUMPY, *_shape_vars(sv), None, prefill)),
         locality=locality,
         routing=routing,
     )

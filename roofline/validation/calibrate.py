@@ -274,6 +274,8 @@ def _fit_from(
         fun = _restricted(resid, x, active)
         sol = _solve(fun, x[active], lo[active], hi[active])
         x[active] = sol.x
+    if sol is None:
+        raise CalibrationError("none of the parameters changes the predictions of these rows")
     return active, fun, sol
 
 
@@ -356,9 +358,10 @@ def calibrate_micro(
         if len(gemv) >= 2
         else [r for r in big if r.kind in ("stream-read", "stream-copy", "stream-triad")]
     )
-    if len(stream) < 2:
+    if len({r.bytes for r in stream}) < 2:
         raise CalibrationError(
-            f"need at least two streaming rows with working sets >= {4 * biggest / 2**20:.0f} MiB"
+            "need streaming rows of at least two sizes with working sets >= "
+            f"{4 * biggest / 2**20:.0f} MiB (a line through one size has no slope)"
         )
     x = np.array([r.bytes for r in stream])
     y = np.array([r.seconds for r in stream])
