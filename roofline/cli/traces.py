@@ -20,7 +20,7 @@ from roofline.traces.files import read_any, read_micro, write_rows
 from roofline.traces.importers import import_public, read_llama_bench
 from roofline.validation import report
 from roofline.validation.bench import run as run_bench
-from roofline.validation.calibrate import calibrate_micro, fitted_profile
+from roofline.validation.calibrate import CalibrationError, calibrate_micro, fitted_profile
 from roofline.validation.emit_spec import write_spec
 
 
@@ -135,7 +135,10 @@ def calibrate(
             raise SpecError(
                 engine, "calibrating from microbenchmarks needs --device (the device they measured)"
             )
-        prof, info = calibrate_micro([r for r in micro if r.device == device] or micro, device, base)
+        try:
+            prof, info = calibrate_micro([r for r in micro if r.device == device] or micro, device, base)
+        except CalibrationError as exc:
+            raise CalibrationError(f"{', '.join(trace_paths)}: {exc}") from None
         out = write_profile(output, prof, force, inputs)
         click.echo(f"calibrated {base.name} from {len(micro)} microbenchmark rows of {device}:")
         for key in ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_s"):
@@ -149,7 +152,10 @@ def calibrate(
     rows = [r for r in e2e if r.engine == base.name and (device is None or r.device == device)]
     if not rows:
         raise SpecError(engine, f"no trace rows for engine {base.name}" + (f" on {device}" if device else ""))
-    fit, prof = fitted_profile(rows, base)
+    try:
+        fit, prof = fitted_profile(rows, base)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{', '.join(trace_paths)}: {exc}") from None
     for warning in fit.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     out = write_profile(output, prof, force, inputs)

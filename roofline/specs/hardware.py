@@ -16,6 +16,7 @@ from roofline.specs.sourced import Bandwidth, Capacity, Compute, Frozen, Power, 
 Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4")
 KEBAB = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
+ENGINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")  # a bundled profile's name
 
 
 class MemoryLevel(Frozen):
@@ -106,6 +107,13 @@ class Device(Frozen):
     def _kebab(cls, v: str) -> str:
         if not KEBAB.match(v):
             raise ValueError(f"expected a kebab-case id such as 'jetson-orin-nano-8gb', got {v!r}")
+        return v
+
+    @field_validator("default_engine")
+    @classmethod
+    def _engine_name(cls, v: str | None) -> str | None:
+        if v is not None and not ENGINE_NAME.match(v):
+            raise ValueError(f"expected an engine name such as 'llama.cpp-cuda', got {v[:40]!r}")
         return v
 
     @model_validator(mode="after")
