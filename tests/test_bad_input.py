@@ -270,6 +270,7 @@ CORPUS = [
     ("device-pint-arithmetic.yaml", "check", "one number and one unit"),
     ("device-huge-integer.yaml", "device", "integer too large for a float"),
     ("device-duplicate-key.yaml", "check", "duplicate key 'value'"),
+    ("device-mapping-as-value.yaml", "check", "memory[0].bandwidth: expected a bandwidth"),
     ("model-ten-million-layers.yaml", "model", "n_layers: Input should be less than or equal to 10000"),
     ("model-duplicate-key.yaml", "model", "duplicate key 'n_layers'"),
     ("model-alias-bomb.yaml", "check", "aliases (*name) are not allowed"),
@@ -301,6 +302,7 @@ CORPUS = [
     ("config-ten-million-layers.json", "config", "num_hidden_layers: 10000000 is outside 1-10,000"),
     ("public-wrong-columns.csv", "public", "missing column(s) tokens_per_s"),
     ("public-nan-throughput.csv", "public", "line 2: field 'tokens_per_s'"),
+    ("micro-one-size.csv", "micro", "streaming rows of at least two sizes"),
 ]
 
 
@@ -323,6 +325,16 @@ def _command(kind: str, f: Path, tmp: Path) -> list[Any]:
         ],
         "config": ["model", "import", f, "-o", tmp / "model.yaml"],
         "public": ["traces", "import", "public", f, "-o", tmp / "out.csv"],
+        "micro": [
+            "calibrate",
+            f,
+            "--engine",
+            "llama.cpp-cpu",
+            "--device",
+            "sandbox-epyc-2vcpu",
+            "-o",
+            tmp / "p.yaml",
+        ],
     }[kind]
 
 
