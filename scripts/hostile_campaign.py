@@ -146,7 +146,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     from click.testing import CliRunner
 
     from roofline.cli import main
+    from roofline.specs import catalog
 
+    spec_dirs = list(catalog._extra_dirs)  # --spec-dir adds to them for the process: undone after
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CASE_SECONDS)
     t0 = time.perf_counter()
@@ -157,6 +159,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": "hang", "detail": f"over {CASE_SECONDS} s", "seconds": CASE_SECONDS}
     finally:
         signal.alarm(0)
+        catalog._extra_dirs[:] = spec_dirs
     seconds = time.perf_counter() - t0
     exc = result.exception
     output = result.output
@@ -310,11 +313,9 @@ class Builder:
         return d / f"{stem}{suffix}"
 
     def add(self, cls: str, args: list[Any], names: list[str], **kw: Any) -> None:
-        """A case; its rejection must name one of `names` or of the options and values it was given."""
+        """A case; its rejection must name one of `names` or of the files and paths it was given."""
         args = [str(a) for a in args]
-        given = [a.lstrip("-").rstrip("s") for a in args if a.startswith("--")] + [
-            a for a in args if len(a) < 100
-        ]
+        given = [Path(a).name for a in args if "/" in a and len(a) < 300]  # files and paths given
         self.cases.append({"class": cls, "args": args, "names": [*names, *given], **kw})
 
 
@@ -570,14 +571,12 @@ def option_cases(b: Builder, n: int) -> None:
             "explain": ["explain", "--device", dev, "--model", m1, "--json"],
         }[cmd]
         args = base + [x for kv in opts.items() for x in kv]
-        names = (
-            [k.lstrip("-") for k in opts]
-            + [k.lstrip("-").replace("-", " ") for k in opts]
-            + ["device", "model"]
-        )
-        if cmd == "sweep":
-            names += ["batch", "depth", "devices", "models"]
-        b.add("options", args, names, check="json")
+        # a rejection names the bad option (or its value), or the device or model it cannot run
+        names = [k.lstrip("-").rstrip("s") for k in opts] + [k.lstrip("-").replace("-", " ") for k in opts]
+        names += [dev, m1, m2] + [v[:40] for v in opts.values() if len(v) >= 2]
+        if dev not in DEVICES:
+            names.append("device")
+        b.add("options", args, [n for n in names if n], check="json")
 
 
 def _llama_bench_records() -> list[dict[str, Any]]:
@@ -657,15 +656,18 @@ def llama_bench_cases(b: Builder, n: int) -> None:
                 text = "\n".join(lines)
         p.write_text(text)
         args = ["traces", "import", "llama-bench", p, "--device", b.rng.choice(DEVICES)]
+        names = [p.name]
         if fmt == "md" or b.rng.random() < 0.2:
-            args += ["--model", b.rng.choice(["llama-3.2-1b", "no-such-model", "x" * 300])]
+            model = b.rng.choice(["llama-3.2-1b", "no-such-model", "x" * 300])
+            args += ["--model", model]
+            names += ["--model", model[:40]]  # a bad --model is named as the option or by its value
         if b.rng.random() < 0.3:
             args += ["--skip-bad"]
         out = p.with_name("out.csv")
         stdout_json = b.rng.random() < 0.4
         if not stdout_json:
             args += ["-o", out]
-        b.add("llama-bench", args, [p.name], check="trace", output=str(out), stdout_json=stdout_json)
+        b.add("llama-bench", args, names, check="trace", output=str(out), stdout_json=stdout_json)
 
 
 def _mutate_text(text: str, rng: random.Random) -> str:
@@ -958,18 +960,218 @@ def calibrate_cases(b: Builder, n: int) -> None:
         )
 
 
+def model_shape_cases(b: Builder, n: int) -> None:
+    """Valid-looking but odd shapes (integers in range, combinations no published model has): the
+    cost model must answer finitely or refuse, on every command that evaluates it."""
+    fields = [
+        "n_layers",
+        "d_model",
+        "vocab_size",
+        "attention.n_heads",
+        "attention.n_kv_heads",
+        "attention.head_dim",
+        "ffn.d_ff",
+        "moe.n_experts",
+        "moe.top_k",
+        "moe.d_expert",
+        "moe.first_k_dense",
+        "moe.moe_every",
+        "attention.sliding_window",
+        "attention.global_every",
+        "norms_per_layer",
+    ]
+    for _ in range(n):
+        name = b.rng.choice(MODELS)
+        data = yaml.safe_load((ROOT / "model_specs" / f"{name}.yaml").read_text())
+        for _ in range(b.rng.randint(1, 3)):
+            field = b.rng.choice(fields)
+            value = b.rng.choice([1, 2, 3, 7, 64, 1000, 9999, 10_000, 65_536, 1_000_000, 16_384, 0])
+            try:
+                _set(data, field, value)
+            except (KeyError, IndexError, TypeError):
+                continue
+        p = b.path("shape", ".yaml")
+        data["id"] = "shape"
+        p.write_text(yaml.safe_dump(data, sort_keys=False))
+        device = b.rng.choice(DEVICES)
+        cmd = b.rng.choice(["predict", "predict", "compare", "explain", "sweep", "crossover", "show"])
+        args = {
+            "predict": [
+                "predict",
+                "--device",
+                device,
+                "--model",
+                p,
+                "--json",
+                "--routing-skew",
+                b.rng.choice(["0", "1.5", "100"]),
+            ],
+            "compare": [
+                "compare",
+                "--device",
+                device,
+                p,
+                "llama-3.2-1b",
+                "--json",
+                "--test",
+                b.rng.choice(["tg128", "pp512"]),
+            ],
+            "explain": ["explain", "--device", device, "--model", p, "--json"],
+            "sweep": [
+                "sweep",
+                "--devices",
+                device,
+                "--models",
+                p,
+                "--batch",
+                "1,64",
+                "--depth",
+                "0,100000",
+                "--json",
+            ],
+            "crossover": [
+                "crossover",
+                "--device",
+                device,
+                p,
+                "llama-3.2-1b",
+                "--vary",
+                b.rng.choice(["batch", "depth", "bandwidth"]),
+                "--json",
+            ],
+            "show": ["specs", "show", p, "--json"],
+        }[cmd]
+        b.add("model-shapes", args, [p.name, device, "llama-3.2-1b"], check="json")
+
+
+def workload_extreme_cases(b: Builder, n: int) -> None:
+    """The largest and smallest workloads the bounds allow, on every evaluating command."""
+    values = {
+        "--batch": ["1", "1048576", "65536"],
+        "--depth": ["0", "100000000", "12345678"],
+        "--test": ["tg1", "pp1", "tg100000000", "pp100000000", "pp99999999"],
+        "--routing-skew": ["0", "100", "1e-12"],
+        "--locality": ["0", "1"],
+    }
+    for _ in range(n):
+        dev, m1, m2 = b.rng.choice(DEVICES), b.rng.choice(MODELS), b.rng.choice(MODELS)
+        opts = {k: b.rng.choice(v) for k, v in b.rng.sample(sorted(values.items()), 2)}
+        cmd = b.rng.choice(["predict", "predict", "compare", "explain"])
+        base = {
+            "predict": ["predict", "--device", dev, "--model", m1, "--json"],
+            "compare": ["compare", "--device", dev, m1, m2, "--json"],
+            "explain": ["explain", "--device", dev, "--model", m1, "--json"],
+        }[cmd]
+        b.add(
+            "workloads",
+            base + [x for kv in opts.items() for x in kv],
+            [dev, m1, m2, "batch", "depth", "test"],
+            check="json",
+        )
+
+
+def spec_dir_cases(b: Builder, n: int) -> None:
+    """--spec-dir folders whose files shadow bundled ids with broken specs, or are not folders."""
+    for _ in range(n):
+        d = b.path("specs", "")
+        d.mkdir()
+        dev = b.rng.choice(DEVICES)
+        src = ROOT / "hardware_specs" / f"{dev}.yaml"
+        (d / f"{dev}.yaml").write_text(_mutate_lines(src.read_text(), b.rng, HOSTILE_VALUES))
+        (d / "broken.yaml").write_text(b.rng.choice(["[", "a: *b", "", "\x00", "n_layers: 1"]))
+        spec_dir = b.rng.choice([d, d, d, d / "broken.yaml", d / "missing"])
+        args = ["--spec-dir", spec_dir] + b.rng.choice(
+            [
+                ["predict", "--device", dev, "--model", "llama-3.2-1b", "--json"],
+                ["specs", "list", "--json"],
+                ["specs", "show", dev, "--json"],
+                ["specs", "show", "broken", "--json"],
+            ]
+        )
+        b.add("spec-dir", args, [dev, "broken", "missing", d.name, "spec-dir"], check="json")
+
+
+def micro_calibrate_cases(b: Builder, n: int) -> None:
+    """Microbenchmark traces (calibrate's other path): zero, negative, equal or absurd timings."""
+    import csv
+    import io
+
+    src = ROOT / "validation" / "traces" / "sandbox-epyc-2vcpu.micro.csv"
+    rows = list(csv.DictReader(io.StringIO(src.read_text())))
+    for _ in range(n):
+        out_rows = [dict(r) for r in rows]
+        op = b.rng.randrange(4)
+        if op == 0:  # every timing scaled: measured bandwidth far above or below the spec's
+            f = b.rng.choice([1e-6, 1e6, 1e-3])
+            for r in out_rows:
+                r["seconds"] = str(float(r["seconds"]) * f)
+        elif op == 1:  # all streaming rows the same size: a singular fit
+            for r in out_rows:
+                r["bytes"] = r["working_set_bytes"] = "1073741824"
+        elif op == 2:
+            for r in b.rng.sample(out_rows, 5):
+                r[b.rng.choice(["seconds", "bytes", "flops", "working_set_bytes", "repeats", "kind"])] = (
+                    b.rng.choice(["0", "-1", "nan", "1e400", "x", "", "1e-300", "gemm"])
+                )
+        else:  # only a few rows left
+            out_rows = b.rng.sample(out_rows, b.rng.randint(1, 4))
+        p = b.path("micro", ".csv")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(out_rows)
+        p.write_text(buf.getvalue())
+        out = p.with_name("profile.yaml")
+        args = ["calibrate", p, "--engine", "llama.cpp-cpu", "--device", "sandbox-epyc-2vcpu", "-o", out]
+        b.add(
+            "calibrate-micro",
+            args,
+            [p.name, "calibrat", "sandbox-epyc-2vcpu", "streaming", "fit"],
+            check="profile",
+            output=str(out),
+            nonsense=None,
+        )
+
+
+def trace_report_cases(b: Builder, n: int) -> None:
+    """Mangled trace CSVs through `plot measured` (predictions and held-out calibrations)."""
+    import csv
+    import io
+
+    src = ROOT / "validation" / "traces" / "sandbox-epyc-2vcpu.study-sweep1.llama.cpp.e2e.csv"
+    rows = list(csv.DictReader(io.StringIO(src.read_text())))
+    for _ in range(n):
+        out_rows = [dict(r) for r in b.rng.sample(rows, min(len(rows), 8))]
+        r = b.rng.choice(out_rows)
+        r[b.rng.choice(["tokens_per_s", "depth", "batch", "test", "model", "device", "engine", "quant"])] = (
+            b.rng.choice(["nan", "-1", "0", "1e400", "", "x", "tg0", "1e-300", "1e30", "pp1", "apple-m2-pro"])
+        )
+        p = b.path("trace", ".csv")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(out_rows)
+        p.write_text(buf.getvalue())
+        b.add("trace-report", ["plot", "measured", p, "-o", p.with_name("fig.png")], [p.name], check="none")
+
+
 def build_cases(tmp: Path, rng: random.Random, runs: int, public: Path | None) -> list[dict[str, Any]]:
     b = Builder(tmp, rng)
     share = {
-        "device": 0.17,
-        "model": 0.15,
-        "engine": 0.10,
-        "options": 0.17,
-        "llama": 0.14,
-        "public": 0.06,
-        "config": 0.11,
+        "device": 0.13,
+        "model": 0.11,
+        "engine": 0.09,
+        "options": 0.14,
+        "llama": 0.12,
+        "public": 0.05,
+        "config": 0.09,
         "outputs": 0.04,
         "calibrate": 0.01,
+        "shapes": 0.09,
+        "workloads": 0.07,
+        "spec-dir": 0.03,
+        "micro": 0.02,
+        "report": 0.01,
     }
     loader_cases(b)
     rest = max(0, runs - len(b.cases))
@@ -983,6 +1185,11 @@ def build_cases(tmp: Path, rng: random.Random, runs: int, public: Path | None) -
     config_cases(b, int(rest * share["config"]))
     output_cases(b, int(rest * share["outputs"]))
     calibrate_cases(b, max(8, int(rest * share["calibrate"])))
+    model_shape_cases(b, int(rest * share["shapes"]))
+    workload_extreme_cases(b, int(rest * share["workloads"]))
+    spec_dir_cases(b, int(rest * share["spec-dir"]))
+    micro_calibrate_cases(b, int(rest * share["micro"]))
+    trace_report_cases(b, int(rest * share["report"]))
     return b.cases
 
 
