@@ -828,7 +828,7 @@ def output_cases(b: Builder, n: int) -> None:
     )
     bad_paths = [
         "/proc/nope/x.{ext}",
-        "/nonexistent/dir/x.{ext}",
+        str(existing) + "/under-a-file/x.{ext}",  # unwritable even as root (no folder is made)
         str(folder),
         str(existing),
         "/" + "x" * 300 + ".{ext}",
