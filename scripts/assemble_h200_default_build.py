@@ -41,13 +41,8 @@ from roofline.llamacpp.power import (  # noqa: E402
     read_samples,
     window_energy,
 )
-
-try:
-    from roofline.traces.files import E2ERow, write_rows
-    from roofline.traces.importers import import_llama_bench
-except ImportError:  # older layout
-    from roofline.validation.importers import import_llama_bench  # type: ignore[no-redef]
-    from roofline.validation.traces import E2ERow, write_rows  # type: ignore[no-redef]
+from roofline.traces.files import E2ERow, write_rows
+from roofline.traces.importers import import_llama_bench
 
 DEVICE = "h200-sxm-141gb"
 POWER_COLUMNS = (

@@ -19,10 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-try:  # the trace files moved from roofline.validation to roofline.traces
-    from roofline.traces.files import E2ERow, TraceError
-except ImportError:  # pragma: no cover - older layout
-    from roofline.validation.traces import E2ERow, TraceError  # type: ignore[no-redef]
+from roofline.traces.files import E2ERow, TraceError
 
 _MD_COLS = ("pp", "tg", "pl", "n_kv", "t_pp", "speed_pp", "t_tg", "speed_tg", "t", "speed")
 _HEADER = re.compile(r"n_kv_max = (\d+), n_batch = (\d+), n_ubatch = (\d+), flash_attn = (-?\d+).*"
