@@ -1,1 +1,1 @@
-"""Validation: traces (measurements with provenance), importers, calibration, the error report."""
+"""Validation: calibration against measured traces, the error report, microbenchmarks of this machine."""
