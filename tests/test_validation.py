@@ -115,12 +115,13 @@ def test_calibration_recovers_known_parameters():
 
 def test_parameters_the_rows_barely_see_keep_their_defaults():
     # with 10 % noise, depth-0 rows cannot determine the attention core (t < 2): it is not fitted
-    # and the profile keeps following compute_efficiency
+    # and the profile keeps its own setting for it
     truth = {"bandwidth_efficiency": 0.6, "compute_efficiency": 0.3}
     rows = _synthetic_rows(truth, noise=0.1, seed=2)
     fit = calibrate(rows, "llama.cpp-cuda")
     assert "attention_efficiency" not in fit.free
-    assert fit.profile(scenario(rows[0]).engine).attention_efficiency is None
+    base = scenario(rows[0]).engine
+    assert fit.profile(base).attention_efficiency == base.attention_efficiency
     for k in fit.free:
         assert fit.sigma[k] <= 0.5 * abs(fit.params[k])
 

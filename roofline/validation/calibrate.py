@@ -158,9 +158,15 @@ def best_of_repeats(rows: list[E2ERow]) -> list[E2ERow]:
     return list(best.values())
 
 
-def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, ...] | None = None) -> Fit:
+def calibrate(
+    rows: list[E2ERow],
+    engine: str | EngineProfile,
+    free: tuple[str, ...] | None = None,
+    balance_devices: bool = False,
+) -> Fit:
     """Fit `free` (default: all of PARAMETER_BOUNDS) to the rows; repeated configurations are merged first
-    (best_of_repeats)."""
+    (best_of_repeats). `balance_devices` weighs each device's rows together as much as any other
+    device's (a profile meant for devices nobody measured should not follow the most measured one)."""
     rows = best_of_repeats(rows)
     if not rows:
         raise CalibrationError("no rows to calibrate on")
@@ -177,10 +183,16 @@ def calibrate(rows: list[E2ERow], engine: str | EngineProfile, free: tuple[str, 
     hi = np.array([PARAMETER_BOUNDS[n][1] for n in names])
     x0 = np.clip(x0, lo, hi)
     meas = np.log([r.tokens_per_s for r in rows])
+    per_device: dict[str, int] = {}
+    for r in rows:
+        per_device[r.device] = per_device.get(r.device, 0) + 1
+    weight = np.sqrt(
+        [len(rows) / (len(per_device) * per_device[r.device]) if balance_devices else 1.0 for r in rows]
+    )
 
     def resid(x: np.ndarray) -> np.ndarray:
         eng = with_params(base, dict(zip(names, x, strict=True)))
-        return np.log([s.tokens_per_second(eng) for s in scens]) - meas
+        return (np.log([s.tokens_per_second(eng) for s in scens]) - meas) * weight
 
     # Parameters the rows cannot see, or cannot tell apart from another (a direction of the scaled
     # Jacobian with a negligible singular value), are left out of the fit and keep their defaults.

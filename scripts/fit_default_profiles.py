@@ -1,0 +1,208 @@
+"""Fit the bundled engine profiles' efficiencies and overheads to every measurement we have, and
+report how well each fit travels to a device it never saw (leave one device out).
+
+    python scripts/fit_default_profiles.py [--write] [--engines llama.cpp-cuda,llama.cpp-metal]
+        [--exclude h200-sxm-141gb.llama.cpp.e2e.csv,...] [TRACE ...]
+
+Without --write it prints what it would change. With --write it rewrites the fitted parameters in
+roofline/engines/<engine>.yaml (nothing else in the file) and replaces the profile's provenance
+with the fit's: rows, devices, date, parameters with their 1-sigma, and the leave-one-device-out
+median error per phase. Every device weighs the same in a fit, however many rows it has (--no-balance:
+every row does). A fit (of
+every parameter the rows determine, else of the compute side only) is adopted only where its
+leave-one-device-out error, over at least MIN_HELD_OUT held-out rows per phase, is no worse than the
+estimated profile's error on the same rows in any phase; a profile fitted on fewer than three
+devices says so. The profile gets no `calibration` block: intervals and calibrated-range warnings
+stay for `roofline calibrate` profiles of one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from roofline.model.engine import load_engine
+from roofline.traces.files import E2ERow, read_any
+from roofline.validation.calibrate import CalibrationError, calibrate, scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What is fitted, tried in this order: every parameter the rows determine, then the compute side
+#: only (matmul, expert, float and attention efficiencies; bandwidth and overheads keep the estimate).
+CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("all", None),
+    (
+        "compute only",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+        ),
+    ),
+)
+#: A fit is adopted on evidence from at least this many held-out rows per phase.
+MIN_HELD_OUT = 10
+ENGINES = (
+    "llama.cpp-cuda",
+    "llama.cpp-metal",
+    "llama.cpp-vulkan",
+    "llama.cpp-rocm",
+    "llama.cpp-sycl",
+    "llama.cpp-cpu",
+    "vllm",
+)
+#: Traces that describe a build no user runs (no flash-attention kernels, 2 host threads): kept in
+#: the report, left out of the defaults.
+EXCLUDE = (
+    "h200-sxm-141gb.llama.cpp.e2e.csv",
+    "h200-sxm-141gb.study-a.llama.cpp.e2e.csv",
+    "h200-sxm-141gb.study-b.llama.cpp.e2e.csv",
+)
+
+
+def rows_of(paths: list[Path]) -> list[E2ERow]:
+    rows: list[E2ERow] = []
+    for p in paths:
+        rows += read_any(p)[0]
+    return rows
+
+
+def lodo(
+    rows: list[E2ERow], engine: str, free: tuple[str, ...] | None, balance: bool
+) -> dict[str, list[float]]:
+    """|predicted / measured - 1| of each row, from a fit on the other devices' rows, by phase."""
+    errors: dict[str, list[float]] = defaultdict(list)
+    for device in sorted({r.device for r in rows}):
+        train = [r for r in rows if r.device != device]
+        try:
+            prof = calibrate(train, engine, free, balance_devices=balance).profile(load_engine(engine))
+        except CalibrationError:
+            continue
+        for r in rows:
+            if r.device == device:
+                errors[r.phase].append(abs(scenario(r, prof).tokens_per_second(prof) / r.tokens_per_s - 1))
+    return errors
+
+
+def estimate_errors(rows: list[E2ERow], base: object) -> dict[str, list[float]]:
+    """|predicted / measured - 1| of each row under the profile as it stands, by phase."""
+    errors: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        errors[r.phase].append(abs(scenario(r, base).tokens_per_second() / r.tokens_per_s - 1))  # type: ignore[arg-type]
+    return errors
+
+
+def provenance(
+    engine: str, rows: list[E2ERow], fit: object, errors: dict[str, list[float]], old: str, balance: bool
+) -> str:
+    devices = sorted({r.device for r in rows})
+    params = ", ".join(
+        f"{k} {v:.3g}" + (f" +- {fit.sigma[k]:.2g}" if fit.sigma[k] is not None else " (kept)")  # type: ignore[attr-defined]
+        for k, v in fit.params.items()  # type: ignore[attr-defined]
+        if fit.sigma[k] is not None  # type: ignore[attr-defined]
+    )
+    err = "; ".join(
+        f"{phase} median {np.median(v):.0%} (p90 {np.percentile(v, 90):.0%}, {len(v)} rows)"
+        for phase, v in sorted(errors.items())
+    )
+    few = " FITTED ON FEWER THAN THREE DEVICES: treat its figures as rough." if len(devices) < 3 else ""
+    return (
+        f"fitted {datetime.date.today().isoformat()} by scripts/fit_default_profiles.py to {len(rows)} "
+        f"measured rows ({len(fit.rows)} configurations after merging repeats) of {len(devices)} devices "  # type: ignore[attr-defined]
+        f"({', '.join(devices)}) from validation/traces, "
+        f"{'each device weighted the same' if balance else 'each row weighted the same'}; fitted: {params}; "
+        f"log residual sigma "
+        f"{fit.residual_sigma:.2f}; leave-one-device-out |error|: {err or 'n/a'}.{few} "  # type: ignore[attr-defined]
+        f"Parameters the rows do not determine keep the estimate. Before the fit: {old}"
+    )
+
+
+def rewrite(path: Path, updates: dict[str, float], prov: str) -> str:
+    text = path.read_text()
+    for key, value in updates.items():
+        line = f"{key}: {value:.4g}"
+        if re.search(rf"^{key}:.*$", text, flags=re.M):
+            text = re.sub(rf"^{key}:.*$", line, text, count=1, flags=re.M)
+        else:
+            text = re.sub(r"^(compute_efficiency:.*)$", rf"\1\n{line}", text, count=1, flags=re.M)
+    wrapped = "\n".join("  " + chunk for chunk in _wrap(prov, 104))
+    return re.sub(r"^provenance:.*?(?=^\S)", f"provenance: >-\n{wrapped}\n", text, count=1, flags=re.M | re.S)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, cur = [], ""
+    for word in text.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    return [*lines, cur] if cur else lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("traces", nargs="*", type=Path)
+    ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--exclude", default=",".join(EXCLUDE))
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        help="weigh every row the same, not every device",
+    )
+    args = ap.parse_args()
+    paths = args.traces or sorted((ROOT / "validation" / "traces").glob("*.csv"))
+    excluded = {x for x in args.exclude.split(",") if x}
+    rows = rows_of([p for p in paths if p.name not in excluded])
+    for engine in [e for e in args.engines.split(",") if e]:
+        mine = [r for r in rows if r.engine == engine]
+        if len(mine) < 4:
+            print(f"{engine}: {len(mine)} rows, not fitted")
+            continue
+        base = load_engine(engine)
+        before = estimate_errors(mine, base)
+        chosen = None
+        for label, free in CANDIDATES:
+            try:
+                fit = calibrate(mine, base, free, balance_devices=args.balance)
+            except CalibrationError as exc:
+                print(f"{engine} ({label}): {exc}")
+                continue
+            errors = lodo(mine, engine, free, args.balance)
+            updates = {k: v for k, v in fit.params.items() if fit.sigma[k] is not None}
+            better = all(
+                len(errors.get(p, [])) >= MIN_HELD_OUT and np.median(errors[p]) <= np.median(v) + 0.01
+                for p, v in before.items()
+            )
+            print(
+                f"{engine} ({label}): {len(mine)} rows, {len({r.device for r in mine})} devices; "
+                + ", ".join(f"{k} {v:.3g}" for k, v in updates.items())
+                + "; LODO "
+                + "; ".join(f"{p} {np.median(v):.0%} (n={len(v)})" for p, v in sorted(errors.items()))
+                + "; the estimated profile: "
+                + "; ".join(f"{p} {np.median(v):.0%}" for p, v in sorted(before.items()))
+                + ("; adopted" if better else "; not adopted")
+            )
+            if better:
+                chosen = (fit, errors, updates)
+                break
+        if args.write and chosen:
+            fit, errors, updates = chosen
+            path = ROOT / "roofline" / "engines" / f"{engine}.yaml"
+            old = " ".join(str(base.provenance).split())
+            old = old.split(" Before the fit: ")[-1]
+            path.write_text(rewrite(path, updates, provenance(engine, mine, fit, errors, old, args.balance)))
+            load_engine(str(path))  # the rewritten profile must still load
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
