@@ -240,3 +240,36 @@ def test_calibration_separates_attention_from_weights():
     assert fit.converged and fit.residual_sigma < 1e-2
     for k in truth:
         assert fit.params[k] == pytest.approx(truth[k], rel=0.05), k
+
+
+def test_balanced_fit_weighs_devices_not_rows():
+    """Two devices whose decode runs at different shares of their bandwidth, one measured 7x more
+    often: a row-weighted fit follows the busy device; a device-weighted one lands between them."""
+    rows = []
+    for device, eff, models in (
+        (
+            "rtx-4090",
+            0.8,
+            [
+                "llama-3.1-8b",
+                "llama-3.2-1b",
+                "qwen3-4b",
+                "qwen3-8b",
+                "qwen3-14b",
+                "mistral-7b",
+                "llama-3.2-3b",
+            ],
+        ),
+        ("rtx-3090", 0.5, ["llama-3.1-8b"]),
+    ):
+        for model in models:
+            row = E2ERow(device, "llama.cpp-cuda", model, "Q4_K_M", "tg128", 0, 1, 1.0, "synthetic")
+            s = scenario(row)
+            tps = s.tokens_per_second(s.engine.model_copy(update={"bandwidth_efficiency": eff}))
+            rows.append(E2ERow(device, "llama.cpp-cuda", model, "Q4_K_M", "tg128", 0, 1, tps, "synthetic"))
+    free = ("bandwidth_efficiency",)
+    by_row = calibrate(rows, "llama.cpp-cuda", free).params["bandwidth_efficiency"]
+    by_device = calibrate(rows, "llama.cpp-cuda", free, balance_devices=True).params["bandwidth_efficiency"]
+    assert 0.5 < by_row < 0.8 and 0.5 < by_device < 0.8
+    assert abs(by_row - 0.8) < abs(by_device - 0.8)  # the busy device pulls the row-weighted fit
+    assert abs(by_device - 0.5) < abs(by_row - 0.5)
