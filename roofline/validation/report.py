@@ -248,7 +248,10 @@ def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None
         f"({', '.join(p.name for p in trace_paths)}). Every row is predicted three ways: with the "
         "bundled engine profile and spec-sheet figures only (**spec**), and with the engine profile "
         "calibrated on the other rows: device held out (**LODO**, with a 10-90 % interval) and model "
-        "held out (**LOMO**). Error = predicted / measured - 1. No row is ever scored by a fit that saw it.",
+        "held out (**LOMO**). Error = predicted / measured - 1. No row is ever scored by a fit that saw it, "
+        "with one exception: a bundled profile whose provenance says it was fitted "
+        "(scripts/fit_default_profiles.py) saw these traces, so its **spec** column is in-sample; for "
+        "those back-ends read LODO.",
         "",
     ]
     spec_err = [e.err(e.spec) for e in entries]
