@@ -17,7 +17,8 @@ class Frozen(BaseModel):
     """Base for every spec model: immutable, unknown keys are errors (they are usually typos), and a
     float is never infinite or NaN."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    # defer_build: a schema is built when a spec of that kind is first validated, not at import
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
 #: Range (lowest, highest, as SI floats, and as written in messages) of each dimension that no real
