@@ -273,3 +273,17 @@ def test_balanced_fit_weighs_devices_not_rows():
     assert 0.5 < by_row < 0.8 and 0.5 < by_device < 0.8
     assert abs(by_row - 0.8) < abs(by_device - 0.8)  # the busy device pulls the row-weighted fit
     assert abs(by_device - 0.5) < abs(by_row - 0.5)
+
+
+def test_traces_find_their_probe_specs_from_any_directory(tmp_path, monkeypatch):
+    """Probe rows name their model by a path written at the repository root; read from elsewhere,
+    the path is found next to the trace (issue 13.6: calibrate/validate outside the root)."""
+    from roofline.specs.catalog import load_model
+
+    trace = Path(__file__).resolve().parents[1] / "validation" / "traces"
+    trace = next(trace.glob("sandbox-epyc-2vcpu.synthetic*.e2e.csv"))
+    monkeypatch.chdir(tmp_path)
+    rows = [r for r in read_e2e(trace) if r.model.endswith(".yaml")]
+    assert rows
+    for r in rows[:3]:
+        assert load_model(r.model).id.startswith("probe-")

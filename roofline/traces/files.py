@@ -189,9 +189,9 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
             raise TraceError(f"{where}: column 'test': expected ppN or tgN, got {rec['test']!r}")
         rows.append(
             E2ERow(
-                device=rec["device"],
+                device=_spec_ref(rec["device"], path),
                 engine=rec["engine"],
-                model=rec["model"],
+                model=_spec_ref(rec["model"], path),
                 quant=rec["quant"],
                 test=rec["test"],
                 depth=_num(rec["depth"], int, where, "depth", high=MAX_TOKENS),
@@ -208,6 +208,21 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
         )
         check_e2e(rows[-1], where, check_catalog)
     return rows
+
+
+def _spec_ref(ref: str, trace: str | Path) -> str:
+    """A spec named by a relative path (the probe models' YAML) as seen from where the tool runs: the
+    path as written if it exists from here, else the first of its tails that exists next to the trace
+    (traces written at the repository root say 'validation/traces/probe_specs/x.yaml'); an id as is."""
+    if not ref.endswith((".yaml", ".yml")) or Path(ref).is_absolute() or Path(ref).is_file():
+        return ref
+    parts = Path(ref).parts
+    here = Path(trace).parent
+    for k in range(len(parts)):
+        candidate = here.joinpath(*parts[k:])
+        if candidate.is_file():
+            return os.path.relpath(candidate)
+    return ref
 
 
 def read_micro(path: str | Path) -> list[MicroRow]:
