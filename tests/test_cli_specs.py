@@ -72,3 +72,24 @@ def test_import_unsupported_model_type(tmp_path):
     r = _cli("model", "import", str(cfg))
     assert r.returncode == 2
     assert "unsupported model_type 'bert'" in r.stderr and "qwen3_moe" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "typed,meant",
+    [
+        ("rtx4090", "rtx-4090"),
+        ("rtx-490", "rtx-4090"),
+        ("apple-m2pro", "apple-m2-pro"),
+        ("ryzen-ai-max-395", "ryzen-ai-max-plus-395"),
+    ],
+)
+def test_did_you_mean_finds_near_misses(typed, meant):
+    from roofline.specs.catalog import suggestions
+
+    assert f"{meant} (device)" in suggestions(typed)
+
+
+def test_specs_show_finds_a_unique_partial_id():
+    out = _cli("specs", "show", "h200", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["id"] == "h200-sxm-141gb"
+    assert _cli("specs", "show", "qwen3").returncode == 2  # several models: no guess

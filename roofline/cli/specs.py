@@ -52,6 +52,15 @@ def specs_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def specs_show(ref: str, kind: str | None, as_json: bool) -> None:
     """A device or model (id or path) with its derived figures."""
+    if (
+        kind is None
+        and not Path(ref).is_file()
+        and all(ref not in catalog.list_ids(k) for k in ("device", "model"))
+    ):
+        match = catalog.unique_match(ref)
+        if match is not None:
+            click.echo(f"({ref!r} is not an id; showing {match[0]}, the one {match[1]} it names)", err=True)
+            ref, kind = match
     kind = kind or _guess_kind(ref)
     if kind == "device":
         info = describe_device(catalog.load_device(ref))

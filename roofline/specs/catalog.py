@@ -8,7 +8,9 @@ file of the same id shadows a bundled one.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,9 +105,35 @@ def resolve(ref: str | os.PathLike[str], kind: str) -> Path:
         if f.is_file() and (d.name == KINDS[kind] or _peek_kind(f) == kind):
             return f
     known = list_ids(kind)
-    close = [k for k in known if str(ref).lower() in k or k in str(ref).lower()]
-    hint = f"; did you mean {', '.join(close[:5])}?" if close else ""
+    close = suggestions(str(ref))
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise SpecError(str(ref), f"unknown {kind} id{hint} (`roofline specs list` shows the {len(known)} known)")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def unique_match(ref: str) -> tuple[str, str] | None:
+    """(id, kind) of the one known id whose letters and digits contain `ref`'s, if exactly one does
+    (`specs show h200` -> h200-sxm-141gb); None otherwise. For lookups that only show a spec: a
+    prediction never runs on a guessed id."""
+    want = _squash(ref)
+    hits = [(k, kind) for kind in KINDS for k in list_ids(kind) if want and want in _squash(k)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def suggestions(ref: str, limit: int = 5) -> list[str]:
+    """Known ids, devices and models together, that `ref` may mean: those whose letters and digits
+    contain it (or it them), then the most similar by difflib (rtx4090, rtx-490, apple-m2pro and
+    ryzen-ai-max-395 all find theirs); each labelled with its kind."""
+    ids = {k: kind for kind in KINDS for k in list_ids(kind)}
+    want = _squash(ref)
+    squashed = {_squash(k): k for k in ids}
+    hits = [k for s, k in squashed.items() if want and (want in s or s in want)]
+    close = difflib.get_close_matches(want, list(squashed), n=limit, cutoff=0.75)
+    found = list(dict.fromkeys([*hits, *(squashed[c] for c in close)]))[:limit]
+    return [f"{k} ({ids[k]})" for k in found]
 
 
 def load_yaml(path: Path) -> Any:
