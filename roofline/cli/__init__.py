@@ -3,7 +3,7 @@
 Commands live in modules by topic: specs.py (specs, model import), predict.py (predict, compare,
 explain, crossover, sweep), traces.py (traces import, validate, calibrate, bench), plot.py and
 probe.py. A command's module is imported only when that command runs, so `roofline --help` and
-`roofline predict` load neither matplotlib nor scipy; COMMANDS is the index (and the one-line help
+`roofline predict` load neither matplotlib nor sympy; COMMANDS is the index (and the one-line help
 `--help` lists, checked against each command's own docstring by the tests).
 """
 
