@@ -56,7 +56,7 @@ def predict(
     step = scn.step()
     breakdown = results.op_costs(scn, step)
     expert_info = results.experts(scn)
-    warnings = [*scn.machine.warnings, *results.fit_warning(scn, step), *results.context_warning(scn)]
+    warnings = [*results.fit_warning(scn, step), *results.context_warning(scn)]
     band = None
     w = scn.workload
     if eng.calibration:
@@ -84,6 +84,7 @@ def predict(
             warnings=tuple(warnings),
             interval=band,
             layers=results.layer_mixers(scn),
+            spec_notes=scn.machine.warnings,
         )
     )
 

@@ -93,3 +93,12 @@ def test_specs_show_finds_a_unique_partial_id():
     out = _cli("specs", "show", "h200", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["id"] == "h200-sxm-141gb"
     assert _cli("specs", "show", "qwen3").returncode == 2  # several models: no guess
+
+
+def test_what_a_device_spec_lacks_is_said_once_in_specs_show_not_on_every_prediction():
+    """dgx-spark-gb10 lists no int8 peak, so llama.cpp CUDA's MMQ runs at its fp16 peak there."""
+    shown = json.loads(_cli("specs", "show", "dgx-spark-gb10", "--json").stdout)
+    assert any("no int8 peak" in n for n in shown["engine_notes"])
+    p = json.loads(_cli("predict", "--device", "dgx-spark-gb10", "--model", "llama-3.2-1b", "--json").stdout)
+    assert any("no int8 peak" in n for n in p["spec_notes"])
+    assert not any("no int8 peak" in w for w in p["warnings"])

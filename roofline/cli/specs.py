@@ -12,6 +12,8 @@ import yaml
 from roofline.cli import Group
 from roofline.cli.common import REF, echo_json, gib, refuse_overwrite, si, write_text
 from roofline.errors import RooflineError, SpecError
+from roofline.model.cost import resolve_machine
+from roofline.model.engine import default_engine, load_engine
 from roofline.specs import catalog
 from roofline.specs.describe import describe_device, describe_model
 from roofline.specs.hf_import import import_config
@@ -63,7 +65,11 @@ def specs_show(ref: str, kind: str | None, as_json: bool) -> None:
             ref, kind = match
     kind = kind or _guess_kind(ref)
     if kind == "device":
-        info = describe_device(catalog.load_device(ref))
+        dev = catalog.load_device(ref)
+        info = describe_device(dev)
+        engine = load_engine(default_engine(dev))
+        info["default_engine"] = engine.name
+        info["engine_notes"] = list(resolve_machine(dev, engine).warnings)
     else:
         info = describe_model(catalog.load_model(ref))
     if as_json:
@@ -106,6 +112,8 @@ def _print_device(info: dict[str, Any]) -> None:
     )
     if info["estimated_figures"]:
         click.echo(f"  estimated figures: {', '.join(info['estimated_figures'])}")
+    for note in info["engine_notes"]:
+        click.echo(f"  with {info['default_engine']}: {note}")
 
 
 def _print_model(info: dict[str, Any]) -> None:

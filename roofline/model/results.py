@@ -121,6 +121,9 @@ class Prediction:
     warnings: tuple[str, ...] = ()
     interval: tuple[float, float] | None = None  # 10th-90th percentile tokens/s (calibrated profiles)
     layers: dict[str, int] = dataclasses.field(default_factory=dict)  # token mixer -> layers running it
+    # what the device spec lacks for this engine and what stood in for it (e.g. no int8 peak: the
+    # fp16 one); the same for every prediction on the device, so `specs show` prints it, not predict
+    spec_notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         w = self.workload
@@ -144,6 +147,7 @@ class Prediction:
             "warnings": list(self.warnings),
             "interval_tokens_per_second": list(self.interval) if self.interval else None,
             "layers": dict(self.layers),
+            "spec_notes": list(self.spec_notes),
         }
 
     def terms(self) -> dict[str, float]:
