@@ -214,7 +214,12 @@ def compare(
     """Predict every model on one device; ratio and verdict are the first model against the second."""
     if len(models) < 2:
         raise WorkloadError("compare needs at least two models")
-    preds = [predict(device, m, workload, **kwargs) for m in models]
+    return comparison([predict(device, m, workload, **kwargs) for m in models])
+
+
+def comparison(preds: list[Prediction]) -> Comparison:
+    """Predictions of several models on one device, ranked, with the verdict of the first against
+    the second."""
     ranking = [p.model for p in sorted(preds, key=lambda p: -p.tokens_per_second)]
     return Comparison(
         device=preds[0].device,

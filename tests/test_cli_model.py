@@ -146,3 +146,19 @@ def test_study_direction_with_the_study_build():
     assert jet.ratio < 1 and m2.ratio < 1
     assert jet.ratio < m2.ratio
     assert np.isfinite(jet.ratio)
+
+
+def test_compare_across_devices_ranks_the_boards():
+    """The 'which board should I buy' question: the same models on several devices, one table each
+    and, per model, the devices fastest first; the numbers are predict's."""
+    import json
+    import subprocess
+
+    args = ["roofline", "compare", "--devices", "rtx-4090,jetson-orin-nano-8gb", "qwen3-30b-a3b", "qwen3-8b"]
+    out = subprocess.run([*args, "--json"], capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    assert data["devices"] == ["rtx-4090", "jetson-orin-nano-8gb"] and len(data["comparisons"]) == 2
+    got = data["predictions"][1][0]["tokens_per_second"]
+    assert got == pytest.approx(predict("jetson-orin-nano-8gb", "qwen3-30b-a3b").tokens_per_second)
+    text = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    assert "qwen3-30b-a3b, fastest first: rtx-4090" in text

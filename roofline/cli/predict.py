@@ -83,31 +83,70 @@ def _print_prediction(p: Prediction) -> None:
 
 
 @click.command()
-@DEVICE
+@click.option("--device", default=None, type=REF, help="Device id or spec YAML.")
+@click.option(
+    "--devices", default=None, help="Comma-separated devices: the same models on each (which board to buy?)."
+)
 @click.argument("models", nargs=-1, required=True, type=REF)
 @workload_options
 def compare(
-    device: str, models: tuple[str, ...], workload: Workload, run_options: dict[str, Any], as_json: bool
+    device: str | None,
+    devices: str | None,
+    models: tuple[str, ...],
+    workload: Workload,
+    run_options: dict[str, Any],
+    as_json: bool,
 ) -> None:
     """Compare models on one device: a table and a verdict (first model against the second)."""
-    c = api.compare(device, list(models), workload, **run_options)
+    targets = ([device] if device else []) + (csv_list(str, devices, "--devices") if devices else [])
+    if not targets:
+        raise click.UsageError("give --device D or --devices D1,D2")
+    if len(models) < 2 and len(targets) < 2:
+        raise click.UsageError("give two or more models, or one model and two or more --devices")
+    rows = [[api.predict(d, m, workload, **run_options) for m in models] for d in targets]
+    comparisons = [api.comparison(preds) for preds in rows] if len(models) > 1 else []
     if as_json:
-        echo_json(c.to_json())
+        if len(targets) == 1:
+            echo_json(comparisons[0].to_json())
+        else:
+            echo_json(
+                {
+                    "devices": targets,
+                    "predictions": [[p.to_json() for p in ps] for ps in rows],
+                    "comparisons": [c.to_json() for c in comparisons],
+                }
+            )
         return
-    first, w = c.predictions[0], workload
-    click.echo(f"{c.device} ({first.engine}, {first.quant}, {w.test} at depth {w.depth}, batch {w.batch})")
-    click.echo(
-        f"  {'model':<24}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}"
-    )
-    for p in c.predictions:
+    for preds in rows:
+        _print_table(preds, workload)
+    for c in comparisons:
+        click.echo("")
+        click.echo(c.verdict)
+    if len(targets) > 1:
+        click.echo("")
+        for j, m in enumerate(models):
+            ranked = sorted((ps[j] for ps in rows), key=lambda p: -p.tokens_per_second)
+            click.echo(
+                f"{m}, fastest first: "
+                + ", ".join(
+                    f"{p.device} {p.tokens_per_second:.1f} t/s" + ("" if p.memory.fits else " (does not fit)")
+                    for p in ranked
+                )
+            )
+
+
+def _print_table(preds: list[Prediction], w: Workload) -> None:
+    first = preds[0]
+    click.echo(f"{first.device} ({first.engine}, {w.test} at depth {w.depth}, batch {w.batch})")
+    head = f"{'quant':>8}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}"
+    click.echo(f"  {'model':<24}{head}")
+    for p in preds:
         click.echo(
-            f"  {p.model:<24}{p.tokens_per_second:>10.1f}"
+            f"  {p.model:<24}{p.quant:>8}{p.tokens_per_second:>10.1f}"
             f"{p.tokens_per_second / first.tokens_per_second:>9.2f}"
             f"{p.bound:>10}{p.memory.total_bytes / 2**30:>7.2f}{'yes' if p.memory.fits else 'no':>6}"
             f"{p.energy.joules_per_token * 1e3:>10.1f}"
         )
-    click.echo("")
-    click.echo(c.verdict)
 
 
 @click.command()
