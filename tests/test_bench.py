@@ -34,3 +34,16 @@ def test_quick_cpu_bench_and_emitted_spec(tmp_path):
     assert dev.main_bandwidth > 1e8
     sources = [f.source for _, f in dev.figures() if f.source]
     assert any(str(trace) in s for s in sources)
+
+
+def test_quick_bench_refuses_to_emit_a_spec(tmp_path):
+    """--quick's small GEMMs understate compute ~18x: no spec is written from them (issue 13.2)."""
+    import subprocess
+
+    r = subprocess.run(
+        ["roofline", "bench", "--quick", "--out", str(tmp_path), "--emit-spec", str(tmp_path / "m.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "--emit-spec needs the full bench" in r.stderr
+    assert not (tmp_path / "m.yaml").exists() and not list(tmp_path.glob("*.csv"))

@@ -182,6 +182,10 @@ def calibrate(
 )
 def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) -> None:
     """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense)."""
+    if quick and emit:
+        # --quick's GEMMs are too small to reach the machine's rate (5.1 GFLOP/s against 93 from the full
+        # bench on one VM): a spec made from them would predict 18x too slow
+        raise click.UsageError("--emit-spec needs the full bench: its --quick sizes understate compute ~18x")
     name = device_name or platform.node() or "this-machine"
     paths = run_bench(name, Path(out_dir), quick=quick)
     for p in paths:
