@@ -162,3 +162,19 @@ def test_compare_across_devices_ranks_the_boards():
     assert got == pytest.approx(predict("jetson-orin-nano-8gb", "qwen3-30b-a3b").tokens_per_second)
     text = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     assert "qwen3-30b-a3b, fastest first: rtx-4090" in text
+
+
+def test_explain_latex_is_a_paste_ready_align_block():
+    import subprocess
+
+    out = subprocess.run(
+        ["roofline", "explain", "--device", "apple-m2-pro", "--model", "llama-3.2-1b", "--latex"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    body = [line for line in out if not line.startswith("%")]
+    assert body[0] == r"\begin{align}" and body[-1] == r"\end{align}"
+    assert any(r"t_{\text{attn\_qkv}} &= " in line for line in body)
+    assert all(line.endswith(r"\\") for line in body[1:-2])
+    assert any(line.startswith("% W = main-memory bandwidth (bytes/s)") for line in out)

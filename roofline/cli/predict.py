@@ -165,6 +165,9 @@ def explain(
     if as_json:
         echo_json(info)
         return
+    if latex:
+        click.echo(_latex_block(info))
+        return
     click.echo(
         f"{info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
         "time of one step in seconds"
@@ -179,6 +182,28 @@ def explain(
     click.echo(f"     = {info['step_seconds_value'] * 1e3:.3f} ms")
     for note in info["notes"]:
         click.echo(f"  note: {note}")
+
+
+def _latex_block(info: dict[str, Any]) -> str:
+    """The step-time formula as a paste-ready LaTeX align environment: one line per operator (in
+    seconds), operator names as text, the symbols with their units and values in comments above it."""
+    names = {"B": "batch", "D": "depth", "W": "bandwidth"}
+    lines = [
+        f"% {info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
+        "times in seconds",
+        *(
+            f"% {sym} = {meaning} = {info['values'][names[sym]]:g}"
+            for sym, meaning in info["symbols"].items()
+        ),
+        r"\begin{align}",
+    ]
+    for row in info["terms"]:
+        op = row["op"].replace("_", r"\_")
+        lines.append(rf"  t_{{\text{{{op}}}}} &= {row['formula']} \\")
+    lines.append(rf"  t_{{\text{{host}}}} &= {info['host_overhead_seconds']:.4g} \\")
+    lines.append(rf"  t_{{\text{{step}}}} &= {info['step_seconds']}")
+    lines.append(r"\end{align}")
+    return "\n".join(lines)
 
 
 @click.command()
