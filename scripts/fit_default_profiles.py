@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from roofline.model.engine import load_engine
+from roofline.model.engine import EngineProfile, load_engine
 from roofline.traces.files import E2ERow, read_any
-from roofline.validation.calibrate import CalibrationError, calibrate, scenario
+from roofline.validation.calibrate import CalibrationError, Fit, calibrate, scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What is fitted, tried in this order: every parameter the rows determine, then the compute side
@@ -90,22 +90,22 @@ def lodo(
     return errors
 
 
-def estimate_errors(rows: list[E2ERow], base: object) -> dict[str, list[float]]:
+def estimate_errors(rows: list[E2ERow], base: EngineProfile) -> dict[str, list[float]]:
     """|predicted / measured - 1| of each row under the profile as it stands, by phase."""
     errors: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        errors[r.phase].append(abs(scenario(r, base).tokens_per_second() / r.tokens_per_s - 1))  # type: ignore[arg-type]
+        errors[r.phase].append(abs(scenario(r, base).tokens_per_second() / r.tokens_per_s - 1))
     return errors
 
 
 def provenance(
-    engine: str, rows: list[E2ERow], fit: object, errors: dict[str, list[float]], old: str, balance: bool
+    engine: str, rows: list[E2ERow], fit: Fit, errors: dict[str, list[float]], old: str, balance: bool
 ) -> str:
     devices = sorted({r.device for r in rows})
     params = ", ".join(
-        f"{k} {v:.3g}" + (f" +- {fit.sigma[k]:.2g}" if fit.sigma[k] is not None else " (kept)")  # type: ignore[attr-defined]
-        for k, v in fit.params.items()  # type: ignore[attr-defined]
-        if fit.sigma[k] is not None  # type: ignore[attr-defined]
+        f"{k} {v:.3g}" + (f" +- {fit.sigma[k]:.2g}" if fit.sigma[k] is not None else " (kept)")
+        for k, v in fit.params.items()
+        if fit.sigma[k] is not None
     )
     err = "; ".join(
         f"{phase} median {np.median(v):.0%} (p90 {np.percentile(v, 90):.0%}, {len(v)} rows)"
@@ -114,11 +114,11 @@ def provenance(
     few = " FITTED ON FEWER THAN THREE DEVICES: treat its figures as rough." if len(devices) < 3 else ""
     return (
         f"fitted {datetime.date.today().isoformat()} by scripts/fit_default_profiles.py to {len(rows)} "
-        f"measured rows ({len(fit.rows)} configurations after merging repeats) of {len(devices)} devices "  # type: ignore[attr-defined]
+        f"measured rows ({len(fit.rows)} configurations after merging repeats) of {len(devices)} devices "
         f"({', '.join(devices)}) from validation/traces, "
         f"{'each device weighted the same' if balance else 'each row weighted the same'}; fitted: {params}; "
         f"log residual sigma "
-        f"{fit.residual_sigma:.2f}; leave-one-device-out |error|: {err or 'n/a'}.{few} "  # type: ignore[attr-defined]
+        f"{fit.residual_sigma:.2f}; leave-one-device-out |error|: {err or 'n/a'}.{few} "
         f"Parameters the rows do not determine keep the estimate. Before the fit: {old}"
     )
 

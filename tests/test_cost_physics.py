@@ -249,10 +249,15 @@ def test_expert_matmuls_lose_efficiency_to_their_shape_in_prefill():
         o.name: o for o in resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"), engine=eng).ops
     }
     assert pre["experts"].shape[0] == pytest.approx(512 * 8 / 128, rel=1e-3)  # all 128 experts touched
-    assert pre["experts"].efficiency_scale == pytest.approx(0.5, rel=1e-3)
-    assert pre["dense_ffn" if "dense_ffn" in pre else "attn_qkv"].efficiency_scale == 1.0
+    assert pre["experts"].tile_rows == pytest.approx(32, rel=1e-3)
+    assert pre["attn_qkv"].tile_rows is None
     dec = {o.name: o for o in resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(), engine=eng).ops}
-    assert dec["experts"].efficiency_scale == 1.0
+    assert dec["experts"].tile_rows is None
+    # at 32 rows per expert the expert matmuls run at half the rate they would with the tiles full
+    full = resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"))
+    half = resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"), engine=eng)
+    exp = [next(t for t in s.step().times if t.op.name == "experts") for s in (full, half)]
+    assert exp[1].compute == pytest.approx(2 * exp[0].compute, rel=2e-3)
 
 
 def test_prefill_launches_are_not_graph_replays():

@@ -197,7 +197,9 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     r_deq = mc.vector_peak * eng.dequant_efficiency
     out = []
     for o in ops:
-        rate = mc.peak(o.peak) * eng.value(o.efficiency) * o.efficiency_scale
+        rate = mc.peak(o.peak) * eng.value(o.efficiency)
+        if o.tile_rows is not None and eng.expert_half_rows:
+            rate = rate * o.tile_rows / (o.tile_rows + eng.expert_half_rows)  # half-filled tiles
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq

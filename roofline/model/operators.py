@@ -28,7 +28,7 @@ import numpy as np
 from roofline.errors import SpecError
 from roofline.model.engine import EngineProfile
 from roofline.model.routing import distinct_experts, distinct_experts_uniform
-from roofline.specs.model import GatedDeltaNet, Model, Tensor
+from roofline.specs.model import Model, Tensor
 from roofline.specs.quant import KV_DTYPES, tensor_type
 
 #: Weight types a matmul reads without unpacking quantization blocks.
@@ -181,8 +181,7 @@ def build_tables(
     ):
         if spec is not None:
             n = len(model.layers_with(mixer))
-            kernel = spec.conv_kernel if isinstance(spec, GatedDeltaNet) else spec.d_conv
-            flops += n * (per_element * spec.scan_elements + 2 * kernel * spec.conv_channels)
+            flops += n * (per_element * spec.scan_elements + 2 * spec.conv_width * spec.conv_channels)
             width += n * spec.conv_channels
     counts["ssm_core"] = len(model.layers_with("linear_attention")) + len(model.layers_with("mamba"))
     return ModelTables(
@@ -241,7 +240,9 @@ class Operator:
     syncs: Any = 0
     stored_weight_bytes: Any = 0.0
     shape: tuple[Any, Any, Any] | None = None
-    efficiency_scale: Any = 1.0  # what the shape leaves of the efficiency (tiles a small M half fills)
+    tile_rows: Any = (
+        None  # rows of activations per weight matrix when its kernel tiles them (prefill experts)
+    )
 
     @property
     def bytes(self) -> Any:
@@ -270,7 +271,7 @@ def step_operators(
 ) -> list[Operator]:
     """Operators of one forward step (see the module docstring for what each argument means).
     `n_touched` overrides the expected number of distinct experts per MoE layer (routing bounds);
-    `prefill` says the step's matmuls run tiled kernels (EngineProfile.expert_half_rows)."""
+    `prefill` says the routed experts' matmuls run tiled kernels (Operator.tile_rows)."""
     mdl, a, kc = tb.model, tb.model.attention, eng.kernels
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
@@ -382,7 +383,6 @@ def step_operators(
             n_touched = distinct(tb, tokens)
         ops.append(mm("router", 0, d + moe.n_experts))
         rows = tokens * moe.top_k / n_touched  # activation rows per touched expert
-        fill = rows / (rows + eng.expert_half_rows) if prefill and eng.expert_half_rows else 1.0
         exp_kernels = kc.experts + kc.experts_per_extra_k * (moe.top_k - 1)
         if eng.moe_dispatch == "per-expert":
             exp_kernels = exp_kernels + kc.experts_per_distinct * n_touched
@@ -403,7 +403,7 @@ def step_operators(
                 syncs=n_moe * eng.moe_syncs_per_layer,
                 stored_weight_bytes=tb.weight_bytes["experts"],
                 shape=(rows, tb.expert_params / max(n_moe, 1) / d, d),
-                efficiency_scale=fill,
+                tile_rows=rows if prefill else None,
             )
         )
         if moe.n_shared_experts:

@@ -35,7 +35,6 @@ Ref = str | os.PathLike[str]
 #: costed on the scenario as resolved; one that differs here is resolved anew.
 STRUCTURAL = (
     "activation_bytes",
-    "expert_half_rows",
     "kernels",
     "moe_dispatch",
     "moe_syncs_per_layer",

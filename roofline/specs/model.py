@@ -130,6 +130,10 @@ class GatedDeltaNet(Frozen):
         return self
 
     @property
+    def conv_width(self) -> int:
+        return self.conv_kernel
+
+    @property
     def key_dim(self) -> int:
         return self.n_k_heads * self.head_k_dim
 
@@ -173,6 +177,10 @@ class Mamba2(Frozen):
         if self.n_heads % self.n_groups:
             raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_groups ({self.n_groups})")
         return self
+
+    @property
+    def conv_width(self) -> int:
+        return self.d_conv
 
     @property
     def d_inner(self) -> int:
