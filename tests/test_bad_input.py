@@ -739,18 +739,32 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     assert out.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
 
-def test_calibration_refuses_traces_that_cannot_be_this_machine(tmp_path):
-    """Throughputs scaled by 1e6 fit with a log residual sigma of 14 and used to give a profile."""
+def _scaled_sweep(tmp_path: Path, factor: float) -> Path:
+    """The EPYC study sweep with every other row's throughput multiplied by `factor`."""
     src = ROOT / "validation/traces/sandbox-epyc-2vcpu.study-sweep1.llama.cpp.e2e.csv"
     rows = list(csv.DictReader(src.open()))
     for i, row in enumerate(rows):
-        row["tokens_per_s"] = str(float(row["tokens_per_s"]) * (1e6 if i % 2 else 1.0))
+        row["tokens_per_s"] = str(float(row["tokens_per_s"]) * (factor if i % 2 else 1.0))
     scaled = tmp_path / "scaled.csv"
     with scaled.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    return scaled
+
+
+def test_calibration_refuses_traces_that_cannot_be_this_machine(tmp_path):
+    """Throughputs scaled by 1e6 fit with a log residual sigma of 14 and used to give a profile."""
     out = tmp_path / "profile.yaml"
-    r = run("calibrate", scaled, "--engine", "llama.cpp-cpu", "-o", out)
+    r = run("calibrate", _scaled_sweep(tmp_path, 1e6), "--engine", "llama.cpp-cpu", "-o", out)
     _expect_rejected(r, "cannot be llama.cpp-cpu", "no profile written")
     assert not out.exists()
+
+
+def test_calibration_that_misses_by_a_few_x_writes_the_profile_and_says_so(tmp_path):
+    """Real runs the model describes badly (llama.cpp CPU on toy models: missed ~3x) are not refused,
+    but the user is told how far off the fitted profile still is."""
+    out = tmp_path / "profile.yaml"
+    r = run("calibrate", _scaled_sweep(tmp_path, 8.0), "--engine", "llama.cpp-cpu", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "still misses these" in r.output and out.exists()

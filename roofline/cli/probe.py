@@ -126,6 +126,8 @@ def probe_llama_cpp(
     if calibrate_out:
         engine = rows[0].engine
         fit, prof = fitted_profile(rows, engine)
+        for warning in fit.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
         write_profile(calibrate_out, prof, force=True)
         click.echo(
             f"calibrated {engine} on {len(rows)} rows (residual sigma {fit.residual_sigma:.3f}, log): "
