@@ -85,6 +85,7 @@ def predict(
             interval=band,
             layers=results.layer_mixers(scn),
             spec_notes=scn.machine.warnings,
+            calibrated_on=calibrated_on(eng),
         )
     )
 
@@ -143,13 +144,40 @@ def _ratio_text(x: float) -> str:
     return f"{x:.2f}x" if x < 10 else f"{x:.0f}x"
 
 
+def calibrated_on(eng: EngineProfile) -> str:
+    """What `eng` was calibrated on, from its `calibration` block ("" when it has none)."""
+    cal = eng.calibration
+    if not cal:
+        return ""
+    if cal.get("source") == "microbenchmark trace":
+        return f"microbenchmarks of {cal.get('device') or ', '.join(cal.get('devices', []))}"
+    n = cal.get("n_rows")
+    devices = cal.get("devices") or []
+    on_devices = f" of {len(devices)} device{'s' if len(devices) != 1 else ''}" if devices else ""
+    return f"{n} measured rows{on_devices}" if isinstance(n, int) else f"measurements{on_devices}"
+
+
+def engine_label(p: Prediction) -> str:
+    """The engine as a header names it: "llama.cpp-cuda", or "llama.cpp-cuda (calibrated on 474
+    measured rows of 9 devices)" when the profile carries a calibration."""
+    return f"{p.engine} (calibrated on {p.calibrated_on})" if p.calibrated_on else p.engine
+
+
+#: A time difference shown in a verdict is rounded to 0.01 ms; one that rounds to zero is left out.
+SHOWN_MS = 0.005
+
+
 def verdict(a: Prediction, b: Prediction) -> str:
-    """One paragraph: who is faster by how much, what bounds each, and the terms that decide it."""
+    """One paragraph: who is faster by how much, what bounds each, and the terms that decide it.
+
+    Only terms that make a visible difference are named (none that would print as +0.00 ms); routing
+    bounds that coincide (one token per step: every routing touches k experts) are one number; the
+    header says when the engine profile is calibrated, and on what."""
     r = a.tokens_per_second / b.tokens_per_second
     w = a.workload
     head = (
         f"{a.model} is {r:.2f}x {b.model} on {a.device} ({w.test}, depth {w.depth}, batch {w.batch}, "
-        f"{a.quant}, {a.engine})"
+        f"{a.quant}, {engine_label(a)})"
     )
     bounds = (
         f"both {a.bound}-bound"
@@ -172,7 +200,9 @@ def verdict(a: Prediction, b: Prediction) -> str:
     slower = a if a.step_seconds > b.step_seconds else b
     sign = 1 if slower is a else -1
     top = sorted(diffs.items(), key=lambda kv: -sign * kv[1])[:2]
-    deciding = ", ".join(f"{k} ({sign * v * 1e3:+.2f} ms/step)" for k, v in top if sign * v > 0)
+    deciding = ", ".join(
+        f"{k} ({sign * v * 1e3:+.2f} ms/step)" for k, v in top if sign * v * 1e3 >= SHOWN_MS
+    )
     mem = [
         f"{p.model} does not fit ({p.memory.total_bytes / 2**30:.1f} GiB of "
         f"{p.memory.usable_bytes / 2**30:.1f} usable) and streams from {p.memory.offload_tier}"
@@ -183,9 +213,11 @@ def verdict(a: Prediction, b: Prediction) -> str:
     if deciding:
         text += f" {slower.model} spends more time on {deciding}."
     if a.routing_bounds_tokens_per_second:
-        lo, hi = a.routing_bounds_tokens_per_second
+        lo, hi = (f"{x / b.tokens_per_second:.2f}x" for x in a.routing_bounds_tokens_per_second)
         text += (
-            f" Routing bounds for {a.model}: {lo / b.tokens_per_second:.2f}x-{hi / b.tokens_per_second:.2f}x."
+            f" Routing bounds for {a.model}: {lo}-{hi}."
+            if lo != hi
+            else f" Routing does not move {a.model}: {lo} under any routing."
         )
     if mem:
         text += " " + "; ".join(mem) + "."

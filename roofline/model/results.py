@@ -124,6 +124,10 @@ class Prediction:
     # what the device spec lacks for this engine and what stood in for it (e.g. no int8 peak: the
     # fp16 one); the same for every prediction on the device, so `specs show` prints it, not predict
     spec_notes: tuple[str, ...] = ()
+    # what the engine profile was calibrated on ("474 measured rows", "microbenchmarks of rtx-4090");
+    # "" for a profile without a `calibration` block (the bundled ones: estimates, or fitted offline
+    # with the fit described in their provenance)
+    calibrated_on: str = ""
 
     def to_json(self) -> dict[str, Any]:
         w = self.workload
@@ -148,6 +152,7 @@ class Prediction:
             "interval_tokens_per_second": list(self.interval) if self.interval else None,
             "layers": dict(self.layers),
             "spec_notes": list(self.spec_notes),
+            "calibrated_on": self.calibrated_on,
         }
 
     def terms(self) -> dict[str, float]:
