@@ -200,9 +200,7 @@ def verdict(a: Prediction, b: Prediction) -> str:
     slower = a if a.step_seconds > b.step_seconds else b
     sign = 1 if slower is a else -1
     top = sorted(diffs.items(), key=lambda kv: -sign * kv[1])[:2]
-    deciding = ", ".join(
-        f"{k} ({sign * v * 1e3:+.2f} ms/step)" for k, v in top if sign * v * 1e3 >= SHOWN_MS
-    )
+    deciding = ", ".join(f"{k} ({sign * v * 1e3:+.2f} ms/step)" for k, v in top if sign * v * 1e3 >= SHOWN_MS)
     mem = [
         f"{p.model} does not fit ({p.memory.total_bytes / 2**30:.1f} GiB of "
         f"{p.memory.usable_bytes / 2**30:.1f} usable) and streams from {p.memory.offload_tier}"

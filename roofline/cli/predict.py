@@ -24,6 +24,7 @@ from roofline.cli.common import (
 )
 from roofline.errors import RooflineError, WorkloadError
 from roofline.model import symbolic
+from roofline.model.engine import load_engine
 from roofline.model.results import Prediction
 from roofline.model.workload import MAX_BATCH, MAX_TOKENS, Workload
 from roofline.specs.catalog import resolve
@@ -50,7 +51,8 @@ def predict(
 def _print_prediction(p: Prediction) -> None:
     w = p.workload
     click.echo(
-        f"{p.model} on {p.device} ({p.engine}, {p.quant}, {w.test} at depth {w.depth}, batch {w.batch})"
+        f"{p.model} on {p.device} ({api.engine_label(p)}, {p.quant}, {w.test} at depth {w.depth}, "
+        f"batch {w.batch})"
     )
     click.echo(
         f"  {p.tokens_per_second:.1f} tokens/s, {p.step_seconds * 1e3:.2f} ms per step, {p.bound}-bound, "
@@ -72,9 +74,10 @@ def _print_prediction(p: Prediction) -> None:
     click.echo(f"  energy: {e.joules_per_token * 1e3:.1f} mJ/token at {e.average_watts:.1f} W (estimated)")
     if p.experts:
         x = p.experts
+        span = f"{x.lower:.0f}-{x.upper:.0f}" if round(x.lower) != round(x.upper) else "under any routing"
         click.echo(
             f"  experts touched per MoE layer: {x.expected_distinct_per_layer:.1f} expected "
-            f"({x.lower:.0f}-{x.upper:.0f}) for {x.tokens_per_step:.0f} tokens per step"
+            f"({span}) for {x.tokens_per_step:.0f} tokens per step"
         )
     if p.interval:
         click.echo(f"  calibrated interval (10-90 %): {p.interval[0]:.1f}-{p.interval[1]:.1f} tokens/s")
@@ -137,7 +140,7 @@ def compare(
 
 def _print_table(preds: list[Prediction], w: Workload) -> None:
     first = preds[0]
-    click.echo(f"{first.device} ({first.engine}, {w.test} at depth {w.depth}, batch {w.batch})")
+    click.echo(f"{first.device} ({api.engine_label(first)}, {w.test} at depth {w.depth}, batch {w.batch})")
     head = f"{'quant':>8}{'tokens/s':>10}{'vs first':>9}{'bound':>10}{'GiB':>7}{'fits':>6}{'mJ/token':>10}"
     click.echo(f"  {'model':<24}{head}")
     for p in preds:
@@ -168,8 +171,9 @@ def explain(
     if latex:
         click.echo(_latex_block(info))
         return
+    engine = _engine_text(info["engine"], run_options["engine"])
     click.echo(
-        f"{info['model']} on {info['device']} ({info['engine']}, {info['quant']}, {info['test']}); "
+        f"{info['model']} on {info['device']} ({engine}, {info['quant']}, {info['test']}); "
         "time of one step in seconds"
     )
     names = {"B": "batch", "D": "depth", "W": "bandwidth"}
@@ -245,7 +249,57 @@ def crossover(
     if as_json:
         echo_json(c.to_json())
     else:
-        click.echo(c.describe())
+        clipped = (lo is not None and lo * scale < c.lo) or (hi is not None and hi * scale > c.hi)
+        click.echo(crossover_text(c, clipped, _engine_text("", run_options["engine"])))
+
+
+#: The unit of each variable a crossover varies, and the scale from the model's SI value to it.
+CROSSOVER_UNITS = {"batch": ("sequences", 1.0), "depth": ("tokens", 1.0), "bandwidth": ("GB/s", 1e-9)}
+
+
+def crossover_text(c: symbolic.Crossover, clipped: bool = False, engine: str = "") -> str:
+    """What `crossover` prints: every value of the varied quantity with its unit (sequences,
+    tokens of context, GB/s), where each model stops fitting, and whether the range was clipped."""
+    unit, scale = CROSSOVER_UNITS[c.vary]
+    name = "context depth" if c.vary == "depth" else c.vary
+
+    def at(x: float) -> str:
+        v = x * scale
+        word = unit[:-1] if v == 1 and unit != "GB/s" else unit  # 1 sequence, 1 token
+        return f"{v:,.0f} {word}" if v >= 1000 else f"{v:.4g} {word}"
+
+    ratios = f"{c.model_a}/{c.model_b} = {c.ratio_lo:.2f}x at {at(c.lo)}, {c.ratio_hi:.2f}x at {at(c.hi)}"
+    where = f"on {c.device}" + (f" ({engine})" if engine else "")
+    if c.points:
+        text = (
+            f"{c.model_a} and {c.model_b} break even at {name} = {', '.join(at(x) for x in c.points)} "
+            f"{where} ({ratios})"
+        )
+    else:
+        who = c.model_a if c.ratio_lo > 1 else c.model_b
+        text = (
+            f"no crossover for {name} in {at(c.lo)} to {at(c.hi)} {where}: {who} is faster throughout "
+            f"({ratios})"
+        )
+    notes = [f"range clipped to {at(c.lo)} to {at(c.hi)}, what {name} can physically be"] if clipped else []
+    for model, limit in c.fit_limits.items():
+        if limit is not None:
+            since = "throughout" if limit <= c.lo else f"from {name} = {at(limit)}"
+            notes.append(
+                f"{model} does not fit {c.device}'s usable memory {since}: there it streams weights from "
+                "the offload tier (or cannot run where no tier holds the excess)"
+            )
+    return text + "".join(f"; note: {n}" for n in notes)
+
+
+def _engine_text(name: str, ref: str | None) -> str:
+    """`name` (the engine a command used), or `ref`'s profile name with what it was calibrated on
+    when `ref` names a calibrated profile; "" for no name and no calibrated profile."""
+    if ref is None:
+        return name
+    eng = load_engine(ref)
+    on = api.calibrated_on(eng)
+    return f"{eng.name} (calibrated on {on})" if on else name
 
 
 @click.command()
