@@ -16,7 +16,8 @@ from roofline.model.cost import resolve_machine
 from roofline.model.engine import default_engine, load_engine
 from roofline.specs import catalog
 from roofline.specs.describe import describe_device, describe_model
-from roofline.specs.hf_import import import_config
+from roofline.specs.gguf_import import import_gguf, is_gguf
+from roofline.specs.hf_import import import_config, import_hub, looks_like_hub_id
 from roofline.specs.model import Model
 from roofline.specs.quant import quant_names
 
@@ -167,18 +168,33 @@ def model() -> None:
     "--id", "model_id", default=None, type=REF, help="Spec id (default: from the file or folder name)."
 )
 @click.option("--source", default=None, type=REF, help="URL of the config.json, recorded in the spec.")
+@click.option("--revision", default=None, type=REF, help="Hub id only: branch, tag or commit (default main).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def model_import(
-    config: str, output: str | None, model_id: str | None, source: str | None, force: bool
+    config: str,
+    output: str | None,
+    model_id: str | None,
+    source: str | None,
+    revision: str | None,
+    force: bool,
 ) -> None:
-    """Turn a Hugging Face config.json into a model spec."""
+    """Turn a Hugging Face config.json, a GGUF file or a Hub id (Qwen/Qwen3-30B-A3B) into a model spec.
+
+    A GGUF file gives its own per-tensor storage types (exact weight bytes at its file type); a Hub
+    id is fetched through huggingface_hub (pip install 'moe-roofline[hub]'), from its cache alone
+    when HF_HUB_OFFLINE=1."""
     if output:
         refuse_overwrite(output, force, inputs=[config])
     if output and model_id is None:
         model_id = Path(output).stem
-    data = import_config(config, model_id, source)
+    if Path(config).exists() and is_gguf(config):
+        data = import_gguf(config, model_id, source)
+    elif not Path(config).exists() and looks_like_hub_id(config):
+        data = import_hub(config, model_id, source, revision)
+    else:
+        data = import_config(config, model_id, source)
     spec = catalog.validate(data, Model, config)
-    text = yaml.safe_dump(data, sort_keys=False)
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110)
     if output is None:
         click.echo(text, nl=False)
         return

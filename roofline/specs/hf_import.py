@@ -7,6 +7,7 @@ the transformers config classes and named there); anything else missing is an er
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -276,7 +277,7 @@ def _deltanet(cf: _Config, spec: dict[str, Any]) -> None:
             cf.where, f"expected {n_layers} entries of full_attention / linear_attention", "layer_types"
         )
     kinds = ["attention" if t == "full_attention" else "linear_attention" for t in types]
-    spec["layer_pattern"] = _shortest_period(kinds)
+    spec["layer_pattern"] = shortest_period(kinds)
     spec["attention"]["output_gate"] = True
     spec["linear_attention"] = {
         "n_k_heads": cf.int("linear_num_key_heads", 1, MAX_HEADS),
@@ -301,7 +302,7 @@ def _nemotron_h(cf: _Config, spec: dict[str, Any]) -> None:
             f"expected {spec['n_layers']} letters of M (Mamba-2), * (attention), - (MLP), E (MoE)",
             "hybrid_override_pattern",
         )
-    spec["layer_pattern"] = _shortest_period([_NEMOTRON_BLOCKS[c] for c in pattern])
+    spec["layer_pattern"] = shortest_period([_NEMOTRON_BLOCKS[c] for c in pattern])
     spec["norms_per_layer"] = 1
     spec["mamba"] = {
         "n_heads": cf.int("mamba_num_heads", 1, MAX_HEADS),
@@ -323,7 +324,7 @@ def _nemotron_h(cf: _Config, spec: dict[str, Any]) -> None:
         spec["ffn"]["d_ff"] = None
 
 
-def _shortest_period(kinds: list[str]) -> list[str]:
+def shortest_period(kinds: list[str]) -> list[str]:
     """The shortest unit that repeats to `kinds` (a spec's layer_pattern repeats over the layers)."""
     n = len(kinds)
     for p in range(1, n + 1):
@@ -452,3 +453,73 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
         moe.update(n_shared_experts=1, d_shared_expert=moe["d_expert"], router="sigmoid-topk")
         moe["moe_every"] = cf.int("interleave_moe_layer_step", 1, MAX_LAYERS, default=1)
     return moe
+
+
+#: owner/name as the Hub spells repositories (letters, digits, '-', '_', '.'; at most 96 characters)
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def looks_like_hub_id(ref: str) -> bool:
+    """Whether `ref` reads as a Hub repository id (`Qwen/Qwen3-30B-A3B`) and names no local path."""
+    return bool(HUB_ID.match(ref)) and not Path(ref).exists() and not ref.endswith((".json", ".gguf"))
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _hub_cache() -> str | None:
+    """The Hub cache folder as huggingface_hub would choose it now (read here, at call time, not
+    when huggingface_hub was first imported): HF_HUB_CACHE, else HF_HOME/hub, else its default."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    return None
+
+
+def import_hub(
+    repo_id: str, model_id: str | None = None, source: str | None = None, revision: str | None = None
+) -> dict[str, Any]:
+    """Fetch a Hub repository's config.json through huggingface_hub (its cache first when
+    HF_HUB_OFFLINE is set) and return the spec as a plain dict."""
+    try:
+        import huggingface_hub
+        from huggingface_hub import errors
+    except ImportError:
+        raise SpecError(
+            repo_id,
+            "reading a Hugging Face Hub id needs huggingface_hub: pip install 'moe-roofline[hub]'"
+            " (or download the config.json and import that file)",
+        ) from None
+    offline = _offline()
+    try:
+        path = huggingface_hub.hf_hub_download(
+            repo_id, "config.json", revision=revision, cache_dir=_hub_cache(), local_files_only=offline
+        )
+    except errors.LocalEntryNotFoundError:
+        why = (
+            "HF_HUB_OFFLINE is set and the Hugging Face cache"
+            f" ({_hub_cache() or 'the default ~/.cache/huggingface/hub'}) has no config.json for it"
+            if offline
+            else "the Hub could not be reached and the Hugging Face cache has no copy"
+        )
+        raise SpecError(
+            repo_id, f"{why}: importing a Hub id needs the network or a cached copy of its config.json"
+        ) from None
+    except errors.GatedRepoError:
+        raise SpecError(repo_id, "gated repository: log in (hf auth login) and accept its terms") from None
+    except errors.RepositoryNotFoundError:
+        raise SpecError(repo_id, "no such Hugging Face repository (or it is private)") from None
+    except errors.RevisionNotFoundError:
+        raise SpecError(repo_id, f"the repository has no revision {revision!r}") from None
+    except errors.EntryNotFoundError:
+        raise SpecError(repo_id, "the repository has no config.json (a GGUF-only repository?)") from None
+    except (errors.HfHubHTTPError, OSError) as exc:
+        raise SpecError(repo_id, f"could not fetch config.json from the Hub: {str(exc)[:200]}") from None
+    url = f"https://huggingface.co/{repo_id}/blob/{revision or 'main'}/config.json"
+    name = repo_id.split("/")[1]
+    spec = import_config(path, model_id or _kebab(name), source or url)
+    if spec["name"] == spec["id"] or spec["name"].startswith("/"):
+        spec["name"] = name
+    return spec

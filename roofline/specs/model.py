@@ -200,6 +200,25 @@ class Mamba2(Frozen):
         return self.d_inner * self.d_state
 
 
+class RecordedTypes(Frozen):
+    """A tensor's storage types as a GGUF file has them (`roofline model import model.gguf`):
+    one type for every layer holding the tensor, or one per such layer in layer order."""
+
+    name: str = Field(min_length=1, max_length=100)  # GGUF base name: token_embd, output, attn_v, ...
+    types: tuple[str, ...] = Field(min_length=1, max_length=MAX_LAYERS)
+
+
+class GGUFTypes(Frozen):
+    """The per-tensor storage types of one GGUF file, so that its weight bytes are exact.
+
+    They apply when a prediction runs at `file_type` (the spec's default_quant); any other --quant
+    re-derives the types by llama-quantize's rules, as for every other spec. Tensors that are not
+    listed (norms, biases, routers, SSM parameters) are F32, as in every GGUF the importer accepts."""
+
+    file_type: str
+    tensors: tuple[RecordedTypes, ...] = Field(min_length=1, max_length=10_000)
+
+
 #: What a layer runs (Model.layer_pattern). A mixer name alone: that token mixer, then the layer's
 #: FFN (dense or MoE, by the `moe` rules); with "_only": the mixer and no FFN; "ffn_only": an FFN
 #: and no mixer (Nemotron-H's blocks hold one of the three).
@@ -232,6 +251,7 @@ class Model(Frozen):
     layer_pattern: tuple[str, ...] = Field(default=("attention",), min_length=1, max_length=MAX_LAYERS)
     linear_attention: GatedDeltaNet | None = None
     mamba: Mamba2 | None = None
+    gguf_types: GGUFTypes | None = None  # per-tensor types read from a GGUF file (see GGUFTypes)
 
     @field_validator("id")
     @classmethod
@@ -261,7 +281,50 @@ class Model(Frozen):
                 raise ValueError(f"layer_pattern uses {mixer} layers but the spec has no '{mixer}' section")
             if spec is not None and not used:
                 raise ValueError(f"'{mixer}' is set but no layer in layer_pattern uses it")
+        if self.gguf_types is not None:
+            self._check_recorded_types(self.gguf_types)
         return self
+
+    def _check_recorded_types(self, g: GGUFTypes) -> None:
+        from roofline.specs.quant import known_weight_type  # quant imports this module
+
+        layers: dict[str, list[int | None]] = {}
+        for t in self.tensors:
+            layers.setdefault(t.name, []).append(t.layer)
+        for entry in g.tensors:
+            if entry.name not in layers:
+                raise ValueError(f"gguf_types: the model has no tensor {entry.name!r}")
+            n = len(layers[entry.name])
+            if len(entry.types) not in (1, n):
+                raise ValueError(
+                    f"gguf_types: {entry.name} has {len(entry.types)} types for the {n} layers holding it"
+                    " (give one, or one per layer)"
+                )
+            bad = [x for x in entry.types if not known_weight_type(x)]
+            if bad:
+                raise ValueError(f"gguf_types: {entry.name}: unknown GGML types {sorted(set(bad))}")
+
+    @cached_property
+    def recorded_types_by_tensor(self) -> dict[tuple[str, int | None], str]:
+        g = self.gguf_types
+        if g is None:
+            return {}
+        layers: dict[str, list[int | None]] = {}
+        for t in self.tensors:
+            layers.setdefault(t.name, []).append(t.layer)
+        out = {}
+        for entry in g.tensors:
+            held = layers[entry.name]
+            types = entry.types * len(held) if len(entry.types) == 1 else entry.types
+            out.update({(entry.name, i): x for i, x in zip(held, types, strict=True)})
+        return out
+
+    def recorded_type(self, tensor: Tensor, quant: str) -> str | None:
+        """The GGML type the imported GGUF stores `tensor` in, when `quant` is that file's type."""
+        g = self.gguf_types
+        if g is None or quant != g.file_type:
+            return None
+        return self.recorded_types_by_tensor.get((tensor.name, tensor.layer))
 
     # ---- layer layout --------------------------------------------------------------------
     def layer_kind(self, i: int) -> str:

@@ -146,6 +146,32 @@ def _generic_type(name: str) -> WeightType:
     return WeightType(name, group, (group * bits + scale_bits) / 8, 2.0 if bits == 4 else 1.0)
 
 
+def known_weight_type(name: str) -> bool:
+    """Whether `name` is a GGML storage type (ours, or any the gguf package knows)."""
+    try:
+        weight_type(name)
+    except SpecError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def weight_type(name: str) -> WeightType:
+    """A GGML storage type by name. Types this module does not list (IQ2_XXS, TQ1_0, ...) take
+    their block layout from the gguf package; their dequant_ops is an estimate (4, as for the
+    K-quants with sub-block scales), not a calibrated figure."""
+    if name in WEIGHT_TYPES:
+        return WEIGHT_TYPES[name]
+    import gguf
+
+    try:
+        qtype = gguf.GGMLQuantizationType[name]
+        block, size = gguf.GGML_QUANT_SIZES[qtype]
+    except KeyError:
+        raise SpecError("quant", f"unknown GGML type {name[:40]!r}") from None
+    return WeightType(name, block, size, 4.0)
+
+
 def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
@@ -153,6 +179,9 @@ def _use_more_bits(i: int, n: int) -> bool:
 def tensor_type(model: Model, tensor: Tensor, quant: str) -> WeightType:
     """The storage type llama-quantize (or a generic int/fp8 scheme) gives `tensor` under `quant`."""
     quant = check_quant(quant)
+    recorded = model.recorded_type(tensor, quant)
+    if recorded is not None:  # imported from a GGUF file: what that file stores (model.GGUFTypes)
+        return weight_type(recorded)
     if not tensor.is_matrix or tensor.role in ("router", "bias", "norm", "ssm_param"):
         # 1-D tensors, biases and the MoE router stay F32 (convert_hf_to_gguf keeps
         # ffn_gate_inp in F32 and llama-quantize never quantizes it); so do the small 2-D SSM
