@@ -21,8 +21,9 @@ from roofline.errors import SpecError
 from roofline.specs.hardware import Device
 from roofline.specs.loading import parse_yaml, read_input
 from roofline.specs.model import Model
+from roofline.specs.system import System
 
-KINDS = {"device": "hardware_specs", "model": "model_specs"}
+KINDS = {"device": "hardware_specs", "model": "model_specs", "system": "system_specs"}
 #: Longest id or spec path accepted (file systems refuse names past 255 bytes, paths past 4096).
 MAX_REF = 1024
 
@@ -38,7 +39,8 @@ def _bundled_root() -> Path:
 
 
 def add_spec_dir(path: str | os.PathLike[str]) -> None:
-    """Search `path` (and its hardware_specs/ and model_specs/ subfolders) before the bundled specs."""
+    """Search `path` (and its hardware_specs/, model_specs/ and system_specs/ subfolders) before the
+    bundled specs."""
     p = Path(path)
     if not p.is_dir():
         raise SpecError(str(path), "spec directory does not exist")
@@ -56,7 +58,7 @@ def search_dirs(kind: str) -> list[Path]:
 
 
 def list_ids(kind: str) -> list[str]:
-    """Ids of every spec of `kind` ('device' or 'model') found on the search path."""
+    """Ids of every spec of `kind` ('device', 'model' or 'system') found on the search path."""
     ids: set[str] = set()
     for d in search_dirs(kind):
         for f in d.glob("*.yaml"):
@@ -119,8 +121,11 @@ def unique_match(ref: str) -> tuple[str, str] | None:
     (`specs show h200` -> h200-sxm-141gb); None otherwise. For lookups that only show a spec: a
     prediction never runs on a guessed id."""
     want = _squash(ref)
-    hits = [(k, kind) for kind in KINDS for k in list_ids(kind) if want and want in _squash(k)]
-    return hits[0] if len(hits) == 1 else None
+    for kinds in (("device", "model"), ("system",)):  # a device or model first: systems embed their ids
+        hits = [(k, kind) for kind in kinds for k in list_ids(kind) if want and want in _squash(k)]
+        if hits:
+            return hits[0] if len(hits) == 1 else None
+    return None
 
 
 def suggestions(ref: str, limit: int = 5) -> list[str]:
@@ -206,8 +211,8 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 
 @lru_cache(maxsize=256)
-def _load(path: Path, kind: str) -> Device | Model:
-    cls: type[Device] | type[Model] = Device if kind == "device" else Model
+def _load(path: Path, kind: str) -> Device | Model | System:
+    cls: type[Device] | type[Model] | type[System] = {"device": Device, "system": System}.get(kind, Model)
     spec = validate(load_yaml(path), cls, str(path))
     if spec.id != path.stem:
         raise SpecError(str(path), f"id {spec.id!r} must equal the file name {path.stem!r}", "id")
@@ -230,8 +235,23 @@ def load_model(ref: str | os.PathLike[str] | Model) -> Model:
     return spec
 
 
-def check_file(path: str | os.PathLike[str]) -> Device | Model:
-    """Validate one spec file of either kind (told apart by its fields)."""
+def load_system(ref: str | os.PathLike[str] | System) -> System:
+    """A system spec, with its host and accelerator device ids checked to load."""
+    if isinstance(ref, System):
+        return ref
+    path = resolve(ref, "system").resolve()
+    spec = _load(path, "system")
+    assert isinstance(spec, System)
+    for field, dev in [("host.device", spec.host.device), *(("accelerators", a.device) for a in spec.accelerators)]:
+        try:
+            load_device(dev)
+        except SpecError as exc:
+            raise SpecError(str(path), f"{dev!r} does not load as a device: {exc}", field) from None
+    return spec
+
+
+def check_file(path: str | os.PathLike[str]) -> Device | Model | System:
+    """Validate one spec file of any kind (told apart by its fields)."""
     p = Path(check_ref(path, "spec"))
     if not is_file(p):
         raise SpecError(str(path), "no such file")
@@ -239,15 +259,19 @@ def check_file(path: str | os.PathLike[str]) -> Device | Model:
     if kind is None:
         raise SpecError(
             str(path),
-            "neither a device spec (with 'processors', 'memory') nor a model spec"
-            " (with 'n_layers', 'attention')",
+            "neither a device spec (with 'processors', 'memory'), a model spec"
+            " (with 'n_layers', 'attention') nor a system spec (with 'host', 'accelerators', 'links')",
         )
+    if kind == "system":
+        return load_system(p.resolve())
     return _load(p.resolve(), kind)
 
 
 def _kind_of(data: Any) -> str | None:
     if not isinstance(data, dict):
         return "model"  # validate() reports the top-level type problem
+    if {"host", "accelerators", "links", "unified_memory"} & set(data):
+        return "system"
     if {"processors", "memory", "offload", "power"} & set(data):
         return "device"
     if {"n_layers", "attention", "ffn", "moe", "d_model", "vocab_size"} & set(data):
