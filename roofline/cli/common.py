@@ -79,8 +79,23 @@ def gib(x: float) -> str:
     return f"{x / 2**30:.2f} GiB"
 
 
-def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2))
+#: Name under which every --json output says which tool (and version) wrote it.
+TOOL_KEY = "tool"
+
+
+def tool_info() -> dict[str, str]:
+    """The tool and its version, as every --json output records them (a saved output says what made
+    it; the version is the package's, checked against pyproject.toml and CITATION.cff by the tests)."""
+    from roofline import __version__
+
+    return {"name": "moe-roofline", "version": __version__}
+
+
+def echo_json(obj: dict[str, Any] | list[Any]) -> None:
+    """Print `obj` as JSON with the tool and version first, under TOOL_KEY; a list (rows) becomes
+    {"tool": ..., "rows": [...]}, so every JSON output is an object that carries the version."""
+    body = {"rows": obj} if isinstance(obj, list) else obj
+    click.echo(json.dumps({TOOL_KEY: tool_info(), **body}, indent=2))
 
 
 def options(*opts: Callable[[Any], Any]) -> Callable[[Any], Any]:

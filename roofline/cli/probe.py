@@ -9,7 +9,7 @@ import click
 from tqdm import tqdm
 
 from roofline.cli import Group
-from roofline.cli.common import csv_list, refuse_overwrite, write_profile
+from roofline.cli.common import csv_list, echo_json, refuse_overwrite, write_profile
 from roofline.llamacpp.probe import run_probe
 from roofline.llamacpp.synthetic import family
 from roofline.traces.files import write_rows
@@ -66,6 +66,7 @@ def probe() -> None:
     type=click.Path(dir_okay=False),
     help="Also fit the engine profile to the probe rows and write it here (one command, one profile).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the trace written (and the fit) as JSON.")
 def probe_llama_cpp(
     llama_bench: str,
     llama_quantize: str | None,
@@ -83,6 +84,7 @@ def probe_llama_cpp(
     workdir: str | None,
     force: bool,
     calibrate_out: str | None,
+    as_json: bool,
 ) -> None:
     """Generate probe GGUFs, quantize, run llama-bench, and write the results as an end-to-end trace."""
     chosen: list[Any] = (
@@ -122,15 +124,27 @@ def probe_llama_cpp(
     bar.n = bar.total
     bar.close()
     write_rows(out, rows, force=True)
-    click.echo(f"wrote {len(rows)} rows to {out}")
+    if not as_json:
+        click.echo(f"wrote {len(rows)} rows to {out}")
+    calibration: dict[str, Any] | None = None
     if calibrate_out:
         engine = rows[0].engine
         fit, prof = fitted_profile(rows, engine)
         for warning in fit.warnings:
             click.echo(f"WARNING: {warning}", err=True)
         write_profile(calibrate_out, prof, force=True)
-        click.echo(
-            f"calibrated {engine} on {len(rows)} rows (residual sigma {fit.residual_sigma:.3f}, log): "
-            + ", ".join(f"{k} {v:.3g}" for k, v in fit.params.items())
-            + f"; wrote {calibrate_out}"
-        )
+        calibration = {
+            "engine": engine,
+            "residual_sigma": fit.residual_sigma,
+            "params": {k: {"value": v, "sigma": fit.sigma[k]} for k, v in fit.params.items()},
+            "warnings": list(fit.warnings),
+            "output": calibrate_out,
+        }
+        if not as_json:
+            click.echo(
+                f"calibrated {engine} on {len(rows)} rows (residual sigma {fit.residual_sigma:.3f}, log): "
+                + ", ".join(f"{k} {v:.3g}" for k, v in fit.params.items())
+                + f"; wrote {calibrate_out}"
+            )
+    if as_json:
+        echo_json({"device": device, "trace": str(out), "rows": len(rows), "calibration": calibration})

@@ -3,16 +3,23 @@ report out."""
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from roofline.cli import Group
-from roofline.cli.common import REF, checked_engine, refuse_overwrite, trace_files, write_profile
+from roofline.cli.common import (
+    REF,
+    checked_engine,
+    echo_json,
+    refuse_overwrite,
+    trace_files,
+    write_profile,
+)
 from roofline.errors import SpecError
 from roofline.model.engine import load_engine
 from roofline.plots import measured_figure, save
@@ -73,7 +80,7 @@ def traces_import_llama_bench(
         write_rows(output, got.rows, force, inputs=[path])
         click.echo(f"wrote {len(got.rows)} rows to {output}")
     else:
-        click.echo(json.dumps([asdict(r) for r in got.rows], indent=2))
+        echo_json([asdict(r) for r in got.rows])
 
 
 @traces_import.command("public")
@@ -95,7 +102,8 @@ def traces_import_public(path: str, output: str, force: bool, skip_bad: bool) ->
 @click.command()
 @click.argument("trace_paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--out", type=click.Path(dir_okay=False), default="validation/REPORT.md", show_default=True)
-def validate(trace_paths: tuple[str, ...], out: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the errors (summary and every row) as JSON.")
+def validate(trace_paths: tuple[str, ...], out: str, as_json: bool) -> None:
     """Regenerate the error report from trace files (default: validation/traces/)."""
     paths = trace_files(trace_paths or ("validation/traces",))
     refuse_overwrite(out, True, inputs=paths)  # the report is regenerated in place, never over a trace
@@ -108,7 +116,53 @@ def validate(trace_paths: tuple[str, ...], out: str) -> None:
         )
     except OSError as exc:
         raise SpecError(out, f"cannot write the report ({exc.strerror or exc})") from None
-    click.echo(f"wrote {out} ({len(entries)} rows) and {Path(out).with_name('predicted_vs_measured.png')}")
+    figure_path = Path(out).with_name("predicted_vs_measured.png")
+    if as_json:
+        echo_json(_validation_json(entries, out, figure_path))
+        return
+    click.echo(f"wrote {out} ({len(entries)} rows) and {figure_path}")
+
+
+_ROW_KEYS = ("device", "engine", "model", "quant", "test", "depth", "batch")
+
+
+def _validation_json(entries: list[Any], out: str, figure_path: Path) -> dict[str, Any]:
+    """validate's --json: the files written, per phase the median and p90 of |predicted / measured - 1|
+    of each column of the report (spec sheets, device held out, model held out), and every row."""
+
+    def errors(pred: str, phase: str) -> list[float]:
+        got = (e.err(getattr(e, pred)) for e in entries if e.row.phase == phase)
+        return [abs(x) for x in got if x is not None]
+
+    summary: dict[str, Any] = {}
+    for phase in ("decode", "prefill"):
+        summary[phase] = {}
+        for column in ("spec", "lodo", "lomo"):
+            errs = errors(column, phase)
+            summary[phase][column] = {
+                "rows": len(errs),
+                "median_abs_error": float(np.median(errs)) if errs else None,
+                "p90_abs_error": float(np.percentile(errs, 90)) if errs else None,
+            }
+    rows = [
+        {
+            **{k: getattr(e.row, k) for k in _ROW_KEYS},
+            "measured_tokens_per_s": e.row.tokens_per_s,
+            "spec_tokens_per_s": e.spec,
+            "lodo_tokens_per_s": e.lodo,
+            "lodo_interval": [e.lodo_lo, e.lodo_hi] if e.lodo_lo is not None else None,
+            "lomo_tokens_per_s": e.lomo,
+            "source": e.row.source,
+        }
+        for e in entries
+    ]
+    return {
+        "report": out,
+        "figure": str(figure_path),
+        "rows": len(entries),
+        "summary": summary,
+        "entries": rows,
+    }
 
 
 @click.command()
@@ -117,8 +171,9 @@ def validate(trace_paths: tuple[str, ...], out: str) -> None:
 @click.option("--device", default=None, type=REF, help="Use only rows of this device.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Profile YAML to write.")
 @click.option("--force", is_flag=True, help="Overwrite an existing profile.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
 def calibrate(
-    trace_paths: tuple[str, ...], engine: str, device: str | None, output: str, force: bool
+    trace_paths: tuple[str, ...], engine: str, device: str | None, output: str, force: bool, as_json: bool
 ) -> None:
     """Fit an engine profile's efficiencies and overheads to measured runs."""
     inputs = [*trace_files(trace_paths), engine]
@@ -140,6 +195,17 @@ def calibrate(
         except CalibrationError as exc:
             raise CalibrationError(f"{', '.join(trace_paths)}: {exc}") from None
         out = write_profile(output, prof, force, inputs)
+        if as_json:
+            echo_json(
+                {
+                    "engine": base.name,
+                    "device": device,
+                    "micro_rows": len(micro),
+                    "params": {k: v for k, v in info.items() if isinstance(v, dict) and "value" in v},
+                    "output": str(out),
+                }
+            )
+            return
         click.echo(f"calibrated {base.name} from {len(micro)} microbenchmark rows of {device}:")
         for key in ("bandwidth_efficiency", "compute_efficiency", "kernel_overhead_s"):
             if key in info:
@@ -159,6 +225,19 @@ def calibrate(
     for warning in fit.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     out = write_profile(output, prof, force, inputs)
+    if as_json:
+        echo_json(
+            {
+                "engine": base.name,
+                "device": device,
+                "rows": len(rows),
+                "residual_sigma": fit.residual_sigma,
+                "params": {k: {"value": v, "sigma": fit.sigma[k]} for k, v in fit.params.items()},
+                "warnings": list(fit.warnings),
+                "output": str(out),
+            }
+        )
+        return
     click.echo(f"calibrated {base.name} on {len(rows)} rows; residual sigma {fit.residual_sigma:.3f} (log)")
     for k, v in fit.params.items():
         sig = fit.sigma[k]
@@ -180,7 +259,8 @@ def calibrate(
     default=None,
     help="Also write a hardware spec YAML of this machine, sourced to the trace.",
 )
-def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
+def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None, as_json: bool) -> None:
     """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense)."""
     if quick and emit:
         # --quick's GEMMs are too small to reach the machine's rate (5.1 GFLOP/s against 93 from the full
@@ -188,8 +268,20 @@ def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None) 
         raise click.UsageError("--emit-spec needs the full bench: its --quick sizes understate compute ~18x")
     name = device_name or platform.node() or "this-machine"
     paths = run_bench(name, Path(out_dir), quick=quick)
-    for p in paths:
-        click.echo(f"wrote {p}")
+    if not as_json:
+        for p in paths:
+            click.echo(f"wrote {p}")
     if emit:
         write_spec(read_micro(paths[0]), Path(emit).stem, str(paths[0]), Path(emit))
-        click.echo(f"wrote {emit}")
+        if not as_json:
+            click.echo(f"wrote {emit}")
+    if as_json:
+        echo_json(
+            {
+                "device_name": name,
+                "quick": quick,
+                "traces": [str(p) for p in paths],
+                "micro_rows": sum(len(read_micro(p)) for p in paths),
+                "spec": emit,
+            }
+        )
