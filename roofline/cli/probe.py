@@ -11,7 +11,7 @@ from tqdm import tqdm
 from roofline.cli import Group
 from roofline.cli.common import csv_list, echo_json, refuse_overwrite, write_profile
 from roofline.llamacpp.probe import run_probe
-from roofline.llamacpp.synthetic import family
+from roofline.llamacpp.synthetic import family, hybrid_family
 from roofline.traces.files import write_rows
 from roofline.validation.calibrate import fitted_profile
 
@@ -37,7 +37,8 @@ def probe() -> None:
     "--models",
     default="synthetic",
     show_default=True,
-    help="Comma-separated model ids, 'synthetic' (the probe family) or 'tiny'.",
+    help="Comma-separated model ids or spec YAMLs, 'synthetic' (the probe family), 'hybrid'"
+    " (DeltaNet and Mamba-2 probes with their attention-heavy controls) or 'tiny'.",
 )
 @click.option("--quant", "quants", default="Q4_K_M,Q8_0", show_default=True)
 @click.option("--tests", default="pp512,tg128", show_default=True)
@@ -92,6 +93,8 @@ def probe_llama_cpp(
         if models == "synthetic"
         else family(tiny=True)
         if models == "tiny"
+        else hybrid_family()
+        if models == "hybrid"
         else csv_list(str, models)
     )
     out = refuse_overwrite(Path(out_dir) / (trace_name or f"{Path(device).stem}.llama.cpp.e2e.csv"), force)

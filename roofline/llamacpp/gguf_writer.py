@@ -2,7 +2,14 @@
 architecture metadata llama.cpp needs to load it, and a dummy vocabulary of the right size.
 
 Timing depends on shapes and quantization, not on weight values, with one exception: random
-router weights give near-uniform routing (real models route less uniformly). Weights are F16,
+router weights give near-uniform routing (real models route less uniformly). Recurrent-layer
+parameters get values of the sign a trained model has (decays A < 0, D = 1, unit norm weights) so
+the state stays finite over long runs; their values do not change the kernels' work.
+
+Hybrid models: Gated DeltaNet layers are written for llama.cpp's `qwen3next`, `qwen35` (dense
+FFN) and `qwen35moe` architectures, Mamba-2 layers for `nemotron_h`; tensor names, shapes and
+metadata keys as llama.cpp's loaders read them (src/models/qwen3next.cpp, qwen35.cpp,
+qwen35moe.cpp, nemotron-h.cpp in the llama.cpp vendored by llama-cpp-python 0.3.36). Weights are F16,
 streamed tensor by tensor (a 7 B model never sits in memory whole); large tensors repeat a random
 block, while routers get fully random rows so that routing stays near-uniform.
 
@@ -15,6 +22,7 @@ and one file's disk space.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +44,22 @@ ARCHES = {
     "qwen3_moe": "qwen3moe",
     "gpt_oss": "gpt-oss",
     "probe": "llama",
+    "qwen3_next": "qwen3next",
+    "qwen3_5": "qwen35",
+    "qwen3_5_moe": "qwen35moe",
+    "nemotron_h": "nemotron_h",
 }
 _NORMS = {
     "gemma2": ["attn_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm"],
     "gpt_oss": ["attn_norm", "post_attention_norm"],
+    "qwen3_next": ["attn_norm", "post_attention_norm"],
+    "qwen3_5": ["attn_norm", "post_attention_norm"],
+    "qwen3_5_moe": ["attn_norm", "post_attention_norm"],
 }
+#: Gated DeltaNet architectures (llama.cpp reads head_k_dim = head_v_dim = ssm.state_size)
+_DELTANET_ARCHES = ("qwen3next", "qwen35", "qwen35moe")
+#: recurrent-layer tensors llama.cpp names without a ".weight" suffix, or as a bias
+_SUFFIX = {"ssm_a": "", "ssm_d": "", "ssm_dt": "bias"}
 
 #: block layouts of ggml-common.h: (fp16 scale byte offsets, E8M0 scale byte offset or None,
 #: int8 sub-block scale (start, end) or None) within one block. Everything else in a block is random
@@ -88,24 +107,63 @@ def gguf_name(m: Model, t: Tensor) -> str:
         idx = int(base[4:].split("_")[0])
         names = _NORMS.get(m.family, ["attn_norm", "ffn_norm"])
         base = names[idx]
-    suffix = "weight"
+    suffix = _SUFFIX.get(base, "weight") if t.role == "ssm_param" else "weight"
     if base.endswith("_bias"):
         base, suffix = base[: -len("_bias")], "bias"
-    return f"blk.{t.layer}.{base}.{suffix}"
+    return f"blk.{t.layer}.{base}" + (f".{suffix}" if suffix else "")
 
 
-def _values(t: Tensor, rng: np.random.Generator, block: np.ndarray) -> np.ndarray:
-    if t.role == "norm":
-        return np.ones(t.shape, np.float32)
-    if t.role in ("bias", "router") or len(t.shape) == 1 or t.name.endswith("_bias"):
-        return (0.02 * rng.standard_normal(t.shape)).astype(np.float32)
-    return np.resize(block, t.shape)
+@dataclass(frozen=True)
+class Placed:
+    """One tensor as it is written: GGUF name, shape (numpy order: the last dim is GGUF's ne0) and
+    the spec tensor it comes from (whose type rules it follows)."""
+
+    name: str
+    shape: tuple[int, ...]
+    spec: Tensor
+
+
+def layout(m: Model) -> list[Placed]:
+    """The tensors of `m` as llama.cpp's loader for its architecture expects them. Mostly one per
+    spec tensor; Qwen3.5 splits the DeltaNet's beta/alpha projection (ssm_ba) into ssm_beta and
+    ssm_alpha, and Nemotron-H reads A and D as (1, heads) and the gated norm one group per row."""
+    arch = ARCHES.get(m.family)
+    out = []
+    for t in m.tensors:
+        name = gguf_name(m, t)
+        if arch in ("qwen35", "qwen35moe") and t.name == "ssm_ba":
+            half = (t.shape[0] // 2, t.shape[1])
+            out += [
+                Placed(f"blk.{t.layer}.ssm_beta.weight", half, t),
+                Placed(f"blk.{t.layer}.ssm_alpha.weight", half, t),
+            ]
+        elif arch == "nemotron_h" and t.name in ("ssm_a", "ssm_d"):
+            out.append(Placed(name, (t.shape[0], 1), t))
+        elif arch == "nemotron_h" and t.name == "ssm_norm":
+            assert m.mamba is not None
+            g = m.mamba.n_groups
+            out.append(Placed(name, (g, t.shape[0] // g), t))
+        else:
+            out.append(Placed(name, t.shape, t))
+    return out
+
+
+def _values(t: Tensor, shape: tuple[int, ...], rng: np.random.Generator, block: np.ndarray) -> np.ndarray:
+    if t.role == "norm" or t.name in ("ssm_norm", "ssm_d"):
+        return np.ones(shape, np.float32)
+    if t.name == "ssm_a":  # -exp(A_log): a decay, negative in every trained model
+        return -rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    if t.role in ("bias", "router") or len(shape) == 1 or t.name.endswith("_bias"):
+        return (0.02 * rng.standard_normal(shape)).astype(np.float32)
+    return np.resize(block, shape).astype(np.float32)
 
 
 def ggml_type_name(m: Model, t: Tensor, quant: str | None) -> str:
     """The GGML type `t` is written in: F32 for norms, biases, routers and 1-D tensors; else F16
     (no quant) or what llama-quantize gives it under `quant`."""
-    if t.role in ("norm", "bias", "router") or len(t.shape) == 1 or t.name.endswith("_bias"):
+    if t.role in ("norm", "bias", "router", "ssm_param") or len(t.shape) == 1 or t.name.endswith("_bias"):
+        return "F32"
+    if t.name == "ffn_gate_inp_shexp":  # one row: convert_hf_to_gguf keeps it F32, llama-quantize too
         return "F32"
     if quant is None or quant == "F16":
         return "F16"
@@ -143,6 +201,91 @@ def _file_type(quant: str | None) -> Any:
     return gguf.LlamaFileType[f"MOSTLY_{quant}"]
 
 
+def _check_hybrid(m: Model, arch: str) -> None:
+    """Refuse, naming the field, what llama.cpp's loader for `arch` cannot represent."""
+    la, a = m.linear_attention, m.attention
+    if arch in _DELTANET_ARCHES:
+        if arch == "qwen35" and m.moe is not None:
+            raise SpecError(m.id, "family qwen3_5 is llama.cpp's dense qwen35; use qwen3_5_moe", "moe")
+        if arch != "qwen35":
+            if m.moe is None:
+                raise SpecError(m.id, f"llama.cpp's {arch} needs MoE layers (moe section)", "moe")
+            if m.moe.n_shared_experts != 1 or not m.moe.shared_expert_gate:
+                raise SpecError(m.id, f"llama.cpp's {arch} expects one gated shared expert", "moe")
+        if not (a.output_gate and a.qk_norm):
+            raise SpecError(m.id, f"llama.cpp's {arch} attention has an output gate and q/k norms", "attention")
+        if la is not None and la.head_k_dim != la.head_v_dim:
+            raise SpecError(
+                m.id,
+                f"llama.cpp's {arch} reads one head width (ssm.state_size) for keys and values; got"
+                f" head_k_dim {la.head_k_dim}, head_v_dim {la.head_v_dim}",
+                "linear_attention",
+            )
+        bad = sorted({k for k in m.layer_pattern if k not in ("attention", "linear_attention")})
+    elif arch == "nemotron_h":
+        if m.moe is not None:
+            raise SpecError(m.id, "nemotron_h MoE (llama.cpp's nemotron_h_moe) is not written", "moe")
+        if m.ffn.n_matrices != 2:
+            raise SpecError(m.id, "nemotron_h's FFN is up/down with squared ReLU (activation relu)", "ffn")
+        bad = sorted({k for k in m.layer_pattern if k not in ("mamba_only", "attention_only", "ffn_only")})
+    else:
+        bad = sorted({k for k in m.layer_pattern if k != "attention"})
+    if bad:
+        raise SpecError(m.id, f"llama.cpp's {arch} has no layers of kind {bad}", "layer_pattern")
+    recurrent = {"nemotron_h": "mamba", **dict.fromkeys(_DELTANET_ARCHES, "linear_attention")}.get(arch)
+    if recurrent and not m.layers_with(recurrent):
+        # the recurrent-state buffer would be empty: llama.cpp aborts with GGML_ASSERT(buffer)
+        # when it creates the context (llama-cpp-python 0.3.36's llama.cpp, measured here)
+        raise SpecError(
+            m.id, f"llama.cpp's {arch} needs at least one {recurrent} layer to create a context", "layer_pattern"
+        )
+
+
+def _hybrid_keys(m: Model, arch: str) -> dict[str, Any]:
+    """Architecture keys of the hybrid architectures, as llama.cpp's loaders read them (the
+    generic ones, heads and lengths, are written by write_gguf)."""
+    a, n = m.attention, m.n_layers
+    keys: dict[str, Any] = {}
+    if arch in _DELTANET_ARCHES:
+        la = m.linear_attention
+        assert la is not None  # _check_hybrid
+        keys["ssm.conv_kernel"], keys["ssm.state_size"] = la.conv_kernel, la.head_k_dim
+        keys["ssm.group_count"], keys["ssm.time_step_rank"] = la.n_k_heads, la.n_v_heads
+        keys["ssm.inner_size"] = la.value_dim
+        keys["attention.recurrent_layers"] = [m.mixer(i) == "linear_attention" for i in range(n)]
+        # Qwen3-Next / Qwen3.5 rotate a quarter of each head (partial_rotary_factor 0.25)
+        n_rot = a.head_dim // 4
+        keys["rope.dimension_count"] = n_rot
+        if arch in ("qwen35", "qwen35moe"):
+            # interleaved M-RoPE sections: convert_hf_to_gguf's default [11, 11, 10, 0] for 64
+            # rotated dims, scaled to this head width (text-only, so only the sum matters)
+            s = round(11 * n_rot / 64)
+            keys["rope.dimension_sections"] = [s, s, n_rot // 2 - 2 * s, 0]
+        if m.moe is not None:
+            assert m.moe.d_shared_expert is not None
+            keys["expert_shared_feed_forward_length"] = m.moe.n_shared_experts * m.moe.d_shared_expert
+    elif arch == "nemotron_h":
+        mb = m.mamba
+        # a layer with 0 KV heads and 0 FFN width is recurrent; 0 FFN width alone is attention
+        keys["attention.head_count_kv"] = [a.n_kv_heads if m.mixer(i) == "attention" else 0 for i in range(n)]
+        keys["feed_forward_length"] = [m.ffn.d_ff if m.has_ffn(i) else 0 for i in range(n)]
+        keys["attention.layer_norm_epsilon"] = 1e-5
+        assert mb is not None  # _check_hybrid
+        keys["ssm.conv_kernel"], keys["ssm.inner_size"] = mb.d_conv, mb.d_inner
+        keys["ssm.state_size"], keys["ssm.time_step_rank"] = mb.d_state, mb.n_heads
+        keys["ssm.group_count"] = mb.n_groups
+    return keys
+
+
+def _add_key(w: Any, key: str, value: Any) -> None:
+    if isinstance(value, list):
+        w.add_array(key, value)  # bools as BOOL, ints as INT32, as convert_hf_to_gguf writes them
+    elif isinstance(value, float):
+        w.add_float32(key, value)
+    else:
+        w.add_uint32(key, value)
+
+
 def write_gguf(
     m: Model, path: str | Path, seed: int = 0, progress: Any = None, quant: str | None = None
 ) -> Path:
@@ -159,26 +302,32 @@ def write_gguf(
     a = m.attention
     if a.mla is not None:
         raise SpecError(m.id, "MLA models are not supported by the probe writer", "attention")
+    _check_hybrid(m, arch)
+    hybrid = _hybrid_keys(m, arch)
     p = Path(path)
     w = gguf.GGUFWriter(str(p), arch)
     w.add_name(f"roofline probe: {m.id}")
     w.add_context_length(32768)
     w.add_embedding_length(m.d_model)
     w.add_block_count(m.n_layers)
-    if m.ffn.d_ff:
+    if m.ffn.d_ff and "feed_forward_length" not in hybrid:
         w.add_feed_forward_length(m.ffn.d_ff)
     w.add_head_count(a.n_heads)
-    w.add_head_count_kv(a.n_kv_heads)
+    if "attention.head_count_kv" not in hybrid:
+        w.add_head_count_kv(a.n_kv_heads)
     w.add_key_length(a.head_dim)
     w.add_value_length(a.head_dim)
-    w.add_rope_dimension_count(a.head_dim)
+    if "rope.dimension_count" not in hybrid:
+        w.add_rope_dimension_count(a.head_dim)
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-6)
     w.add_file_type(_file_type(quant))
+    for key, value in hybrid.items():
+        _add_key(w, f"{arch}.{key}", value)
     if m.moe is not None:
         w.add_expert_count(m.moe.n_experts)
         w.add_expert_used_count(m.moe.top_k)
-        if arch in ("qwen3moe", "olmoe", "gpt-oss") or not m.ffn.d_ff:
+        if arch in ("qwen3moe", "olmoe", "gpt-oss", *_DELTANET_ARCHES) or not m.ffn.d_ff:
             w.add_expert_feed_forward_length(m.moe.d_expert)
             if not m.ffn.d_ff:
                 w.add_feed_forward_length(m.moe.d_expert)
@@ -202,34 +351,34 @@ def write_gguf(
     w.add_unk_token_id(0)
     rng = np.random.default_rng(seed)
     block = (0.02 * rng.standard_normal(1 << 20)).astype(np.float16)
-    tensors = list(m.tensors)
-    kinds = [ggml_type_name(m, t, quant) for t in tensors]
+    placed = layout(m)
+    kinds = [ggml_type_name(m, pt.spec, quant) for pt in placed]
     patterns: dict[str, np.ndarray] = {}
-    for t, kind in zip(tensors, kinds, strict=True):
+    for pt, kind in zip(placed, kinds, strict=True):
         if kind in ("F32", "F16"):
             dtype = np.dtype(np.float32 if kind == "F32" else np.float16)
-            w.add_tensor_info(gguf_name(m, t), t.shape, dtype, int(np.prod(t.shape)) * dtype.itemsize)
+            w.add_tensor_info(pt.name, pt.shape, dtype, int(np.prod(pt.shape)) * dtype.itemsize)
             continue
         qtype = gguf.GGMLQuantizationType[kind]
         blk, size = gguf.GGML_QUANT_SIZES[qtype]
-        byte_shape = (*t.shape[:-1], t.shape[-1] // blk * size)
-        w.add_tensor_info(gguf_name(m, t), byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)), qtype)
+        byte_shape = (*pt.shape[:-1], pt.shape[-1] // blk * size)
+        w.add_tensor_info(pt.name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)), qtype)
         if kind not in patterns:  # 4096 random blocks, repeated over each tensor of that type
             patterns[kind] = random_blocks(kind, 4096, rng).reshape(-1)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
-    for i, (t, kind) in enumerate(zip(tensors, kinds, strict=True)):
+    for i, (pt, kind) in enumerate(zip(placed, kinds, strict=True)):
         if kind == "F32":
-            data = _values(t, rng, block).astype(np.float32)
+            data = _values(pt.spec, pt.shape, rng, block)
         elif kind == "F16":
-            data = np.resize(block, t.shape)
+            data = np.resize(block, pt.shape)
         else:
             blk, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[kind]]
-            byte_shape = (*t.shape[:-1], t.shape[-1] // blk * size)
+            byte_shape = (*pt.shape[:-1], pt.shape[-1] // blk * size)
             data = np.resize(patterns[kind], byte_shape)
         w.write_tensor_data(data)
         if progress:
-            progress(i + 1, len(tensors))
+            progress(i + 1, len(placed))
     w.close()
     return p

@@ -82,3 +82,117 @@ def family(tiny: bool = False) -> list[Model]:
             )
         )
     return out
+
+
+def _hybrid(pid: str, family_: str, notes: str, **fields: Any) -> Model:
+    data: dict[str, Any] = {
+        "id": pid,
+        "name": pid,
+        "source": SOURCE,
+        "family": family_,
+        "notes": notes,
+        "vocab_size": 32000,
+        "tied_embeddings": False,
+        "norm": "rmsnorm",
+        **fields,
+    }
+    return validate(data, Model, pid)
+
+
+#: Qwen3.5-35B-A3B (model_specs/qwen3.5-35b-a3b.yaml) at half width: head widths as published
+#: (attention 256, DeltaNet 128, 2 KV heads, expert width 512, top-8 plus one gated shared expert),
+#: head counts halved with the width, 64 instead of 256 experts, 8 layers = two 3:1 cycles.
+_GDN = {
+    "n_layers": 8,
+    "d_model": 1024,
+    "norms_per_layer": 2,
+    "attention": {
+        "kind": "gqa",
+        "n_heads": 8,
+        "n_kv_heads": 2,
+        "head_dim": 256,
+        "qk_norm": True,
+        "output_gate": True,
+    },
+    "ffn": {"d_ff": None, "activation": "swiglu"},
+    "moe": {
+        "n_experts": 64,
+        "top_k": 8,
+        "d_expert": 512,
+        "n_shared_experts": 1,
+        "d_shared_expert": 512,
+        "shared_expert_gate": True,
+    },
+}
+_GDN_MIXER = {"n_k_heads": 8, "n_v_heads": 16, "head_k_dim": 128, "head_v_dim": 128, "conv_kernel": 4}
+#: Nemotron-H (model_specs/nemotron-nano-9b-v2.yaml) at width 1024: Mamba-2 heads of 64 with
+#: d_inner = 2 x width (Nemotron-H-8B's expand), state 128 and 8 groups as published, attention
+#: heads of 128 with 4 query heads per KV head (Nemotron-H-8B: 32/8), squared-ReLU FFN 4 x width;
+#: 12 blocks of one kind each, M - M - * - twice (Nemotron-Nano-9B-v2: 27 M, 4 *, 25 -).
+_M2 = {
+    "n_layers": 12,
+    "d_model": 1024,
+    "norms_per_layer": 1,
+    "attention": {"kind": "gqa", "n_heads": 8, "n_kv_heads": 2, "head_dim": 128},
+    "ffn": {"d_ff": 4096, "activation": "relu"},
+}
+_M2_MIXER = {"n_heads": 32, "head_dim": 64, "d_state": 128, "n_groups": 8, "d_conv": 4}
+
+
+def hybrid_family() -> list[Model]:
+    """Two hybrid probes, one Gated DeltaNet (llama.cpp qwen35moe) and one Mamba-2 (nemotron_h),
+    each with an attention-heavy control: the same model with all but one recurrent layer replaced
+    by an attention layer of the same shape (llama.cpp cannot run these architectures without a
+    recurrent layer: its empty state buffer fails GGML_ASSERT(buffer)). Two models with different
+    (attention, recurrent) layer counts separate what one attention layer and one recurrent layer
+    add per decoded token as the context grows."""
+    gdn = "linear_attention"
+    return [
+        _hybrid(
+            "probe-hybrid-gdn",
+            "qwen3_5_moe",
+            "Qwen3.5-35B-A3B shapes at half width (synthetic.py): 6 Gated DeltaNet + 2 gated attention layers",
+            layer_pattern=[gdn, gdn, gdn, "attention"],
+            linear_attention=_GDN_MIXER,
+            **_GDN,
+        ),
+        _hybrid(
+            "probe-hybrid-gdn-attn",
+            "qwen3_5_moe",
+            "control of probe-hybrid-gdn: 1 Gated DeltaNet + 7 gated attention layers",
+            layer_pattern=[gdn] + ["attention"] * 7,
+            linear_attention=_GDN_MIXER,
+            **_GDN,
+        ),
+        _hybrid(
+            "probe-hybrid-mamba2",
+            "nemotron_h",
+            "Nemotron-H shapes at width 1024 (synthetic.py): 4 Mamba-2, 2 attention, 6 FFN blocks",
+            layer_pattern=["mamba_only", "ffn_only", "mamba_only", "ffn_only", "attention_only", "ffn_only"],
+            mamba=_M2_MIXER,
+            **_M2,
+        ),
+        _hybrid(
+            "probe-hybrid-mamba2-attn",
+            "nemotron_h",
+            "control of probe-hybrid-mamba2: 1 Mamba-2, 5 attention, 6 FFN blocks",
+            layer_pattern=["mamba_only", "ffn_only"] + ["attention_only", "ffn_only"] * 5,
+            mamba=_M2_MIXER,
+            **_M2,
+        ),
+    ]
+
+
+def truncated(model: Model, n_layers: int) -> Model:
+    """A catalog model at full width with its first `n_layers` layers (same layer pattern), for
+    probing real shapes in seconds; its id says so and its source is the original's."""
+    data = model.model_dump(mode="json")
+    data.update(
+        id=f"{model.id}-{n_layers}l",
+        name=f"{model.name}, first {n_layers} of {model.n_layers} layers",
+        n_layers=n_layers,
+        notes=f"{model.id} truncated to {n_layers} layers for probing (roofline/llamacpp/synthetic.py)",
+    )
+    if len(model.layer_pattern) > n_layers:
+        data["layer_pattern"] = list(model.layer_pattern[:n_layers])
+    return validate(data, Model, data["id"])
