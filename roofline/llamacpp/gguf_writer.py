@@ -213,7 +213,8 @@ def _check_hybrid(m: Model, arch: str) -> None:
             if m.moe.n_shared_experts != 1 or not m.moe.shared_expert_gate:
                 raise SpecError(m.id, f"llama.cpp's {arch} expects one gated shared expert", "moe")
         if not (a.output_gate and a.qk_norm):
-            raise SpecError(m.id, f"llama.cpp's {arch} attention has an output gate and q/k norms", "attention")
+            msg = f"llama.cpp's {arch} attention has an output gate and q/k norms"
+            raise SpecError(m.id, msg, "attention")
         if la is not None and la.head_k_dim != la.head_v_dim:
             raise SpecError(
                 m.id,
@@ -236,9 +237,8 @@ def _check_hybrid(m: Model, arch: str) -> None:
     if recurrent and not m.layers_with(recurrent):
         # the recurrent-state buffer would be empty: llama.cpp aborts with GGML_ASSERT(buffer)
         # when it creates the context (llama-cpp-python 0.3.36's llama.cpp, measured here)
-        raise SpecError(
-            m.id, f"llama.cpp's {arch} needs at least one {recurrent} layer to create a context", "layer_pattern"
-        )
+        msg = f"llama.cpp's {arch} needs at least one {recurrent} layer to create a context"
+        raise SpecError(m.id, msg, "layer_pattern")
 
 
 def _hybrid_keys(m: Model, arch: str) -> dict[str, Any]:

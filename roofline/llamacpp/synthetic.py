@@ -151,7 +151,7 @@ def hybrid_family() -> list[Model]:
         _hybrid(
             "probe-hybrid-gdn",
             "qwen3_5_moe",
-            "Qwen3.5-35B-A3B shapes at half width (synthetic.py): 6 Gated DeltaNet + 2 gated attention layers",
+            "Qwen3.5-35B-A3B shapes at half width (synthetic.py): 6 Gated DeltaNet + 2 gated attention",
             layer_pattern=[gdn, gdn, gdn, "attention"],
             linear_attention=_GDN_MIXER,
             **_GDN,
