@@ -381,40 +381,72 @@ def _crossing(link: Link | None, rows: float, width: float, sync: float) -> tupl
     return link.latency.value + nbytes / link.bandwidth.value, nbytes
 
 
-def system_step(
+@dataclass(frozen=True)
+class SystemScenario:
+    """A model on a system at one workload, resolved once: the accelerator's scenario (None without
+    accelerators) and the host CPU's; `step(placement)` costs any placement on them."""
+
+    system: System
+    model: Model
+    workload: Workload
+    gpu: Scenario | None
+    cpu: Scenario
+
+    def step(self, placement: Placement | None = None) -> SystemStep:
+        return _system_step(self, placement or Placement(gpus=1 if self.gpu is not None else 0))
+
+
+def resolve_system(
     system: Ref | System,
     model: Ref | Model,
     workload: Workload | None = None,
-    placement: Placement | None = None,
     *,
     quant: str | None = None,
     engine: Ref | EngineProfile | None = None,
     cpu_engine: Ref | EngineProfile | None = None,
     kv_dtype: str = "f16",
-) -> SystemStep:
-    """The cost of one step of `model` on `system` under `placement` (default: all on one GPU)."""
+) -> SystemScenario:
+    """Resolve `model` on `system`'s accelerator (engine: the accelerator's default, or the named
+    one, e.g. vllm) and on its host CPU (cpu_engine: llama.cpp-cpu unless named)."""
     sysm, mdl = load_system(system), load_model(model)
     w = workload or Workload()
-    pl = placement or Placement(gpus=1 if sysm.accelerators else 0)
     host_dev = load_device(sysm.host.device)
     acc_dev = load_device(sysm.accelerator) if sysm.accelerator else None
+    gpu_sc = None
+    if acc_dev is not None:
+        eng = load_engine(engine if engine is not None else default_engine(acc_dev))
+        gpu_sc = resolve(acc_dev, mdl, w, engine=eng, quant=quant, kv_dtype=kv_dtype)
+    q = gpu_sc.quant if gpu_sc else quant
+    cpu_sc = resolve(
+        host_dev, mdl, w, engine=load_engine(cpu_engine or CPU_ENGINE), quant=q, kv_dtype=kv_dtype
+    )
+    return SystemScenario(sysm, mdl, w, gpu_sc, cpu_sc)
+
+
+def system_step(
+    system: Ref | System,
+    model: Ref | Model,
+    workload: Workload | None = None,
+    placement: Placement | None = None,
+    **kwargs: Any,
+) -> SystemStep:
+    """The cost of one step of `model` on `system` under `placement` (default: all on one GPU);
+    keyword arguments as resolve_system's (an engine of vLLM placements defaults to vllm)."""
+    if placement is not None and placement.engine == "vllm" and kwargs.get("engine") is None:
+        kwargs["engine"] = "vllm"
+    return resolve_system(system, model, workload, **kwargs).step(placement)
+
+
+def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
+    sysm, mdl, w = ss.system, ss.model, ss.workload
+    gpu_sc, cpu_sc = ss.gpu, ss.cpu
     if pl.gpus > sysm.n_accelerators or pl.tp > max(sysm.n_accelerators, 1):
         raise WorkloadError(
             f"placement {pl.label()} needs {max(pl.gpus, pl.tp)} accelerators; "
             f"{sysm.id} has {sysm.n_accelerators}"
         )
-    if pl.engine == "vllm" and acc_dev is None:
+    if pl.engine == "vllm" and gpu_sc is None:
         raise WorkloadError(f"vLLM runs on GPUs; {sysm.id} has none")
-    gpu_eng = load_engine(
-        engine
-        if engine is not None
-        else ("vllm" if pl.engine == "vllm" else default_engine(acc_dev or host_dev))
-    )
-    gpu_sc = resolve(acc_dev, mdl, w, engine=gpu_eng, quant=quant, kv_dtype=kv_dtype) if acc_dev else None
-    q = gpu_sc.quant if gpu_sc else quant
-    cpu_sc = resolve(
-        host_dev, mdl, w, engine=load_engine(cpu_engine or CPU_ENGINE), quant=q, kv_dtype=kv_dtype
-    )
     notes: list[str] = []
     host_link, peer_link = sysm.link("host"), sysm.link("peer")
     tokens = float(cpu_sc.vars.tokens)
@@ -440,7 +472,7 @@ def system_step(
                 link_b += moe_layers * 2 * a2a
         host_x = peer_x = 0
     else:
-        if acc_dev is not None and pl.gpus > 1 and peer_link is None:
+        if gpu_sc is not None and pl.gpus > 1 and peer_link is None:
             raise SpecError(sysm.id, "several GPUs need a 'peer' link", "links")
         shares, host_x, peer_x = _llama_cpp_shares(mdl, pl, gpu_sc if pl.gpus else None, cpu_sc, tokens)
         sync = gpu_sc.machine.kernel_overhead if gpu_sc else 0.0
@@ -559,3 +591,96 @@ def _resident_kv_bytes(sh: Share) -> float:
     if sh.role.startswith("gpu"):
         kv += fp.workspace + fp.runtime
     return float(kv)
+
+
+# ---- placement search ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Candidate:
+    """One placement with its decode and prefill steps."""
+
+    placement: Placement
+    decode: SystemStep
+    prefill: SystemStep
+
+    @property
+    def fits(self) -> bool:
+        return self.decode.fits and self.prefill.fits
+
+
+def candidate_placements(
+    system: System, model: Model, engines: tuple[str, ...] = ("llama.cpp",)
+) -> list[Placement]:
+    """Every placement worth costing: for llama.cpp on each GPU count (1, powers of two, all), all
+    on the GPUs, the routed experts of the first N layers on the CPU for every N (MoE), the last N
+    layers on the GPUs for every N (down to 0), -sm row with several GPUs, and CPU only; for vLLM,
+    tensor parallel over 1, 2, 4, ... GPUs, with and without expert parallelism (MoE)."""
+    n = system.n_accelerators
+    out: list[Placement] = [Placement(gpus=0)]
+    counts = sorted({g for g in (1, 2, 4, 8, n) if 1 <= g <= n})
+    moe_layers = len(_op_layers(model).get("experts", ())) if model.moe is not None else 0
+    if "llama.cpp" in engines:
+        for g in counts:
+            out.append(Placement(gpus=g))
+            out += [
+                Placement(gpus=g, n_cpu_moe=k)
+                for k in range(1, model.n_layers + 1)
+                if k <= max_moe_layer(model)
+            ]
+            out += [Placement(gpus=g, ngl=k) for k in range(model.n_layers, -1, -1) if g == 1 or k > 0]
+            if g > 1:
+                out.append(Placement(gpus=g, split_mode="row"))
+    if "vllm" in engines and n:
+        for g in counts:
+            out.append(Placement(engine="vllm", tp=g))
+            if moe_layers and g > 1:
+                out.append(Placement(engine="vllm", tp=g, ep=True))
+    return out
+
+
+def max_moe_layer(model: Model) -> int:
+    """The n-cpu-moe value that puts every MoE layer's experts on the CPU (one past the last)."""
+    layers = _op_layers(model).get("experts", frozenset())
+    return max(layers) + 1 if layers else 0
+
+
+def search(
+    system: Ref | System,
+    model: Ref | Model,
+    *,
+    depth: int = 0,
+    quant: str | None = None,
+    engine: Ref | EngineProfile | None = None,
+    cpu_engine: Ref | EngineProfile | None = None,
+    engines: tuple[str, ...] = ("llama.cpp",),
+    kv_dtype: str = "f16",
+) -> list[Candidate]:
+    """Cost every candidate placement (decode tg128 and prefill pp512 at `depth`), fitting ones
+    first, each group fastest in decode first."""
+    sysm, mdl = load_system(system), load_model(model)
+    kw: dict[str, Any] = {"quant": quant, "cpu_engine": cpu_engine, "kv_dtype": kv_dtype}
+    by_engine: dict[str, tuple[SystemScenario, SystemScenario]] = {}
+    for fam in engines:
+        if fam == "vllm" and not sysm.accelerators:
+            continue
+        eng = engine if fam == "llama.cpp" else (engine or "vllm")
+        by_engine[fam] = (
+            resolve_system(sysm, mdl, Workload(test="tg128", depth=depth), engine=eng, **kw),
+            resolve_system(sysm, mdl, Workload(test="pp512", depth=depth), engine=eng, **kw),
+        )
+    out = []
+    for pl in candidate_placements(sysm, mdl, tuple(by_engine)):
+        dec, pre = by_engine[pl.engine]
+        if pl.gpus == 0 and pl.engine == "llama.cpp" and dec.gpu is not None:
+            # CPU only: a CPU build (no op offload to a GPU in prefill)
+            dec, pre = dataclasses.replace(dec, gpu=None), dataclasses.replace(pre, gpu=None)
+        out.append(Candidate(pl, dec.step(pl), pre.step(pl)))
+    out.sort(key=lambda c: (not c.fits, -c.decode.tokens_per_second))
+    return out
+
+
+def best(candidates: list[Candidate], phase: str = "decode") -> Candidate | None:
+    """The fastest fitting candidate in `phase` (decode or prefill); None if none fits."""
+    fitting = [c for c in candidates if c.fits]
+    if not fitting:
+        return None
+    return max(fitting, key=lambda c: getattr(c, phase).tokens_per_second)
