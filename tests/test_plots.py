@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import functools
 import io
+import re
 import subprocess
 from pathlib import Path
 
@@ -332,3 +333,231 @@ def test_figures_do_not_need_a_display():
     import matplotlib
 
     assert matplotlib.get_backend().lower() == "agg"
+
+
+# ---- legibility (issue 13.14): checked through matplotlib's own geometry, never pixels -----------
+def _drawn(fig):
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _labels(ax):
+    return [t for t in ax.texts if str(t.get_gid()).startswith("label:")]
+
+
+def _overlapping(boxes):
+    return [
+        (i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])
+    ]
+
+
+@functools.cache
+def _roofline(device, models, quant=None):
+    return roofline_data(device, list(models), quant=quant)
+
+
+CROWDED = [  # five compute roofs, an L2 roof and (Q8_0) an offload roof; an SoC; a datacentre GPU
+    ("rtx-4090", ("qwen3-30b-a3b", "qwen3-8b"), "Q8_0"),
+    (JETSON, ("olmoe-1b-7b", "llama-3.2-1b"), None),
+    ("apple-m2-pro", ("olmoe-1b-7b",), None),
+    ("h200-sxm-141gb", ("qwen3-30b-a3b", "llama-3.1-8b"), None),
+]
+
+
+@pytest.mark.parametrize("device,models,quant", CROWDED)
+def test_roofline_labels_do_not_overlap(device, models, quant):
+    data = _roofline(device, models, quant)
+    fig = draw(data)
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    labels = _labels(ax)
+    # each compute roof and the main-memory and offload roofs are labelled on the axes; the cache
+    # roofs (a few tenths of a decade apart, no room between them) are in the legend, by their dashes
+    assert len(labels) == len(data.compute_roofs) + 1 + len(data.offload_roofs)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert _overlapping(boxes) == [], [labels[i].get_text() for pair in _overlapping(boxes) for i in pair]
+    inside = ax.get_window_extent(renderer)
+    assert all(
+        inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1 for b in boxes
+    )
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for roof in data.memory_roofs[1:]:
+        assert any(t.endswith("B/s") and roof.name.split(",")[0][:20] in t for t in legend), (
+            roof.name,
+            legend,
+        )
+    plt.close(fig)
+
+
+def test_roofline_labels_use_si_prefixes():
+    from roofline.plots.figures import si
+
+    assert si(1.98e15, "FLOP/s") == "1.98 PFLOP/s"
+    assert si(999.96e12, "FLOP/s") == "1 PFLOP/s"  # rounds up into the next prefix, not "1e+03 T"
+    assert si(82.6e12, "FLOP/s") == "82.6 TFLOP/s"
+    assert si(4.9e12, "B/s") == "4.9 TB/s" and si(32e9, "B/s") == "32 GB/s"
+    fig = draw(_roofline(*CROWDED[0]))
+    texts = [t.get_text() for t in _labels(fig.axes[0])]
+    assert "int4 1.32 PFLOP/s" in texts  # read 1.32e+03 TFLOP/s before
+    for text in texts:
+        value = re.search(r"(\d+(?:\.\d+)?) ([kMGTPE]?)(FLOP/s|B/s)$", text)
+        assert value and 1 <= float(value.group(1)) < 1000 and "e+" not in text, text
+    plt.close(fig)
+
+
+def test_two_models_on_one_roofline_are_told_apart():
+    data = _roofline(*CROWDED[0])
+    fig = draw(data)
+    ax = fig.axes[0]
+    a, b = data.models
+    marker = {
+        m: {_line(fig, f"op:{m}:{pt.op}:{pt.phase}").get_marker() for pt in data.points if pt.model == m}
+        for m in (a, b)
+    }
+    assert len(marker[a]) == len(marker[b]) == 1 and marker[a] != marker[b]
+    legend = {
+        t.get_text(): h
+        for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles, strict=True)
+    }
+    assert legend[a].get_marker() == next(iter(marker[a])) and legend[b].get_marker() == next(iter(marker[b]))
+    # the phase is the fill: decode filled, prefill hollow, for either model
+    decode = _line(fig, f"op:{a}:attn_qkv:decode")
+    prefill = _line(fig, f"op:{a}:attn_qkv:prefill")
+    assert decode.get_markerfacecolor() != "white" and prefill.get_markerfacecolor() == "white"
+    assert {"decode", "prefill"} <= set(legend)
+    plt.close(fig)
+
+
+def test_roofline_draws_the_offload_ceiling_when_offload_is_most_of_the_step():
+    from roofline.plots.data import OFFLOAD_DOMINANT
+
+    data = _roofline(*CROWDED[0])  # qwen3-30b-a3b Q8_0 (30.5 GiB) on a 24 GB card
+    p = predict("rtx-4090", "qwen3-30b-a3b", quant="Q8_0")
+    fetch = next(o for o in p.breakdown if o.op == "offload")
+    assert fetch.seconds / p.step_seconds > OFFLOAD_DOMINANT
+    tier = next(t for t in load_device("rtx-4090").offload if t.name == p.memory.offload_tier)
+    assert [(r.name, r.bytes_per_second) for r in data.offload_roofs] == [
+        (tier.name, pytest.approx(tier.bandwidth.value))
+    ]
+    fig = draw(data)
+    x, y = _line(fig, "roof-memory:offload").get_data()
+    assert y[0] / x[0] == pytest.approx(tier.bandwidth.value)
+    assert fig.axes[0].get_ylim()[0] <= y[0]  # the ceiling starts inside the axes
+    rows = [r for r in _read_csv(data) if r["model"] == "qwen3-30b-a3b" and r["test"] == "tg128"]
+    assert float(rows[0]["offload_share_of_step"]) == pytest.approx(fetch.seconds / p.step_seconds)
+    plt.close(fig)
+    fits = _roofline("rtx-4090", ("qwen3-8b",), "Q8_0")
+    assert fits.offload_roofs == () and "roof-memory:offload" not in _gids(draw(fits).axes[0])
+    plt.close("all")
+
+
+@pytest.mark.parametrize("kind", ["memory", "breakdown"])
+def test_legends_do_not_cover_bars(kind):
+    if kind == "memory":  # a bar far above the usable line, which the legend sat on before
+        data = memory_data([JETSON, "apple-m2-pro"], ["olmoe-1b-7b", "llama-3.2-1b", "qwen3-30b-a3b"])
+    else:
+        data = _data("breakdown")
+    fig = draw(data)
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    bars = [r for r in ax.patches if str(r.get_gid()).startswith("bar:") and r.get_height() > 0]
+    assert bars and not [r.get_gid() for r in bars if legend.overlaps(r.get_window_extent(renderer))]
+    lines = [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("usable:")]
+    for ln in lines:  # and no usable-memory line runs under it
+        assert ln.get_window_extent(renderer).y1 < legend.y0
+    plt.close(fig)
+
+
+def test_measured_axes_hold_every_point(tmp_path):
+    rows = [  # measured far below what the specs predict: the predictions were cut off at 3x measured
+        E2ERow("rtx-4090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 10.0, "x"),
+        E2ERow("rtx-3090", "llama.cpp-cuda", "llama-3.1-8b", "Q4_K_M", "tg128", 0, 1, 12.0, "x"),
+    ]
+    trace = tmp_path / "t.e2e.csv"
+    write_rows(trace, rows)
+    data = measured_data(build_entries(load_traces([trace])))
+    assert data.spec.max() > 3 * data.measured.max()
+    fig = draw(data)
+    ax = fig.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    points = np.concatenate(
+        [c.get_offsets() for c in ax.collections if str(c.get_gid()).startswith("points:")]
+    )
+    assert len(points) >= 2
+    assert ((points[:, 0] > x0) & (points[:, 0] < x1) & (points[:, 1] > y0) & (points[:, 1] < y1)).all()
+    plt.close(fig)
+
+
+def test_crossover_marker_says_its_unit():
+    data = crossover_data("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "bandwidth")
+    fig = draw(data)
+    label = _line(fig, "crossover").get_label()
+    assert re.fullmatch(r"crossover: \d+(\.\d+)? GB/s", label), label
+    plt.close(fig)
+
+
+# ---- --data: every plot command writes what it drew --------------------------------------------
+def _run(args):
+    from click.testing import CliRunner
+
+    from roofline.cli import main
+
+    return CliRunner().invoke(main, ["plot", *args])
+
+
+@pytest.mark.parametrize(
+    "args,data",
+    [
+        (
+            ["roofline", "--device", JETSON, "olmoe-1b-7b"],
+            lambda: roofline_data(JETSON, ["olmoe-1b-7b"], [Workload(test="tg128"), Workload(test="pp512")]),
+        ),
+        (
+            ["crossover", "--device", "apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "--vary", "bandwidth"],
+            lambda: crossover_data("apple-m2-pro", "olmoe-1b-7b", "llama-3.2-1b", "bandwidth"),
+        ),
+        (["breakdown", "--device", JETSON, *BREAKDOWN_MODELS], lambda: _data("breakdown")),
+        (["heatmap", "--devices", ",".join(HEATMAP[0]), HEATMAP[1], *HEATMAP[2]], lambda: _data("heatmap")),
+        (["memory", "--device", JETSON, *MEMORY_MODELS], lambda: _data("memory")),
+    ],
+    ids=["roofline", "crossover", "breakdown", "heatmap", "memory"],
+)
+def test_plot_data_option_writes_the_plotted_numbers(tmp_path, args, data):
+    out, table = tmp_path / "fig.svg", tmp_path / "fig.csv"
+    r = _run([*args, "-o", str(out), "--data", str(table)])
+    assert r.exit_code == 0, r.output
+    assert out.read_text().startswith("<?xml") and f"wrote {table}" in r.output
+    buf = io.StringIO()
+    data().to_csv(buf)
+    assert table.read_text() == buf.getvalue()
+    again = _run([*args, "-o", str(tmp_path / "other.svg"), "--data", str(table)])
+    assert again.exit_code == 2 and "exists; pass --force" in again.output
+
+
+def test_plot_measured_data_option(tmp_path, entries):
+    trace = tmp_path / "t.e2e.csv"
+    write_rows(trace, [e.row for e in entries])
+    table = tmp_path / "m.csv"
+    r = _run(["measured", str(trace), "-o", str(tmp_path / "m.png"), "--data", str(table)])
+    assert r.exit_code == 0, r.output
+    buf = io.StringIO()
+    measured_data(entries).to_csv(buf)
+    assert table.read_text() == buf.getvalue()
+
+
+def test_plot_data_option_refuses_what_is_not_csv(tmp_path):
+    r = _run(
+        [
+            "memory",
+            "--device",
+            JETSON,
+            "llama-3.2-1b",
+            "-o",
+            str(tmp_path / "m.svg"),
+            "--data",
+            str(tmp_path / "m.svg"),
+        ]
+    )
+    assert r.exit_code == 2 and "--data must end in .csv" in r.output
+    assert not (tmp_path / "m.svg").exists()

@@ -31,12 +31,19 @@ FORMATS = (".pdf", ".svg", ".png")
 OUTPUT = click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Figure file: .pdf, .svg or .png."
 )
-FORCE = click.option("--force", is_flag=True, help="Overwrite an existing figure file.")
+FORCE = click.option("--force", is_flag=True, help="Overwrite an existing figure (and --data) file.")
+DATA = click.option(
+    "--data",
+    "data_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also write the plotted numbers here as CSV (one row per point, bar segment or cell).",
+)
 
 
 def plot_options(f: Any) -> Any:
-    """-o/--force, --quant, --engine and the workload (--test, --depth, --batch, passed on as
-    `workload`); the output is checked before anything is drawn."""
+    """-o/--force/--data, --quant, --engine and the workload (--test, --depth, --batch, passed on
+    as `workload`); the outputs are checked before anything is computed."""
 
     @functools.wraps(f)
     def with_workload(
@@ -46,16 +53,25 @@ def plot_options(f: Any) -> Any:
         batch: int,
         output: str,
         force: bool,
+        data_path: str | None,
         engine: str | None,
         **kwargs: Any,
     ) -> Any:
-        _check_output(output, force, [engine] if engine else [])
+        _check_output(output, force, [engine] if engine else [], data_path)
         workload = Workload(test=test, depth=depth, batch=batch)
-        return f(*args, workload=workload, output=output, engine=checked_engine(engine), **kwargs)
+        return f(
+            *args,
+            workload=workload,
+            output=output,
+            data_path=data_path,
+            engine=checked_engine(engine),
+            **kwargs,
+        )
 
     return options(
         OUTPUT,
         FORCE,
+        DATA,
         click.option(
             "--quant",
             default=None,
@@ -71,10 +87,16 @@ def plot_options(f: Any) -> Any:
     )(with_workload)
 
 
-def _check_output(output: str, force: bool, inputs: list[str]) -> None:
+def _check_output(output: str, force: bool, inputs: list[str], data_path: str | None = None) -> None:
+    """The figure file and the --data file are writable, new (or --force), not an input, and not
+    the same file."""
     if not output.lower().endswith(FORMATS):
         raise WorkloadError(f"output must end in .pdf, .svg or .png, got {output[-40:]!r}")
     refuse_overwrite(output, force, inputs)
+    if data_path is not None:
+        if not data_path.lower().endswith(".csv"):
+            raise WorkloadError(f"--data must end in .csv, got {data_path[-40:]!r}")
+        refuse_overwrite(data_path, force, [*inputs, output])
 
 
 def _devices(device: str | None, devices: str | None) -> list[str]:
@@ -84,11 +106,17 @@ def _devices(device: str | None, devices: str | None) -> list[str]:
     return out
 
 
-def _done(fig: Any, output: str) -> None:
-    """Save atomically: into a temporary file beside `output`, renamed over it once complete."""
+def _done(data: Any, output: str, data_path: str | None = None) -> None:
+    """Draw a figure's data and save it, and its numbers as CSV where --data asks, each atomically:
+    into a temporary file beside the output, renamed over it once complete."""
+    fig = plots.draw(data) if isinstance(data, plots.FigureData) else data
     with atomic_path(output, make_parents=True) as tmp:
         plots.save(fig, tmp)
     click.echo(f"wrote {output}")
+    if data_path is not None and isinstance(data, plots.FigureData):
+        with atomic_path(data_path, make_parents=True) as tmp:
+            data.to_csv(tmp)
+        click.echo(f"wrote {data_path}")
 
 
 @click.group(cls=Group)
@@ -101,11 +129,17 @@ def plot() -> None:
 @click.argument("models", nargs=-1, required=True, type=REF)
 @plot_options
 def plot_roofline(
-    device: str, models: tuple[str, ...], output: str, quant: str, engine: str | None, workload: Workload
+    device: str,
+    models: tuple[str, ...],
+    output: str,
+    data_path: str | None,
+    quant: str,
+    engine: str | None,
+    workload: Workload,
 ) -> None:
     """Hierarchical roofline of a device with each operator of the models (decode and prefill)."""
     other = dataclasses.replace(workload, test="pp512" if workload.test.startswith("tg") else "tg128")
-    _done(plots.roofline_figure(device, list(models), [workload, other], engine, quant), output)
+    _done(plots.roofline_data(device, list(models), [workload, other], engine, quant), output, data_path)
 
 
 @plot.command("crossover")
@@ -126,19 +160,20 @@ def plot_crossover(
     vary: str,
     skew: float,
     output: str,
+    data_path: str | None,
     quant: str,
     engine: str | None,
     workload: Workload,
 ) -> None:
     """Throughput of a MoE and a dense model against batch, context or bandwidth, crossover marked."""
     vary = "depth" if vary == "context" else vary
-    fig = plots.crossover_figure(device, models[0], models[1], vary, workload, engine, quant, skew=skew)
-    _done(fig, output)
+    data = plots.crossover_data(device, models[0], models[1], vary, workload, engine, quant, skew=skew)
+    _done(data, output, data_path)
 
 
-def _devices_by_models(name: str, figure: Callable[..., Any], doc: str) -> None:
-    """A command that draws `figure(devices, models, workload, engine, quant)`: several models on one
-    device (--device) or on several (--devices)."""
+def _devices_by_models(name: str, compute: Callable[..., Any], doc: str) -> None:
+    """A command that draws `compute(devices, models, workload, engine, quant)`: several models on
+    one device (--device) or on several (--devices)."""
 
     @plot.command(name, help=doc)
     @click.option("--device", default=None, type=REF)
@@ -150,16 +185,18 @@ def _devices_by_models(name: str, figure: Callable[..., Any], doc: str) -> None:
         devices: str | None,
         models: tuple[str, ...],
         output: str,
+        data_path: str | None,
         quant: str,
         engine: str | None,
         workload: Workload,
     ) -> None:
-        _done(figure(_devices(device, devices), list(models), workload, engine, quant), output)
+        data = compute(_devices(device, devices), list(models), workload, engine, quant)
+        _done(data, output, data_path)
 
 
-_devices_by_models("breakdown", plots.breakdown_figure, "Stacked time per token by operator class.")
+_devices_by_models("breakdown", plots.breakdown_data, "Stacked time per token by operator class.")
 _devices_by_models(
-    "memory", plots.memory_figure, "Memory footprint of models against the devices' usable capacity."
+    "memory", plots.memory_data, "Memory footprint of models against the devices' usable capacity."
 )
 
 
@@ -168,21 +205,28 @@ _devices_by_models(
 @click.argument("models", nargs=-1, required=True, type=REF)
 @plot_options
 def plot_heatmap(
-    devices: str, models: tuple[str, ...], output: str, quant: str, engine: str | None, workload: Workload
+    devices: str,
+    models: tuple[str, ...],
+    output: str,
+    data_path: str | None,
+    quant: str,
+    engine: str | None,
+    workload: Workload,
 ) -> None:
     """Devices x dense models: the first model's (the MoE's) throughput ratio to each of the others."""
     if len(models) < 2:
         raise click.UsageError("give the MoE model first, then one or more dense models")
-    fig = plots.heatmap_figure(_devices(None, devices), models[0], list(models[1:]), workload, engine, quant)
-    _done(fig, output)
+    data = plots.heatmap_data(_devices(None, devices), models[0], list(models[1:]), workload, engine, quant)
+    _done(data, output, data_path)
 
 
 @plot.command("measured")
 @click.argument("trace_paths", nargs=-1, required=True, type=click.Path(exists=True))
 @OUTPUT
 @FORCE
-def plot_measured(trace_paths: tuple[str, ...], output: str, force: bool) -> None:
+@DATA
+def plot_measured(trace_paths: tuple[str, ...], output: str, force: bool, data_path: str | None) -> None:
     """Predicted against measured throughput of end-to-end traces, with +-10/25 % bands."""
     paths = trace_files(trace_paths)
-    _check_output(output, force, [str(p) for p in paths])
-    _done(plots.measured_figure(build_entries(load_traces(paths))), output)
+    _check_output(output, force, [str(p) for p in paths], data_path)
+    _done(plots.measured_data(build_entries(load_traces(paths))), output, data_path)

@@ -18,6 +18,7 @@ from roofline.plots.data import (
     roofline_data,
 )
 from roofline.plots.figures import (
+    FigureData,
     breakdown_figure,
     crossover_figure,
     draw,
@@ -31,6 +32,7 @@ from roofline.plots.figures import (
 __all__ = [
     "BreakdownData",
     "CrossoverData",
+    "FigureData",
     "HeatmapData",
     "MeasuredData",
     "MemoryData",

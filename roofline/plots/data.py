@@ -121,12 +121,23 @@ class OperatorPoint:
     achieved_flop_per_second: float | None
     serving_bytes_per_second: float
     peak_flop_per_second: float
+    # share of its prediction's step spent fetching weights from the offload tier, and that tier's
+    # bandwidth (None: the model fits, nothing is fetched)
+    offload_share: float = 0.0
+    offload_bytes_per_second: float | None = None
+
+
+#: An offload tier's roof is drawn when fetching from it takes more than this share of a step.
+OFFLOAD_DOMINANT = 0.5
 
 
 @dataclass(frozen=True)
 class RooflineData(_Tidy):
     """A hierarchical roofline: the device's memory and compute roofs and each operator's point.
-    The CSV has one row per operator point; each row names the roof it sits under."""
+    The CSV has one row per operator point; each row names the roof it sits under, and the offload
+    tier's bandwidth and share of the step where its model does not fit. `offload_roofs` are the
+    tiers (host link, storage) that take most of some model's step: their bandwidth, not the memory
+    roof, is then the ceiling on that model's throughput."""
 
     device: str
     engine: str
@@ -135,6 +146,7 @@ class RooflineData(_Tidy):
     memory_roofs: tuple[MemoryRoof, ...]  # main memory first
     compute_roofs: tuple[ComputeRoof, ...]  # lowest peak first
     points: tuple[OperatorPoint, ...]
+    offload_roofs: tuple[MemoryRoof, ...] = ()  # key "offload"; slowest first
 
     @property
     def peak_flop_per_second(self) -> float:
@@ -155,6 +167,8 @@ class RooflineData(_Tidy):
                 "achieved_flop_per_second": p.achieved_flop_per_second,
                 "serving_bandwidth_bytes_per_second": p.serving_bytes_per_second,
                 "peak_flop_per_second": p.peak_flop_per_second,
+                "offload_share_of_step": p.offload_share,
+                "offload_bandwidth_bytes_per_second": p.offload_bytes_per_second,
             }
             for p in self.points
         ]
@@ -195,10 +209,16 @@ def roofline_data(
     )
     bandwidths = {r.name: r.bytes_per_second for r in levels}
     points = []
+    offload: dict[str, float] = {}
     for mi, model in enumerate(models):
         for w in workloads:
             p = predict(dev, model, w, engine=eng, quant=quant)
             bw = bandwidths.get(p.serving_level, mc.main_bandwidth)
+            fetch = next((o for o in p.breakdown if o.op == "offload" and o.seconds > 0), None)
+            share = fetch.seconds / p.step_seconds if fetch else 0.0
+            tier_bw = fetch.bytes / fetch.seconds if fetch else None
+            if fetch and tier_bw and share > OFFLOAD_DOMINANT:
+                offload[p.memory.offload_tier or "offload"] = tier_bw
             for o in p.breakdown:
                 if o.flops <= 0 or o.bytes <= 0:
                     continue
@@ -216,6 +236,8 @@ def roofline_data(
                         achieved_flop_per_second=o.flops / o.seconds if eng.calibration else None,
                         serving_bytes_per_second=bw,
                         peak_flop_per_second=mc.peak_flops,
+                        offload_share=share,
+                        offload_bytes_per_second=tier_bw,
                     )
                 )
     return RooflineData(
@@ -226,6 +248,9 @@ def roofline_data(
         memory_roofs=tuple(levels),
         compute_roofs=roofs,
         points=tuple(points),
+        offload_roofs=tuple(
+            MemoryRoof(name, "offload", bw) for name, bw in sorted(offload.items(), key=lambda kv: kv[1])
+        ),
     )
 
 

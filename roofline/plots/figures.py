@@ -145,30 +145,118 @@ def draw(data: FigureData, ax: Axes | None = None) -> Figure:
     return ax.figure
 
 
-@_draws(RooflineData, figsize=lambda _: (3.5, 2.8))
+#: Marker shape of each model on a roofline (its position in the figure's model list, cycled):
+#: colour is the operator class, fill the phase (decode filled, prefill hollow).
+MODEL_MARKERS = ("o", "s", "D", "v", "P", "X")
+OFFLOAD_COLOR = CATEGORY_COLORS["offload"]
+SI_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def si(x: float, unit: str) -> str:
+    """`x` with an SI prefix and three significant digits: 1.98e15 FLOP/s reads "1.98 PFLOP/s"."""
+    for factor, prefix in SI_PREFIXES:
+        if abs(x) >= factor * 0.9995:  # 999.96e12 rounds to 1.00 P, not 1e+03 T
+            return f"{x / factor:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+def _renderer(fig: Any) -> Any:
+    """The renderer text extents are measured with (the figure's own canvas, Agg in this module)."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    return get() if get else fig._get_renderer()
+
+
+def _separate(texts: list[Any], directions: list[tuple[float, float]], step: float = 0.5) -> None:
+    """Move annotations (offsets in points) each along its direction (a unit vector on the page)
+    until no two overlap: each is checked, in order, against those before it, and pushed on by
+    `step` points at a time."""
+    if not texts:
+        return
+    renderer = _renderer(texts[0].figure)
+    placed: list[Any] = []
+    for t, direction in zip(texts, directions, strict=True):
+        for _ in range(400):
+            box = t.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            dx, dy = t.xyann
+            t.xyann = (dx + step * direction[0], dy + step * direction[1])
+        placed.append(t.get_window_extent(renderer).padded(1.0))
+
+
+def _level_name(name: str) -> str:
+    """A memory level's name short enough to label a roof: up to its first comma, 28 characters."""
+    short = name.split(",")[0].strip()
+    return short if len(short) <= 28 else short[:27].rstrip() + "…"
+
+
+def _roof_style(key: str) -> Any:
+    """Line style of a memory roof: main memory solid, offload dotted, each cache level its own dashes."""
+    if key == "main":
+        return "-"
+    if key == "offload":
+        return ":"
+    dashes = [(0, (4, 1.5)), (0, (6, 1.5, 1.5, 1.5)), (0, (2, 1)), (0, (8, 2))]
+    return dashes[int(key[1:]) % len(dashes)]
+
+
+def _display_angle(ax: Axes, p: tuple[float, float], q: tuple[float, float]) -> float:
+    """The angle, in degrees on the page, of the line from p to q (data coordinates)."""
+    (x0, y0), (x1, y1) = ax.transData.transform([p, q])
+    return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+
+
+@_draws(RooflineData, figsize=lambda d: (3.5, 3.3 + 0.1 * len(d.models)))
 def _draw_roofline(data: RooflineData, ax: Axes) -> None:
     x_lo, x_hi = 1e-2, 1e5
     top = data.peak_flop_per_second
     bw_main = data.main_bytes_per_second
-    for roof in data.memory_roofs:
-        main = roof.key == "main"
+    slowest = min([bw_main, *(r.bytes_per_second for r in data.offload_roofs)])
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(x_lo, x_hi),
+        ylim=(slowest * x_lo / 2, top * 3),
+        xlabel="arithmetic intensity (FLOP/byte)",
+        ylabel="attainable performance (FLOP/s)",
+        title=f"{data.device} ({data.engine}): {', '.join(data.models)}",
+    )
+    memory_labels, along = [], []
+    for roof in (*data.memory_roofs, *data.offload_roofs):
+        main, off = roof.key == "main", roof.key == "offload"
         bw = roof.bytes_per_second
+        end = min(top / bw, x_hi)
+        label = f"{_level_name(roof.name)} {si(bw, 'B/s')}"
         ax.plot(
-            [x_lo, top / bw],
-            [bw * x_lo, top],
-            ls="-" if main else "--",
-            lw=0.7,
-            color="black" if main else "grey",
+            [x_lo, end],
+            [bw * x_lo, bw * end],
+            ls=_roof_style(roof.key),
+            lw=0.9 if off else 0.7,
+            color=OFFLOAD_COLOR if off else "black" if main else "grey",
             gid=f"roof-memory:{roof.key}",
+            label=None if main or off else label,  # cache roofs, a few tenths of a decade apart: legend
         )
-        ax.annotate(
-            f"{roof.name.split(',')[0][:22]} {bw / 1e9:.0f} GB/s",
-            (x_lo * 1.5, bw * x_lo * 1.5),
-            fontsize=5,
-            rotation=35,
-            color="grey",
-            rotation_mode="anchor",
+        if not (main or off):
+            continue
+        # the main and offload roofs are labelled along their lines, underneath (the points sit on them)
+        angle = _display_angle(ax, (x_lo, bw * x_lo), (end, bw * end))
+        rad = np.radians(angle)
+        along.append((float(np.cos(rad)), float(np.sin(rad))))
+        memory_labels.append(
+            ax.annotate(
+                f"offload: {label}" if off else label,
+                (x_lo * 1.6, bw * x_lo * 1.6),
+                xytext=(np.sin(rad) * 2.5, -np.cos(rad) * 2.5),
+                textcoords="offset points",
+                fontsize=5,
+                rotation=angle,
+                rotation_mode="anchor",
+                va="top",
+                color=OFFLOAD_COLOR if off else "dimgrey",
+                gid=f"label:roof-memory:{roof.key}:{roof.name}",
+            )
         )
+    compute_labels = []
     for roof in data.compute_roofs:
         peak, ridge = roof.flop_per_second, roof.ridge_flop_per_byte
         for prec in roof.precisions:
@@ -181,49 +269,100 @@ def _draw_roofline(data: RooflineData, ax: Axes) -> None:
                 alpha=1 if roof.used else 0.6,
             )
             ax.plot([ridge], [peak], marker="D", ms=3, color="black", gid=f"ridge:{prec}")
-        ax.annotate(
-            f"{'/'.join(roof.precisions)} {peak / 1e12:.3g} TFLOP/s",
-            (x_hi / 1.5, peak * 1.08),
-            fontsize=5,
-            ha="right",
+        compute_labels.append(
+            ax.annotate(
+                f"{'/'.join(roof.precisions)} {si(peak, 'FLOP/s')}",
+                (x_hi, peak),
+                xytext=(-2, 0),
+                textcoords="offset points",
+                fontsize=5,
+                ha="right",
+                va="center",
+                bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none"},
+                gid=f"label:roof:{'/'.join(roof.precisions)}",
+            )
         )
-    labelled = set()
+    multi = len(data.models) > 1
     for pt in data.points:
         color = CATEGORY_COLORS.get(pt.category)
+        marker = MODEL_MARKERS[pt.model_index % len(MODEL_MARKERS)]
+        hollow = pt.phase == "prefill"
         ax.plot(
             [pt.flop_per_byte],
             [pt.attainable_flop_per_second],
-            marker=PHASE_MARKERS[pt.phase],
+            marker=marker,
             ls="none",
             color=color,
-            mec="black" if pt.model_index else color,
-            mew=0.4 if pt.model_index else 0,
+            mfc="white" if hollow else color,
+            mec=color if hollow else "black" if multi else color,
+            mew=0.9 if hollow else 0.3 if multi else 0,
             gid=f"op:{pt.model}:{pt.op}:{pt.phase}",
-            label=None if pt.category in labelled else CATEGORY_LABELS.get(pt.category, pt.category),
         )
-        labelled.add(pt.category)
         if pt.achieved_flop_per_second is not None:
             ax.plot(
-                [pt.flop_per_byte],
-                [pt.achieved_flop_per_second],
-                marker=PHASE_MARKERS[pt.phase],
-                ls="none",
-                mfc="none",
+                [pt.flop_per_byte, pt.flop_per_byte],
+                [pt.attainable_flop_per_second, pt.achieved_flop_per_second],
+                marker="_",
+                ms=4,
+                lw=0.4,
                 color=color,
+                markevery=[1],
                 gid=f"achieved:{pt.model}:{pt.op}:{pt.phase}",
             )
-    ax.plot([], [], marker="o", ls="none", color="grey", label="decode")
-    ax.plot([], [], marker="^", ls="none", color="grey", label="prefill")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlim=(x_lo, x_hi),
-        ylim=(bw_main * x_lo / 2, top * 3),
-        xlabel="arithmetic intensity (FLOP/byte)",
-        ylabel="attainable performance (FLOP/s)",
-        title=f"{data.device} ({data.engine}): {', '.join(data.models)}",
+    # compute labels from the highest roof down, memory labels along their roofs, apart
+    _separate(compute_labels[::-1], [(0.0, -1.0)] * len(compute_labels))
+    _separate(memory_labels, along)
+    _roofline_legend(data, ax)
+
+
+def _roofline_legend(data: RooflineData, ax: Axes) -> None:
+    """One legend under the axes, where it covers nothing: the classes drawn (colour), the models
+    (marker shape), the phases (filled, hollow), the cache roofs (their dashes) and the offload roof."""
+    from matplotlib.lines import Line2D
+
+    cats = list(dict.fromkeys(pt.category for pt in data.points))
+    handles = [
+        Line2D([], [], marker="s", ls="none", color=CATEGORY_COLORS.get(c), label=CATEGORY_LABELS.get(c, c))
+        for c in cats
+    ]
+    models = list(dict.fromkeys((pt.model_index, pt.model) for pt in data.points))
+    handles += [
+        Line2D([], [], marker=MODEL_MARKERS[i % len(MODEL_MARKERS)], ls="none", color="grey", label=f"{name}")
+        for i, name in models
+    ]
+    handles += [
+        Line2D([], [], marker="o", ls="none", color="grey", label="decode"),
+        Line2D([], [], marker="o", ls="none", color="grey", mfc="white", mew=0.9, label="prefill"),
+    ]
+    if any(pt.achieved_flop_per_second is not None for pt in data.points):
+        handles.append(Line2D([], [], marker="_", ls="-", lw=0.4, color="grey", label="achieved"))
+    handles += [h for h in ax.get_lines() if str(h.get_gid()).startswith("roof-memory:L")]
+    if data.offload_roofs:
+        handles.append(
+            Line2D([], [], ls=":", lw=0.9, color=OFFLOAD_COLOR, label="offload tier (most of a step)")
+        )
+    ax.legend(
+        handles=handles,
+        ncol=3,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.17),
+        fontsize=5,
+        handletextpad=0.3,
+        columnspacing=0.8,
     )
-    ax.legend(ncol=2, loc="lower right", fontsize=5)
+
+
+CROSSOVER_UNITS = {"batch": "sequences", "depth": "tokens", "bandwidth": "GB/s"}
+
+
+def _legend_above(ax: Axes, top: float, **kwargs: Any) -> None:
+    """A legend in the upper part of a bar chart, with the y axis raised so that everything drawn
+    up to `top` (data units, from 0) stays below it: the legend never covers a bar or a line."""
+    ax.set_ylim(0, top * 1.02)
+    leg = ax.legend(loc="upper left", **kwargs)
+    renderer = _renderer(ax.figure)
+    share = leg.get_window_extent(renderer).height / ax.get_window_extent(renderer).height
+    ax.set_ylim(0, top / max(1.0 - share - 0.04, 0.2))
 
 
 @_draws(CrossoverData)
@@ -280,7 +419,7 @@ def _draw_crossover(data: CrossoverData, ax: Axes) -> None:
             ms=6,
             ls="none",
             gid="crossover",
-            label=f"crossover: {x * scale:.3g}",
+            label=f"crossover: {x * scale:.3g} {CROSSOVER_UNITS[data.vary]}",
         )
     unit = {
         "batch": "batch (sequences)",
@@ -319,8 +458,8 @@ def _draw_breakdown(data: BreakdownData, ax: Axes) -> None:
     w = data.workload
     what = data.devices[0] if one_device else data.models[0]
     ax.set_title(f"{what}: {w.test}, depth {w.depth}, batch {w.batch}")
-    ax.legend(fontsize=5.5, ncol=2)
     ax.grid(axis="x", visible=False)
+    _legend_above(ax, float(bottom.max()), fontsize=5.5, ncol=2)
 
 
 @_draws(HeatmapData, figsize=lambda d: (3.5, 0.5 + 0.28 * len(d.devices)))
@@ -377,7 +516,8 @@ def _draw_measured(data: MeasuredData, ax: Axes) -> None:
             label="calibrated, device held out",
             gid="points:lodo",
         )
-    lo, hi = meas.min() / 3, meas.max() * 3
+    shown = np.concatenate([meas, data.spec, held_pred])
+    lo, hi = shown.min() / 3, shown.max() * 3  # every point inside, both axes the same range
     xs = np.geomspace(lo, hi, 50)
     ax.plot(xs, xs, color="black", lw=0.7)
     for f, ls in ((0.10, ":"), (0.25, "--")):
@@ -422,8 +562,9 @@ def _draw_memory(data: MemoryData, ax: Axes) -> None:
     ax.set_ylabel("memory (GiB)")
     w = data.workload
     ax.set_title(f"footprint at {data.quant}, context {w.context}, batch {w.batch}")
-    ax.legend(fontsize=5.5)
     ax.grid(axis="x", visible=False)
+    top = max(float(bottom.max()), float(np.max(data.usable_bytes)) / 2**30)
+    _legend_above(ax, top, fontsize=5.5, ncol=2)
 
 
 # ---- compute and draw in one call (the CLI and notebooks) ----------------------------------------
