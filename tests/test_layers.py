@@ -22,6 +22,7 @@ GROUPS: list[tuple[int, str]] = [
     (1, "roofline.specs"),
     (2, "roofline.model"),
     (3, "roofline.api"),
+    (3, "roofline.systems"),
     (3, "roofline.traces"),
     (4, "roofline.validation"),
     (4, "roofline.plots"),

@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "plot": ("plot:plot", "Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory)."),
     "probe": ("probe:probe", "Measure an engine with generated probe models (random weights, real shapes)."),
+    "place": (
+        "place:place",
+        "Where to put a model's weights on a system: every placement that fits, fastest first.",
+    ),
 }
 
 

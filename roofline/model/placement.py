@@ -24,8 +24,8 @@ Assumptions, stated once (each from how the engines work; sources in the functio
   the CPU's buffer list (llama-model.cpp, "add a host buffer type"), so host-resident weights are
   loaded into pinned memory rather than mapped from the file.
 - vLLM tensor parallel: two all-reduces of the step's activations per layer (after attention and
-  after the FFN), ring algorithm; expert parallel: an all-to-all dispatch and combine per MoE layer,
-  experts spread evenly (the expected load, not the most loaded GPU).
+  after the FFN), the ring's bytes and one latency each; expert parallel: an all-to-all dispatch
+  and combine per MoE layer, experts spread evenly (the expected load, not the most loaded GPU).
 """
 
 from __future__ import annotations
@@ -457,12 +457,11 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
         shares = _vllm_shares(mdl, pl, gpu_sc)
         if pl.tp > 1:
             assert peer_link is not None
-            # ring all-reduce of tokens x d (bf16), twice per layer: 2 (p-1)/p of the bytes, 2 (p-1) steps
+            # all-reduce of tokens x d (bf16), twice per layer: the ring's 2 (p-1)/p of the bytes at
+            # the link's bandwidth, and one link latency (vLLM's custom all-reduce reads the peers'
+            # buffers in one shot for small messages, rather than in 2 (p-1) ring steps)
             nbytes = tokens * d * 2
-            per = (
-                2 * (pl.tp - 1) / pl.tp * nbytes / peer_link.bandwidth.value
-                + 2 * (pl.tp - 1) * peer_link.latency.value
-            )
+            per = 2 * (pl.tp - 1) / pl.tp * nbytes / peer_link.bandwidth.value + peer_link.latency.value
             link_s += 2 * mdl.n_layers * per
             link_b += 2 * mdl.n_layers * 2 * (pl.tp - 1) / pl.tp * nbytes
             if pl.ep and mdl.moe is not None:
@@ -621,11 +620,8 @@ def candidate_placements(
     if "llama.cpp" in engines:
         for g in counts:
             out.append(Placement(gpus=g))
-            out += [
-                Placement(gpus=g, n_cpu_moe=k)
-                for k in range(1, model.n_layers + 1)
-                if k <= max_moe_layer(model)
-            ]
+            first = min(_op_layers(model).get("experts", frozenset({0})))  # dense layers before it
+            out += [Placement(gpus=g, n_cpu_moe=k) for k in range(first + 1, max_moe_layer(model) + 1)]
             out += [Placement(gpus=g, ngl=k) for k in range(model.n_layers, -1, -1) if g == 1 or k > 0]
             if g > 1:
                 out.append(Placement(gpus=g, split_mode="row"))

@@ -1,0 +1,133 @@
+"""`place`: where to put a model's weights on a system (GPU, CPU, several GPUs), and the system
+half of `compare --system`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from roofline import systems
+from roofline.cli.common import COMPLETE_MODEL, REF, echo_json
+from roofline.specs.catalog import list_ids
+
+
+def _complete_system(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [s for s in list_ids("system") if s.startswith(incomplete)]
+
+
+@click.command()
+@click.option(
+    "--system",
+    "system",
+    required=True,
+    type=REF,
+    shell_complete=_complete_system,
+    help="System id (roofline specs list) or system spec YAML.",
+)
+@click.option(
+    "--model", required=True, type=REF, shell_complete=COMPLETE_MODEL, help="Model id or spec YAML."
+)
+@click.option("--quant", default=None, type=REF, help="Weight format; default: the model's published one.")
+@click.option(
+    "--context",
+    "depth",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="Tokens already in the KV cache (decode tg128 and prefill pp512 run at this depth).",
+)
+@click.option(
+    "--engine",
+    "family",
+    type=click.Choice(["llama.cpp", "vllm", "all"]),
+    default="llama.cpp",
+    show_default=True,
+    help="Which engine's placements to search.",
+)
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Rows to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def place(
+    system: str, model: str, quant: str | None, depth: int, family: str, top: int, as_json: bool
+) -> None:
+    """Where to put a model's weights on a system: every placement that fits, fastest first."""
+    engines = ("llama.cpp", "vllm") if family == "all" else (family,)
+    rep = systems.place(system, model, depth=depth, quant=quant, engines=engines)
+    if as_json:
+        echo_json(rep.to_json(limit=top))
+        return
+    print_report(rep, top)
+
+
+def print_report(rep: systems.PlacementReport, top: int) -> None:
+    quant = rep.candidates[0].decode.quant if rep.candidates else "?"
+    click.echo(f"{rep.model.id} ({quant}) on {rep.system.id}: {rep.system.name}")
+    fitting = [c for c in rep.candidates if c.fits]
+    click.echo(
+        f"  {len(rep.candidates)} placements costed, {len(fitting)} fit; decode tg128 and prefill pp512 "
+        f"at depth {rep.depth}"
+    )
+    roles = list(dict.fromkeys(p.role for c in rep.candidates[:top] for p in c.decode.parts))
+    mem_head = "".join(f"{r + ' GiB':>12}" for r in roles)
+    click.echo(f"  {'placement':<34}{'decode t/s':>11}{'prefill t/s':>12}{mem_head}  fits")
+    for c in rep.candidates[:top]:
+        mem = {p.role: p for p in c.decode.parts}
+        cells = "".join(
+            f"{(mem[r].weight_bytes + mem[r].kv_bytes) / 2**30:>8.1f}/{mem[r].usable_bytes / 2**30:<3.0f}"
+            if r in mem
+            else f"{'-':>12}"
+            for r in roles
+        )
+        click.echo(
+            f"  {c.placement.label():<34}{c.decode.tokens_per_second:>11.1f}"
+            f"{c.prefill.tokens_per_second:>12.1f}{cells}  {'yes' if c.fits else 'no'}"
+        )
+    for phase in ("decode", "prefill"):
+        b = getattr(rep, f"best_{phase}")
+        if b is None:
+            click.echo(f"  {phase}: no placement fits")
+            continue
+        step = getattr(b, phase)
+        click.echo(
+            f"  use for {phase}: {b.placement.label()} ({step.tokens_per_second:.1f} tokens/s): "
+            f"{b.placement.flags(rep.model)}"
+        )
+    if rep.best_decode is not None:
+        for note in rep.best_decode.decode.notes + rep.best_decode.prefill.notes:
+            click.echo(f"  note: {note}")
+
+
+def compare_on_system(
+    system: str, models: tuple[str, ...], depth: int, quant: str | None, as_json: bool
+) -> None:
+    """`compare --system`: each model at its best placement on the system, and the verdict."""
+    reps = systems.compare_on_system(system, list(models), depth=depth, quants=[quant] * len(models))
+    verdict = systems.system_verdict(reps[0], reps[1]) if len(reps) > 1 else ""
+    if as_json:
+        out: dict[str, Any] = {
+            "system": system,
+            "depth": depth,
+            "models": [r.to_json(limit=3) for r in reps],
+            "verdict": verdict,
+        }
+        echo_json(out)
+        return
+    click.echo(f"{reps[0].system.id}: each model at its fastest placement that fits (depth {depth})")
+    click.echo(
+        f"  {'model':<26}{'quant':>8}  {'decode: placement':<30}{'t/s':>8}  "
+        f"{'prefill: placement':<30}{'t/s':>8}"
+    )
+    for r in reps:
+        q = r.candidates[0].decode.quant if r.candidates else "?"
+        cells = []
+        for phase in ("decode", "prefill"):
+            b = getattr(r, f"best_{phase}")
+            cells.append(
+                f"{b.placement.label():<30}{getattr(b, phase).tokens_per_second:>8.1f}"
+                if b
+                else f"{'does not fit':<30}{'-':>8}"
+            )
+        click.echo(f"  {r.model.id:<26}{q:>8}  {cells[0]}  {cells[1]}")
+    if verdict:
+        click.echo("")
+        click.echo(verdict)
