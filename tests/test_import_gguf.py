@@ -14,7 +14,7 @@ from test_hybrid_layers import DELTANET, MAMBA
 
 from roofline.cli import main
 from roofline.errors import SpecError
-from roofline.llamacpp.gguf_writer import gguf_name, write_gguf
+from roofline.llamacpp.gguf_writer import layout, write_gguf
 from roofline.specs import load_model
 from roofline.specs.catalog import validate
 from roofline.specs.gguf_import import import_gguf
@@ -55,8 +55,9 @@ def test_gguf_import_gives_the_shapes_and_the_exact_bytes(tmp_path, model_id, qu
 
 
 def _write(spec: Model, path: Path, arch: str, types: dict[str, str], meta: dict) -> Path:
-    """A GGUF of `spec`'s tensors with gguf.GGUFWriter: matrices in types[name] (default F16, or
-    Q8_0 blocks of zeros), everything else F32, norms named as llama.cpp names them."""
+    """A GGUF of `spec` with gguf.GGUFWriter, tensors named and shaped as llama.cpp's loader for
+    `arch` reads them (gguf_writer.layout): matrices in types[name] (default F16, or Q8_0 blocks of
+    zeros), everything else F32."""
     w = gguf.GGUFWriter(str(path), arch)
     w.add_block_count(spec.n_layers)
     w.add_head_count(spec.attention.n_heads)
@@ -65,14 +66,14 @@ def _write(spec: Model, path: Path, arch: str, types: dict[str, str], meta: dict
     w.add_context_length(4096)
     for key, value in meta.items():
         w.add_uint32(f"{arch}.{key}", value)
-    for t in spec.tensors:
-        name = gguf_name(spec, t)
-        kind = types.get(t.name, "F16") if t.is_matrix and t.role not in ("ssm_param",) else "F32"
+    for p in layout(spec):
+        t = p.spec
+        kind = types.get(t.name, "F16") if t.is_matrix and t.role != "ssm_param" else "F32"
         if kind == "Q8_0":
-            blocks = np.zeros((*t.shape[:-1], t.shape[-1] // 32 * 34), np.uint8)
-            w.add_tensor(name, blocks, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            blocks = np.zeros((*p.shape[:-1], p.shape[-1] // 32 * 34), np.uint8)
+            w.add_tensor(p.name, blocks, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
         else:
-            w.add_tensor(name, np.zeros(t.shape, np.float16 if kind == "F16" else np.float32))
+            w.add_tensor(p.name, np.zeros(p.shape, np.float16 if kind == "F16" else np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -84,13 +85,15 @@ def _write(spec: Model, path: Path, arch: str, types: dict[str, str], meta: dict
     "spec,arch,meta",
     [
         (DELTANET, "qwen3next", {"ssm.group_count": 4}),
+        ({**DELTANET, "family": "qwen3_5"}, "qwen35", {"ssm.group_count": 4}),
         (MAMBA, "nemotron_h", {"ssm.group_count": 2}),
     ],
-    ids=["deltanet", "mamba2"],
+    ids=["deltanet", "deltanet-split-beta-alpha", "mamba2"],
 )
 def test_gguf_import_of_hybrids_with_a_mixed_file(tmp_path, spec, arch, meta):
-    """Hybrid layers are recognised by their tensors, and a mix llama-quantize would never write
-    (SSM projections in Q8_0, the rest F16) is what the spec counts."""
+    """Hybrid layers are recognised by their tensors as llama.cpp names and shapes them (Qwen3.5's
+    split beta/alpha, Nemotron-H's (heads, 1) A and D, grouped norm), and a mix llama-quantize would
+    never write (SSM projections in Q8_0, the rest F16) is what the spec counts."""
     toy = validate(copy.deepcopy(spec), Model, "toy")
     path = _write(toy, tmp_path / "hybrid.gguf", arch, {"ssm_in": "Q8_0", "attn_qkv": "Q8_0"}, meta)
     m = validate(import_gguf(path), Model, str(path))

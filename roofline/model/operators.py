@@ -85,6 +85,11 @@ class ModelTables:
     recurrent_state_bytes: float = 0.0  # F32 state, read and written once per step
     recurrent_flops_per_token: float = 0.0  # state update and readout, convolution
     recurrent_act_width: float = 0.0  # activation channels the recurrent cores read and write
+    # global (full-context) attention layers when their geometry differs (Gemma-4: wider heads,
+    # fewer KV heads); None: as kv_per_token_layer / qk_dim / v_dim
+    kv_per_token_global: float | None = None
+    global_qk_dim: float | None = None
+    global_v_dim: float | None = None
     popularity: np.ndarray | None = field(default=None, compare=False)
 
     @property
@@ -144,6 +149,8 @@ def build_tables(
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
     embd_row = 0.0
     for t in model.tensors:
+        if t.role == "mtp":
+            continue  # MTP modules are loaded (footprint: quant.file_size) but not run in decode
         op = operator_of(t, model.id)
         wt = tensor_type(model, t, quant)
         wb[op] += t.numel * wt.bytes_per_weight
@@ -170,6 +177,8 @@ def build_tables(
     else:
         kv_layer = 2 * a.n_kv_heads * a.head_dim * KV_DTYPES[kv_key]
         qk_dim = v_dim = a.head_dim
+    global_dim, global_kv = a.geometry(True)
+    differs = a.mla is None and (global_dim, global_kv) != (a.head_dim, a.n_kv_heads)
     attn_layers = model.layers_with("attention")
     n_global = sum(model.is_global_layer(i) for i in attn_layers)
     counts = {op: len(s) for op, s in layers.items()}
@@ -206,6 +215,9 @@ def build_tables(
         recurrent_state_bytes=model.recurrent_state_bytes(),
         recurrent_flops_per_token=flops,
         recurrent_act_width=width,
+        kv_per_token_global=2 * global_kv * global_dim * KV_DTYPES[kv_key] if differs else None,
+        global_qk_dim=global_dim if differs else None,
+        global_v_dim=global_dim if differs else None,
         popularity=popularity,
     )
 
@@ -330,23 +342,30 @@ def step_operators(
     )
     extra = (kc.qk_norm if a.qk_norm else 0) + (kc.qkv_bias if a.qkv_bias else 0)
     ops.append(mm("attn_qkv", extra, d + q_dim + 2 * kv_dim))
-    # attention core: keys attended per query and cache read per sequence, capped by sliding windows
+    # attention core: keys attended per query and cache read per sequence, capped by sliding windows;
+    # global layers may have their own head width and KV heads (ModelTables.kv_per_token_global)
+    kv_g = tb.kv_per_token_layer if tb.kv_per_token_global is None else tb.kv_per_token_global
+    qk_g = tb.qk_dim if tb.global_qk_dim is None else tb.global_qk_dim
+    v_g = tb.v_dim if tb.global_v_dim is None else tb.global_v_dim
     if tb.n_sliding:
         w = a.sliding_window
-        keys_sum = tb.n_global * keys + tb.n_sliding * m.min(keys, w)
-        kv_sum = tb.n_global * kv_len + tb.n_sliding * m.min(kv_len, w)
+        keys_s, kv_s = tb.n_sliding * m.min(keys, w), tb.n_sliding * m.min(kv_len, w)
     else:
-        keys_sum, kv_sum = n_attn * keys, n_attn * kv_len
+        keys_s = kv_s = 0
+    keys_g, kv_glob = tb.n_global * keys, tb.n_global * kv_len
+    keys_sum = keys_g + keys_s
     if n_attn:
+        per_pair_s, per_pair_g = 2 * tb.qk_dim + 2 * tb.v_dim + 5, 2 * qk_g + 2 * v_g + 5
+        written = tb.n_global * kv_g + tb.n_sliding * tb.kv_per_token_layer
         ops.append(
             Operator(
                 name="attn_core",
                 category=OPERATORS["attn_core"],
                 kind="attention",
                 count=n_attn,
-                flops=tokens * keys_sum * a.n_heads * (2 * tb.qk_dim + 2 * tb.v_dim + 5),
+                flops=tokens * a.n_heads * (keys_g * per_pair_g + keys_s * per_pair_s),
                 weight_bytes=0,
-                kv_bytes=seqs * kv_sum * tb.kv_per_token_layer + tokens * n_attn * tb.kv_per_token_layer,
+                kv_bytes=seqs * (kv_glob * kv_g + kv_s * tb.kv_per_token_layer) + tokens * written,
                 act_bytes=2 * tokens * q_dim * act * n_attn,
                 kernels=kc.attn_core * n_attn,
                 peak="attention",

@@ -36,6 +36,8 @@ FAMILIES = {
     "granite": "granite",
     "granitemoe": "granitemoe",
     "qwen3next": "qwen3_next",
+    "qwen35": "qwen3_5",
+    "qwen35moe": "qwen3_5_moe",
     "nemotron_h": "nemotron_h",
     "nemotron_h_moe": "nemotron_h",
 }
@@ -43,7 +45,8 @@ FAMILIES = {
 _GLOBAL_EVERY = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
 _GATED_GELU = ("gemma2", "gemma3")  # ffn_gate with GELU (GeGLU), not SiLU
 _NOT_NORMS = ("attn_q_norm", "attn_k_norm", "ssm_norm", "attn_q_a_norm", "attn_kv_a_norm")
-_BLK = re.compile(r"^blk\.(\d+)\.(.+)\.(weight|bias)$")
+#: blk.N.<name>[.weight|.bias]: llama.cpp names a few recurrent tensors without a suffix (ssm_a, ssm_d)
+_BLK = re.compile(r"^blk\.(\d+)\.(.+?)(?:\.(weight|bias))?$")
 _TOP = re.compile(r"^(token_embd|output_norm|output)\.(weight|bias)$")
 
 
@@ -268,7 +271,7 @@ def _ungated(arch: str) -> str:
 
 
 def _layer_kind(f: _File, i: int, t: dict[str, tuple[int, ...]]) -> str:
-    if "ssm_ba" in t:
+    if "ssm_ba" in t or "ssm_beta" in t:  # Qwen3-Next fuses beta and alpha, Qwen3.5 splits them
         mixer = "linear_attention"
     elif "ssm_in" in t:
         mixer = "mamba"
@@ -307,11 +310,18 @@ def _moe(f: _File, layers: list[dict[str, tuple[int, ...]]]) -> dict[str, Any] |
     return moe
 
 
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for x in shape:
+        n *= x
+    return n
+
+
 def _deltanet(f: _File, t: dict[str, tuple[int, ...]]) -> dict[str, Any]:
-    """Gated DeltaNet dims: value heads from ssm_ba (beta and alpha per value head), head_v_dim from
-    the gated norm, the key width from the convolution's channels (2 x key + value)."""
-    n_v = t["ssm_ba"][0] // 2
-    head_v = t["ssm_norm"][0]
+    """Gated DeltaNet dims: value heads from the beta/alpha projection (one each per value head),
+    head_v_dim from the gated norm, the key width from the convolution's channels (2 x key + value)."""
+    n_v = t["ssm_ba"][0] // 2 if "ssm_ba" in t else t["ssm_beta"][0]
+    head_v = _numel(t["ssm_norm"])
     channels, kernel = t["ssm_conv1d"]
     key_dim = (channels - n_v * head_v) // 2
     n_k = f.int("ssm.group_count")
@@ -326,7 +336,7 @@ def _deltanet(f: _File, t: dict[str, tuple[int, ...]]) -> dict[str, Any]:
 
 def _mamba(f: _File, t: dict[str, tuple[int, ...]]) -> dict[str, Any]:
     d_inner = t["ssm_out"][1]
-    n_heads = t["ssm_dt"][0]
+    n_heads = f.int("ssm.time_step_rank", default=_numel(t["ssm_a"]))
     channels, kernel = t["ssm_conv1d"]
     n_groups = f.int("ssm.group_count", default=1)
     return {
@@ -340,47 +350,58 @@ def _mamba(f: _File, t: dict[str, tuple[int, ...]]) -> dict[str, Any]:
     }
 
 
-def _gguf_name(name: str, layer: int | None) -> str:
-    suffix = "weight"
-    if name.endswith("_bias"):
-        name, suffix = name.removesuffix("_bias"), "bias"
-    return f"{name}.{suffix}" if layer is None else f"blk.{layer}.{name}.{suffix}"
-
-
 def _match(f: _File, model: Model) -> tuple[dict[str, list[str]], list[str]]:
     """Each spec matrix's type in the file (by base name, in layer order), and the file's tensors
-    that are no spec tensor. A spec matrix missing from the file, or of another shape, is an error:
-    the spec would not describe the file."""
+    that are no spec tensor. A spec tensor missing from the file, or of another size, is an error:
+    the spec would not describe the file. Matrices must have the spec's shape; small recurrent
+    parameters may be laid out otherwise (Nemotron-H's A and D as (heads, 1)); Qwen3.5's split
+    ssm_beta + ssm_alpha stand for the spec's fused ssm_ba; per-layer norms are matched by count."""
+    by_key: dict[tuple[int | None, str], str] = {}
+    for name in f.tensors:
+        m = _BLK.match(name)
+        if m:
+            by_key[(int(m.group(1)), m.group(2) + (".bias" if m.group(3) == "bias" else ""))] = name
+        elif name.endswith(".weight") or name.endswith(".bias"):
+            base, _, suffix = name.rpartition(".")
+            by_key[(None, base + (".bias" if suffix == "bias" else ""))] = name
     recorded: dict[str, list[str]] = {}
     seen: set[str] = set()
+    norms_expected = 0
     for t in model.tensors:
-        if not t.is_matrix:
+        if t.role == "norm" and t.name.startswith("norm"):
+            norms_expected += 1
             continue
-        key = _gguf_name(t.name, t.layer)
-        found = f.tensors.get(key)
-        if found is None:
-            raise SpecError(f.where, f"the spec derived from the metadata has {key}, the file does not", key)
-        kind, shape, _ = found
-        if shape != t.shape:
-            raise SpecError(f.where, f"shape {shape} in the file, {t.shape} derived from the metadata", key)
-        seen.add(key)
-        recorded.setdefault(t.name, []).append(kind)
-    # 1-D tensors (norms, biases, SSM parameters) are matched by count: the spec names them by role
-    vectors = Counter(_base(n) for n, (_, s, _) in f.tensors.items() if n not in seen and len(s) == 1)
-    expected = Counter(_base(_gguf_name(t.name, t.layer)) for t in model.tensors if not t.is_matrix)
-    unmatched = [n for n, (_, s, _) in f.tensors.items() if n not in seen and len(s) != 1]
-    if sum(vectors.values()) != sum(expected.values()):
-        extra = sorted(set(vectors) - set(expected))
-        unmatched += [f"{sum(vectors.values()) - sum(expected.values()):+d} vectors ({', '.join(extra[:6])})"]
-    for n, (kind, s, _) in f.tensors.items():
-        if len(s) == 1 and kind != "F32":
-            unmatched.append(f"{n} ({kind}; counted as F32)")
+        base = t.name.removesuffix("_bias") + (".bias" if t.name.endswith("_bias") else "")
+        names = [by_key.get((t.layer, b)) for b in (base, base + ".bias")]
+        found = [n for n in names if n is not None and n not in seen][:1]
+        if not found and t.name == "ssm_ba":
+            found = [by_key[(t.layer, h)] for h in ("ssm_beta", "ssm_alpha") if (t.layer, h) in by_key]
+        where = found[0] if found else f"blk.{t.layer}.{base}"
+        if not found:
+            raise SpecError(
+                f.where, f"the spec derived from the metadata has {where}, the file does not", where
+            )
+        kinds = [f.tensors[n][0] for n in found]
+        size = sum(_numel(f.tensors[n][1]) for n in found)
+        if size != t.numel or (
+            t.is_matrix and t.role != "ssm_param" and len(found) == 1 and f.tensors[found[0]][1] != t.shape
+        ):
+            shapes = " + ".join(str(f.tensors[n][1]) for n in found)
+            raise SpecError(
+                f.where, f"shape {shapes} in the file, {t.shape} derived from the metadata", where
+            )
+        seen.update(found)
+        if t.is_matrix:
+            recorded.setdefault(t.name, []).append(kinds[0])
+    rest = [n for n in f.tensors if n not in seen]
+    norms = [n for n in rest if n.split(".")[-2 if n.count(".") > 1 else 0].endswith("norm")]
+    unmatched = [n for n in rest if n not in norms]
+    if len(norms) != norms_expected:
+        unmatched.append(f"{len(norms) - norms_expected:+d} norm vectors")
+    for n in [*seen, *norms]:
+        if len(f.tensors[n][1]) == 1 and f.tensors[n][0] != "F32":
+            unmatched.append(f"{n} ({f.tensors[n][0]}; counted as F32)")
     return recorded, unmatched
-
-
-def _base(name: str) -> str:
-    m = _BLK.match(name)
-    return "blk" if m else name
 
 
 def _file_type(f: _File, recorded: dict[str, list[str]]) -> str:

@@ -43,7 +43,18 @@ SUPPORTED = (
     "qwen3_5_moe",
     "qwen3_5_moe_text",
     "nemotron_h",
+    "granitemoehybrid",
+    "glm4_moe",
+    "glm4_moe_lite",
+    "kimi_k2",
+    "minimax_m2",
+    "hunyuan_v1_moe",
+    "ernie4_5_moe",
+    "gemma4",
+    "gemma4_text",
 )
+#: DeepSeek-V3's architecture under other names: MLA, sigmoid routing, shared experts, dense first layers
+MLA_FAMILIES = ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe_lite")
 #: Gated DeltaNet + gated full attention, every full_attention_interval-th layer (Qwen3-Next, 3.5)
 DELTANET_FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 
@@ -73,6 +84,22 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen3_5_moe_text": {"full_attention_interval": 4, "linear_conv_kernel_dim": 4, "decoder_sparse_step": 1},
     # NemotronHConfig
     "nemotron_h": {"conv_kernel": 4, "n_groups": 8, "use_conv_bias": True, "mamba_proj_bias": False},
+    # DeepseekV3Config (Kimi-K2 ships that architecture under model_type kimi_k2)
+    "kimi_k2": {"moe_layer_freq": 1, "first_k_dense_replace": 0, "scoring_func": "sigmoid"},
+    # Glm4MoeLiteConfig (GLM-4.7-Flash), Glm4MoeConfig
+    "glm4_moe_lite": {"moe_layer_freq": 1, "first_k_dense_replace": 0, "scoring_func": "sigmoid"},
+    "glm4_moe": {"first_k_dense_replace": 0},
+    # GraniteMoeHybridConfig
+    "granitemoehybrid": {
+        "mamba_n_groups": 1,
+        "mamba_d_conv": 4,
+        "mamba_conv_bias": True,
+        "mamba_proj_bias": False,
+    },
+    # Ernie4_5_MoeConfig
+    "ernie4_5_moe": {"moe_layer_start_index": 1, "moe_layer_interval": 1, "moe_num_shared_experts": 0},
+    # Gemma4TextConfig
+    "gemma4_text": {"hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True},
 }
 _ACT = {
     "relu2": "relu",  # Nemotron-H's squared ReLU: up and down projections, like ReLU
@@ -188,6 +215,7 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
             "llama4": "llama4_text",
             "qwen3_5": "qwen3_5_text",
             "qwen3_5_moe": "qwen3_5_moe_text",
+            "gemma4": "gemma4_text",
         }.get(top_type, top_type)
     inner = cfg.get("model_type")
     mt = inner if isinstance(inner, str) and inner in SUPPORTED else top_type
@@ -201,7 +229,12 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
     d_model = cf.int("hidden_size", 1, MAX_WIDTH)
     n_heads = cf.int("num_attention_heads", 1, MAX_HEADS)
     n_kv = cf.int("num_key_value_heads", 1, MAX_HEADS, default=n_heads)
-    head_dim = cf.int("head_dim", 1, MAX_WIDTH, default=d_model // n_heads)
+    head_dim = cf.int(
+        "head_dim",
+        1,
+        MAX_WIDTH,
+        default=cf.int("attention_head_dim", 1, MAX_WIDTH, default=d_model // n_heads),
+    )
     if head_dim < 1:
         raise SpecError(
             where, f"hidden_size {d_model} / num_attention_heads {n_heads} is below 1", "head_dim"
@@ -220,14 +253,15 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         "head_dim": head_dim,
         "qkv_bias": mt in ("qwen2", "qwen2_moe") or cf.bool("attention_bias"),
         "o_bias": mt in ("gpt_oss", "phimoe") and cf.bool("attention_bias"),
-        "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text", *DELTANET_FAMILIES),
+        "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text", "gemma4_text", *DELTANET_FAMILIES)
+        or (mt in ("hunyuan_v1_moe", "minimax_m2") and cf.bool("use_qk_norm")),  # Llama-4's is weightless
         "sinks": mt == "gpt_oss",
         "sliding_window": None,
         "global_every": None,
         "mla": None,
     }
     _sliding(cf, n_layers, attention)
-    if mt in ("deepseek_v2", "deepseek_v3"):
+    if mt in MLA_FAMILIES:
         attention["kind"] = "mla"
         attention["n_kv_heads"] = n_heads
         attention["mla"] = {
@@ -250,7 +284,7 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         "vocab_size": cf.int("vocab_size", 1, MAX_VOCAB),
         "tied_embeddings": cf.bool("tie_word_embeddings"),
         "norm": "layernorm" if mt == "phimoe" else "rmsnorm",
-        "norms_per_layer": 4 if mt in ("gemma2", "gemma3_text") else 2,
+        "norms_per_layer": 4 if mt in ("gemma2", "gemma3_text", "gemma4_text") else 2,
         "attention": attention,
         "ffn": {"d_ff": d_ff, "activation": _ACT[act_name], "bias": False},
         "moe": _moe(cf, need),
@@ -259,9 +293,86 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         _deltanet(cf, spec)
     elif mt == "nemotron_h":
         _nemotron_h(cf, spec)
+    elif mt == "granitemoehybrid":
+        _granite_hybrid(cf, spec)
+    elif mt == "gemma4_text":
+        _gemma4(cf, spec)
+    if mt == "minimax_m2":  # q_norm/k_norm over the whole projection (qk_norm_type per_layer)
+        attention["qk_norm_whole"] = cf.str("qk_norm_type", "per_layer") == "per_layer"
+    mtp = cf.int("num_nextn_predict_layers", 0, 16, default=0)
+    if mtp and mt in ("glm4_moe", "glm4_moe_lite"):
+        spec["mtp_layers"] = mtp  # shipped in the checkpoint, loaded by llama.cpp, not run
+    context = cf.int("max_position_embeddings", 1, MAX_CONTEXT, default=None)
+    if context is not None and mt in _RECORD_CONTEXT:
+        spec["max_context"] = context
     if spec["moe"] is not None and all(_is_moe(spec["moe"], i) for i in range(n_layers)):
         spec["ffn"]["d_ff"] = None  # no dense layer: the dense width is not used
     return spec
+
+
+#: families whose imports record max_context (older bundled specs were written without it)
+_RECORD_CONTEXT = ("glm4_moe", "glm4_moe_lite", "kimi_k2", "ernie4_5_moe", "gemma4_text", "granitemoehybrid")
+
+
+def _granite_hybrid(cf: _Config, spec: dict[str, Any]) -> None:
+    """Granite-4.0-H: each layer runs a Mamba-2 mixer or attention (layer_types), then a MoE FFN
+    with a shared expert (or a dense FFN in the dense variants)."""
+    n_layers = spec["n_layers"]
+    types = cf.strs("layer_types")
+    if types is None or len(types) != n_layers or set(types) - {"mamba", "attention"}:
+        raise SpecError(cf.where, f"expected {n_layers} entries of mamba / attention", "layer_types")
+    spec["layer_pattern"] = shortest_period(types)
+    heads = cf.int("mamba_n_heads", 1, MAX_HEADS)
+    head_dim = cf.int("mamba_d_head", 1, MAX_WIDTH)
+    expand = cf.int("mamba_expand", 1, 64, default=None)
+    if expand is not None and heads * head_dim != expand * spec["d_model"]:
+        raise SpecError(
+            cf.where,
+            f"mamba_n_heads x mamba_d_head = {heads * head_dim} is not mamba_expand x hidden_size",
+            "mamba_d_head",
+        )
+    if "mamba" in types:
+        spec["mamba"] = {
+            "n_heads": heads,
+            "head_dim": head_dim,
+            "d_state": cf.int("mamba_d_state", 1, MAX_WIDTH),
+            "n_groups": cf.int("mamba_n_groups", 1, MAX_HEADS),
+            "d_conv": cf.int("mamba_d_conv", 1, 1024),
+            "conv_bias": cf.bool("mamba_conv_bias", True),
+            "proj_bias": cf.bool("mamba_proj_bias"),
+        }
+
+
+def _gemma4(cf: _Config, spec: dict[str, Any]) -> None:
+    """Gemma-4: sliding/global interleave where the global layers have wider heads, fewer KV heads
+    and K = V; the MoE variants run a dense MLP next to the routed experts in every layer (kept as
+    an ungated shared expert: the same weights, read by every token). Per-layer embeddings and
+    KV shared across layers (the small E2B/E4B variants) are not modelled: refused."""
+    if cf.int("hidden_size_per_layer_input", 0, MAX_WIDTH, default=0):
+        raise SpecError(
+            cf.where, "per-layer embeddings (Gemma-4 E2B/E4B) are not modelled", "hidden_size_per_layer_input"
+        )
+    if cf.int("num_kv_shared_layers", 0, MAX_LAYERS, default=0):
+        raise SpecError(cf.where, "KV shared across layers is not modelled", "num_kv_shared_layers")
+    a = spec["attention"]
+    if a["global_every"] is None:
+        raise SpecError(cf.where, "expected a sliding/global interleave", "layer_types")
+    a["global_head_dim"] = cf.int("global_head_dim", 1, MAX_WIDTH, default=None)
+    a["global_n_kv_heads"] = cf.int("num_global_key_value_heads", 1, MAX_HEADS, default=None)
+    a["k_eq_v"] = cf.bool("attention_k_eq_v")
+    if cf.bool("enable_moe_block"):
+        spec["moe"] = {
+            "n_experts": cf.int("num_experts", 2, MAX_EXPERTS),
+            "top_k": cf.int("top_k_experts", 1, MAX_EXPERTS),
+            "d_expert": cf.int("moe_intermediate_size", 1, MAX_WIDTH),
+            "n_shared_experts": 1,
+            "d_shared_expert": cf.int("intermediate_size", 1, MAX_WIDTH),
+            "first_k_dense": 0,
+            "moe_every": 1,
+            "dense_layers": [],
+        }
+        spec["ffn"]["d_ff"] = None
+    spec["norms_per_layer"] = 7 if spec["moe"] else 4  # + post_feedforward_layernorm_1/_2, pre_..._2
 
 
 def _deltanet(cf: _Config, spec: dict[str, Any]) -> None:
@@ -388,11 +499,16 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
         "qwen3",
         "gemma2",
         "gemma3_text",
+        "gemma4_text",  # its MoE (enable_moe_block) is read by _gemma4
         "granite",
         "phi3",
         "qwen3_5_text",
     ):
         return None
+    if mt == "ernie4_5_moe":
+        return _ernie_moe(cf)
+    if mt == "hunyuan_v1_moe":
+        return _hunyuan_moe(cf)
     if mt == "nemotron_h" and not any(cf.present(k) for k in ("n_routed_experts", "num_experts")):
         return None
     n_exp = next(
@@ -404,7 +520,11 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
         None,
     )
     top_k = next(
-        (cf.int(k, 1, MAX_EXPERTS) for k in ("num_experts_per_tok", "experts_per_token") if cf.present(k)),
+        (
+            cf.int(k, 1, MAX_EXPERTS)
+            for k in ("num_experts_per_tok", "experts_per_token", "top_k_experts")
+            if cf.present(k)
+        ),
         None,
     )
     if not n_exp or not top_k:
@@ -424,9 +544,14 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
         "dense_layers": [],
         "router": "softmax-topk",
     }
-    if mt in ("mixtral", "olmoe", "phimoe", "granitemoe", "gpt_oss"):
+    if mt in ("mixtral", "olmoe", "phimoe", "granitemoe", "gpt_oss", "granitemoehybrid", "minimax_m2"):
         moe["d_expert"] = need("intermediate_size")
         moe["router"] = "softmax-topk" if mt == "olmoe" else "topk-softmax"
+        shared = cf.int("shared_intermediate_size", 0, MAX_WIDTH, default=0)
+        if mt == "granitemoehybrid" and shared:  # an ungated shared MLP next to the experts
+            moe.update(n_shared_experts=1, d_shared_expert=shared)
+        if mt == "minimax_m2":
+            moe["router"] = "sigmoid-topk" if cf.str("scoring_func") == "sigmoid" else "softmax-topk"
     elif mt in ("qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_5_moe_text"):
         moe["d_expert"] = need("moe_intermediate_size")
         moe["moe_every"] = cf.int("decoder_sparse_step", 1, MAX_LAYERS, default=1)
@@ -440,14 +565,18 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
         if shared:
             moe.update(n_shared_experts=1, d_shared_expert=shared)
         moe["router"] = "sigmoid-topk"
-    elif mt in ("deepseek_v2", "deepseek_v3"):
+    elif mt in (*MLA_FAMILIES, "glm4_moe"):
         moe["d_expert"] = need("moe_intermediate_size")
         n_shared = cf.int("n_shared_experts", 0, MAX_EXPERTS, default=0)
         if n_shared:
             moe.update(n_shared_experts=n_shared, d_shared_expert=moe["d_expert"])
         moe["first_k_dense"] = cf.int("first_k_dense_replace", 0, MAX_LAYERS, default=0)
         moe["moe_every"] = cf.int("moe_layer_freq", 1, MAX_LAYERS, default=1)
-        moe["router"] = "sigmoid-topk" if cf.str("scoring_func") == "sigmoid" else "softmax-topk"
+        moe["router"] = (
+            "sigmoid-topk"
+            if cf.str("scoring_func", "sigmoid" if mt == "glm4_moe" else None) == "sigmoid"
+            else "softmax-topk"
+        )
     elif mt == "llama4_text":
         moe["d_expert"] = need("intermediate_size")
         moe.update(n_shared_experts=1, d_shared_expert=moe["d_expert"], router="sigmoid-topk")
@@ -523,3 +652,55 @@ def import_hub(
     if spec["name"] == spec["id"] or spec["name"].startswith("/"):
         spec["name"] = name
     return spec
+
+
+def _per_layer(cf: _Config, key: str, lo: int, hi: int, default: Any = _MISSING) -> Any:
+    """An integer that a config may give once or per layer (Hunyuan's moe_topk: [8, 8, ...]); a list
+    whose entries differ is an error (the spec holds one value per model)."""
+    v = cf.c.get(key)
+    if isinstance(v, list):
+        values = cf.ints(key, lo, hi)
+        if not values or len(set(values)) != 1:
+            raise SpecError(cf.where, f"expected the same value for every layer, got {_shown(v)}", key)
+        return values[0]
+    return cf.int(key, lo, hi, default)
+
+
+def _ernie_moe(cf: _Config) -> dict[str, Any]:
+    """ERNIE-4.5 MoE: experts from moe_layer_start_index to moe_layer_end_index, every
+    moe_layer_interval-th layer; moe_num_shared_experts shared experts of moe_intermediate_size."""
+    n_layers = cf.int("num_hidden_layers", 1, MAX_LAYERS)
+    width = cf.int("moe_intermediate_size", 1, MAX_WIDTH)
+    n_shared = cf.int("moe_num_shared_experts", 0, MAX_EXPERTS)
+    end = cf.int("moe_layer_end_index", -1, MAX_LAYERS, default=-1)
+    end = n_layers - 1 if end < 0 else end
+    return {
+        "n_experts": cf.int("moe_num_experts", 2, MAX_EXPERTS),
+        "top_k": cf.int("moe_k", 1, MAX_EXPERTS),
+        "d_expert": width,
+        "n_shared_experts": n_shared,
+        "d_shared_expert": width if n_shared else None,
+        "first_k_dense": cf.int("moe_layer_start_index", 0, MAX_LAYERS),
+        "moe_every": cf.int("moe_layer_interval", 1, MAX_LAYERS),
+        "dense_layers": list(range(end + 1, n_layers)),
+        "router": "softmax-topk",
+    }
+
+
+def _hunyuan_moe(cf: _Config) -> dict[str, Any]:
+    """Hunyuan-A13B: every layer MoE; with use_mixed_mlp_moe, num_shared_expert shared MLPs of
+    intermediate_size run next to the experts."""
+    n_shared = (
+        _per_layer(cf, "num_shared_expert", 0, MAX_EXPERTS, default=0) if cf.bool("use_mixed_mlp_moe") else 0
+    )
+    return {
+        "n_experts": cf.int("num_experts", 2, MAX_EXPERTS),
+        "top_k": _per_layer(cf, "moe_topk", 1, MAX_EXPERTS),
+        "d_expert": _per_layer(cf, "moe_intermediate_size", 1, MAX_WIDTH),
+        "n_shared_experts": n_shared,
+        "d_shared_expert": cf.int("intermediate_size", 1, MAX_WIDTH) if n_shared else None,
+        "first_k_dense": 0,
+        "moe_every": 1,
+        "dense_layers": [],
+        "router": "softmax-topk",
+    }

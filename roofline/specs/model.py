@@ -53,6 +53,14 @@ class Attention(Frozen):
     output_gate: bool = False  # Qwen3-Next/3.5: q_proj also yields a sigmoid gate on the output
     sliding_window: int | None = Field(default=None, gt=0, le=MAX_CONTEXT)
     global_every: int | None = Field(default=None, gt=0, le=MAX_LAYERS)
+    # Gemma-4: the global (full-context) layers have their own geometry: wider heads
+    # (global_head_dim), fewer KV heads (global_n_kv_heads), and K = V (k_eq_v: no v_proj; the
+    # cache still holds K and V, which differ after their norms). None: as the sliding layers.
+    global_head_dim: int | None = Field(default=None, gt=0, le=MAX_WIDTH)
+    global_n_kv_heads: int | None = Field(default=None, gt=0, le=MAX_HEADS)
+    k_eq_v: bool = False
+    # qk_norm over the whole q/k projection rather than one head at a time (OLMoE, MiniMax-M2)
+    qk_norm_whole: bool = False
     mla: MLA | None = None
 
     @model_validator(mode="after")
@@ -74,7 +82,20 @@ class Attention(Frozen):
             raise ValueError("'mla' dims are required for kind mla and only for it")
         if self.global_every is not None and self.sliding_window is None:
             raise ValueError("global_every needs a sliding_window")
+        if self.global_n_kv_heads is not None and self.n_heads % self.global_n_kv_heads:
+            raise ValueError(
+                f"n_heads ({self.n_heads}) must be divisible by global_n_kv_heads ({self.global_n_kv_heads})"
+            )
+        glob = self.global_head_dim or self.global_n_kv_heads or self.k_eq_v
+        if glob and (self.global_every is None or self.mla is not None):
+            raise ValueError("global_head_dim, global_n_kv_heads and k_eq_v need a sliding/global interleave")
         return self
+
+    def geometry(self, is_global: bool) -> tuple[int, int]:
+        """(head_dim, n_kv_heads) of a global or a sliding layer."""
+        if not is_global:
+            return self.head_dim, self.n_kv_heads
+        return self.global_head_dim or self.head_dim, self.global_n_kv_heads or self.n_kv_heads
 
 
 class FFN(Frozen):
@@ -252,6 +273,11 @@ class Model(Frozen):
     linear_attention: GatedDeltaNet | None = None
     mamba: Mamba2 | None = None
     gguf_types: GGUFTypes | None = None  # per-tensor types read from a GGUF file (see GGUFTypes)
+    # multi-token-prediction modules the checkpoint ships (num_nextn_predict_layers): each one
+    # decoder layer shaped like the last, plus eh_proj (2 d -> d) and two norms. llama.cpp loads
+    # them (memory, file size) but plain decode never runs them; publishers leave them out of
+    # their parameter counts (DeepSeek-V3's 671B, GLM-4.5's 355B)
+    mtp_layers: int = Field(default=0, ge=0, le=16)
 
     @field_validator("id")
     @classmethod
@@ -375,7 +401,13 @@ class Model(Frozen):
 
     @property
     def total_params(self) -> int:
-        return sum(t.numel for t in self.tensors)
+        """Parameters of the model as publishers count them: MTP modules left out (mtp_params)."""
+        return sum(t.numel for t in self.tensors if t.role != "mtp")
+
+    @property
+    def mtp_params(self) -> int:
+        """Parameters of the MTP modules: loaded, not run in plain decode."""
+        return sum(t.numel for t in self.tensors if t.role == "mtp")
 
     @property
     def active_params(self) -> int:
@@ -383,6 +415,8 @@ class Model(Frozen):
         (top_k of n_experts), embeddings and LM head included, as publishers count them."""
         total = 0
         for t in self.tensors:
+            if t.role == "mtp":
+                continue
             if t.role == "expert":
                 assert self.moe is not None
                 total += t.numel * self.moe.top_k // self.moe.n_experts
@@ -395,17 +429,24 @@ class Model(Frozen):
         With `context`, sliding-window layers stop growing past their window: the mean bytes per
         token of a `context`-long cache."""
         a = self.attention
-        per_layer = (
-            (a.mla.kv_lora_rank + a.mla.qk_rope_head_dim) if a.mla else 2 * a.n_kv_heads * a.head_dim
-        ) * bytes_per_element
         total = 0.0
         for i in self.layers_with("attention"):
+            per_layer = self.kv_elements_per_token_layer(i) * bytes_per_element
             if context is None or self.is_global_layer(i):
                 total += per_layer
             else:
                 assert a.sliding_window is not None
                 total += per_layer * min(context, a.sliding_window) / context
         return total
+
+    def kv_elements_per_token_layer(self, i: int) -> int:
+        """Cache elements one token adds to attention layer i: K and V of its KV heads, or MLA's
+        latent plus the rope key."""
+        a = self.attention
+        if a.mla is not None:
+            return a.mla.kv_lora_rank + a.mla.qk_rope_head_dim
+        head_dim, n_kv = a.geometry(self.is_global_layer(i))
+        return 2 * n_kv * head_dim
 
     def recurrent_state_bytes(self, bytes_per_element: float = 4.0) -> float:
         """Bytes of recurrent state one sequence holds over all linear-attention and Mamba layers
@@ -462,7 +503,25 @@ def _tensors(m: Model) -> list[Tensor]:
     out.append(Tensor("output_norm", None, (d,), "norm"))
     if not m.tied_embeddings:
         out.append(Tensor("output", None, (m.vocab_size, d), "lm_head"))
+    for i in range(m.n_layers, m.n_layers + m.mtp_layers):
+        out += _mtp_tensors(m, i, mixer_tensors)
     return out
+
+
+def _mtp_tensors(m: Model, i: int, mixer_tensors: dict) -> list[Tensor]:
+    """One MTP module (DeepSeek-V3 / GLM-4.5 layout, GGUF's nextn tensors at block i): eh_proj over
+    [embedding; hidden], enorm and hnorm, one decoder layer like the model's last, and the shared
+    head's norm; the embedding and LM head are the model's own. Role "mtp": loaded, never run."""
+    d, last = m.d_model, m.n_layers - 1
+    layer: list[Tensor] = [Tensor("nextn_eh_proj", i, (d, 2 * d), "mtp")]
+    layer += [Tensor(f"nextn_{n}", i, (d,), "mtp") for n in ("enorm", "hnorm", "shared_head_norm")]
+    mixer = m.mixer(last)
+    if mixer is not None:
+        layer += mixer_tensors[mixer](m, i)
+    if m.has_ffn(last):
+        layer += _ffn_tensors(m, i)
+    layer += [Tensor(f"norm{j}", i, (d,), "norm") for j in range(m.norms_per_layer)]
+    return [Tensor(t.name, t.layer, t.shape, "mtp") for t in layer]
 
 
 def _attention_tensors(m: Model, i: int) -> list[Tensor]:
@@ -491,13 +550,16 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
             Tensor("attn_output", i, (d, a.n_heads * mla.v_head_dim), "attention"),
         ]
         return t
-    q, kv = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
+    is_global = m.is_global_layer(i)
+    head_dim, n_kv = a.geometry(is_global)
+    q, kv = a.n_heads * head_dim, n_kv * head_dim
     t += [
         Tensor("attn_q", i, (2 * q if a.output_gate else q, d), "attention"),
         Tensor("attn_k", i, (kv, d), "attention"),
-        Tensor("attn_v", i, (kv, d), "attention"),
-        Tensor("attn_output", i, (d, q), "attention"),
     ]
+    if not (a.k_eq_v and is_global):
+        t.append(Tensor("attn_v", i, (kv, d), "attention"))
+    t.append(Tensor("attn_output", i, (d, q), "attention"))
     if a.qkv_bias:
         t += [
             Tensor("attn_q_bias", i, (q,), "bias"),
@@ -507,11 +569,11 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
     if a.o_bias:
         t.append(Tensor("attn_output_bias", i, (d,), "bias"))
     if a.qk_norm:
-        # OLMoE normalises the whole q/k projection; Qwen3 and Gemma-3 one head at a time.
-        per_head = m.family != "olmoe"
+        # OLMoE and MiniMax-M2 normalise the whole q/k projection; Qwen3 and Gemma one head at a time.
+        per_head = m.family != "olmoe" and not a.qk_norm_whole
         t += [
-            Tensor("attn_q_norm", i, (a.head_dim if per_head else q,), "norm"),
-            Tensor("attn_k_norm", i, (a.head_dim if per_head else kv,), "norm"),
+            Tensor("attn_q_norm", i, (head_dim if per_head else q,), "norm"),
+            Tensor("attn_k_norm", i, (head_dim if per_head else kv,), "norm"),
         ]
     if a.sinks:
         t.append(Tensor("attn_sinks", i, (a.n_heads,), "bias"))

@@ -202,8 +202,8 @@ def tensor_type(model: Model, tensor: Tensor, quant: str) -> WeightType:
 
 def _llama_cpp_type(m: Model, t: Tensor, ftype: str) -> str:
     base = FILE_TYPES[ftype]
-    if ftype in ("F32", "F16", "BF16"):
-        return base
+    if ftype in ("F32", "F16", "BF16") or t.role == "mtp":
+        return base  # MTP (nextn) blocks: the base type; the per-layer bumps index main layers
     if ftype == "MXFP4":
         return "MXFP4" if t.role == "expert" else "Q8_0"
     n_layer = m.n_layers
