@@ -60,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "place:place",
         "Where to put a model's weights on a system: every placement that fits, fastest first.",
     ),
+    "validate-placements": (
+        "place:validate_placements",
+        "Placements (CPU experts, -ngl, multi-GPU) predicted against public measurements.",
+    ),
 }
 
 

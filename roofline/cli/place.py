@@ -131,3 +131,39 @@ def compare_on_system(
     if verdict:
         click.echo("")
         click.echo(verdict)
+
+
+@click.command("validate-placements")
+@click.argument(
+    "path", required=False, default="validation/data/public_placement.csv", type=click.Path(dir_okay=False)
+)
+@click.option(
+    "-o", "--output", default=None, type=click.Path(dir_okay=False), help="Markdown report to write."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing report.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def validate_placements(path: str, output: str | None, force: bool, as_json: bool) -> None:
+    """Placements (CPU experts, -ngl, multi-GPU) predicted against public measurements."""
+    from pathlib import Path
+
+    from roofline.errors import SpecError
+    from roofline.specs.output import write_output
+    from roofline.validation import placements
+
+    if not Path(path).is_file():
+        raise SpecError(path, "no such placement measurements file (validation/data/README.md describes it)")
+    rows, skipped = placements.check(path)
+    summ = placements.summary(rows)
+    if output:
+        write_output(output, placements.report_markdown(rows, skipped, path), force=force)
+    if as_json:
+        echo_json({**summ, "skipped": skipped})
+        return
+    click.echo(f"{summ['rows']} rows predicted, {sum(skipped.values())} skipped")
+    for k, v in summ["median_abs_error"].items():
+        click.echo(f"  {k:<40} {summ['n_by_kind'][k]:>4} rows  median |error| {v:.0%}")
+    click.echo(
+        f"  best placement right in {summ['best_placement_right']} of {len(summ['best_placement'])} groups"
+    )
+    if output:
+        click.echo(f"wrote {output}")
