@@ -139,14 +139,39 @@ _M2 = {
 _M2_MIXER = {"n_heads": 32, "head_dim": 64, "d_state": 128, "n_groups": 8, "d_conv": 4}
 
 
-def hybrid_family() -> list[Model]:
+def hybrid_family(tiny: bool = False) -> list[Model]:
     """Two hybrid probes, one Gated DeltaNet (llama.cpp qwen35moe) and one Mamba-2 (nemotron_h),
     each with an attention-heavy control: the same model with all but one recurrent layer replaced
     by an attention layer of the same shape (llama.cpp cannot run these architectures without a
     recurrent layer: its empty state buffer fails GGML_ASSERT(buffer)). Two models with different
     (attention, recurrent) layer counts separate what one attention layer and one recurrent layer
-    add per decoded token as the context grows."""
+    add per decoded token as the context grows. `tiny`: one small model of each kind, the same
+    layer kinds at width 256 and vocabulary 4096 (the end-to-end loading test)."""
     gdn = "linear_attention"
+    if tiny:
+        small = {"d_model": 256, "vocab_size": 4096}
+        gdn_attn = {**_GDN["attention"], "n_heads": 4}  # type: ignore[dict-item]
+        moe = {**_GDN["moe"], "n_experts": 8, "top_k": 2, "d_expert": 128, "d_shared_expert": 128}  # type: ignore[dict-item]
+        mixer = {**_GDN_MIXER, "n_k_heads": 1, "n_v_heads": 2}
+        m2 = {**_M2, "attention": {**_M2["attention"], "n_heads": 4, "n_kv_heads": 2}}  # type: ignore[dict-item]
+        return [
+            _hybrid(
+                "probe-tiny-gdn",
+                "qwen3_5_moe",
+                "tiny probe-hybrid-gdn",
+                layer_pattern=[gdn, gdn, gdn, "attention"],
+                linear_attention=mixer,
+                **{**_GDN, **small, "n_layers": 4, "attention": gdn_attn, "moe": moe},
+            ),
+            _hybrid(
+                "probe-tiny-mamba2",
+                "nemotron_h",
+                "tiny probe-hybrid-mamba2",
+                layer_pattern=["mamba_only", "ffn_only", "attention_only"],
+                mamba={**_M2_MIXER, "n_heads": 8},
+                **{**m2, **small, "n_layers": 3, "ffn": {"d_ff": 512, "activation": "relu"}},
+            ),
+        ]
     return [
         _hybrid(
             "probe-hybrid-gdn",
