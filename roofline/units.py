@@ -30,6 +30,12 @@ DIMENSIONS: dict[str, tuple[str, str, str]] = {
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?"
 _QUANTITY = re.compile(rf"^({_NUMBER})\s*([A-Za-zµμ]+(?:\s*/\s*[A-Za-zµμ]+)?)$")
 _BARE_NUMBER = re.compile(rf"^{_NUMBER}$")
+#: What a quantity's text may look like, as an ECMA-262 pattern for JSON Schema (a bare or unit-bearing
+#: non-negative number, surrounding blanks allowed: the loader strips them); whether the unit exists
+#: and has the right dimension only parse_quantity can tell.
+QUANTITY_PATTERN = (
+    r"^\s*\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?(?:\s*[A-Za-zµμ]+(?:\s*/\s*[A-Za-zµμ]+)?)?\s*$"
+)
 
 
 @lru_cache(maxsize=1)

@@ -68,6 +68,56 @@ class Ref(click.ParamType):
 REF = Ref()
 
 
+def _complete(kind: str) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
+    """Shell completion of `kind` ids ('device', 'model', 'engine', or 'spec' for devices and models)
+    for an option or argument; in a comma-separated list the last item is completed. Spec directories
+    given with --spec-dir on the same command line are searched too (the command itself does not run
+    while the shell completes)."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        head, _, last = incomplete.rpartition(",")
+        if not head and (os.sep in last or last.startswith(".")):
+            return [CompletionItem(incomplete, type="file")]  # a spec file: the shell completes the path
+        prefix = f"{head}," if head else ""
+        return [
+            CompletionItem(prefix + name, help=which)
+            for which in _completion_kinds(kind)
+            for name in _known(which, ctx)
+            if name.startswith(last)
+        ]
+
+    return complete
+
+
+def _completion_kinds(kind: str) -> tuple[str, ...]:
+    return ("device", "model") if kind == "spec" else (kind,)
+
+
+def _known(kind: str, ctx: click.Context) -> list[str]:
+    if kind == "engine":
+        from roofline.model.engine import ENGINES
+
+        return list(ENGINES)
+    from roofline.errors import RooflineError
+    from roofline.specs.catalog import add_spec_dir, list_ids
+
+    for d in ctx.find_root().params.get("spec_dirs") or ():
+        try:
+            add_spec_dir(d)
+        except RooflineError:
+            continue  # a directory that does not exist completes nothing
+    return list_ids(kind)
+
+
+#: shell_complete= callbacks for options and arguments that name catalog entries
+COMPLETE_DEVICE = _complete("device")
+COMPLETE_MODEL = _complete("model")
+COMPLETE_ENGINE = _complete("engine")
+COMPLETE_SPEC = _complete("spec")
+
+
 def si(x: float, unit: str) -> str:
     for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= factor:
@@ -122,7 +172,11 @@ def workload_options(f: Any) -> Any:
         ),
         click.option("--kv-dtype", default="f16", show_default=True, type=REF, help="KV-cache element type."),
         click.option(
-            "--engine", default=None, type=REF, help="Engine profile name or YAML (default: the device's)."
+            "--engine",
+            default=None,
+            type=REF,
+            shell_complete=COMPLETE_ENGINE,
+            help="Engine profile name or YAML (default: the device's).",
         ),
         click.option(
             "--profile",

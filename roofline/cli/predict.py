@@ -11,6 +11,9 @@ import click
 
 from roofline import api
 from roofline.cli.common import (
+    COMPLETE_DEVICE,
+    COMPLETE_ENGINE,
+    COMPLETE_MODEL,
     MAX_GRID,
     REF,
     FiniteFloat,
@@ -29,8 +32,17 @@ from roofline.model.results import Prediction
 from roofline.model.workload import MAX_BATCH, MAX_TOKENS, Workload
 from roofline.specs.catalog import resolve
 
-DEVICE = click.option("--device", required=True, type=REF, help="Device id or spec YAML.")
-MODEL = click.option("--model", "model_ref", required=True, type=REF, help="Model id or spec YAML.")
+DEVICE = click.option(
+    "--device", required=True, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
+)
+MODEL = click.option(
+    "--model",
+    "model_ref",
+    required=True,
+    type=REF,
+    shell_complete=COMPLETE_MODEL,
+    help="Model id or spec YAML.",
+)
 
 
 @click.command()
@@ -86,11 +98,16 @@ def _print_prediction(p: Prediction) -> None:
 
 
 @click.command()
-@click.option("--device", default=None, type=REF, help="Device id or spec YAML.")
 @click.option(
-    "--devices", default=None, help="Comma-separated devices: the same models on each (which board to buy?)."
+    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
 )
-@click.argument("models", nargs=-1, required=True, type=REF)
+@click.option(
+    "--devices",
+    default=None,
+    shell_complete=COMPLETE_DEVICE,
+    help="Comma-separated devices: the same models on each (which board to buy?).",
+)
+@click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
 @workload_options
 def compare(
     device: str | None,
@@ -212,7 +229,7 @@ def _latex_block(info: dict[str, Any]) -> str:
 
 @click.command()
 @DEVICE
-@click.argument("models", nargs=2, type=REF)
+@click.argument("models", nargs=2, type=REF, shell_complete=COMPLETE_MODEL)
 @click.option(
     "--vary",
     type=click.Choice(["batch", "context", "depth", "bandwidth"]),
@@ -303,8 +320,8 @@ def _engine_text(name: str, ref: str | None) -> str:
 
 
 @click.command()
-@click.option("--devices", required=True, help="Comma-separated device ids.")
-@click.option("--models", required=True, help="Comma-separated model ids.")
+@click.option("--devices", required=True, shell_complete=COMPLETE_DEVICE, help="Comma-separated device ids.")
+@click.option("--models", required=True, shell_complete=COMPLETE_MODEL, help="Comma-separated model ids.")
 @click.option("--quants", default="Q4_K_M", show_default=True, help="Comma-separated quantizations.")
 @click.option(
     "--batch", "batches", default="1,2,4,8,16,32,64", show_default=True, help="Comma-separated batches."
@@ -313,7 +330,13 @@ def _engine_text(name: str, ref: str | None) -> str:
     "--depth", "depths", default="0,1024,4096,16384", show_default=True, help="Comma-separated depths."
 )
 @click.option("--test", default="tg128", show_default=True, help="tgN or ppN.")
-@click.option("--engine", default=None, type=REF, help="Engine profile (default: each device's).")
+@click.option(
+    "--engine",
+    default=None,
+    type=REF,
+    shell_complete=COMPLETE_ENGINE,
+    help="Engine profile (default: each device's).",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write CSV here.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")

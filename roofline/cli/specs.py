@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import click
 import yaml
 
 from roofline.cli import Group
-from roofline.cli.common import REF, echo_json, gib, refuse_overwrite, si, write_text
+from roofline.cli.common import COMPLETE_SPEC, REF, echo_json, gib, refuse_overwrite, si, write_text
 from roofline.errors import RooflineError, SpecError
 from roofline.model.cost import resolve_machine
 from roofline.model.engine import default_engine, load_engine
@@ -45,7 +46,7 @@ def specs_list(as_json: bool) -> None:
 
 
 @specs.command("show")
-@click.argument("ref", type=REF)
+@click.argument("ref", type=REF, shell_complete=COMPLETE_SPEC)
 @click.option(
     "--kind",
     type=click.Choice(["device", "model"]),
@@ -148,6 +149,24 @@ def specs_check(paths: tuple[str, ...]) -> None:
     if bad:
         click.echo(f"{bad} of {len(paths)} spec files failed", err=True)
         sys.exit(2)
+
+
+@specs.command("schema")
+@click.argument("kind", type=click.Choice(["device", "model", "engine"]))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write it here (default: print it)."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def specs_schema(kind: str, output: str | None, force: bool) -> None:
+    """JSON Schema of device, model or engine spec files, for editors (README: "Editing specs")."""
+    from roofline.model.schemas import spec_schema
+
+    text = json.dumps(spec_schema(kind), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_text(refuse_overwrite(output, force), text, force)
+    click.echo(f"wrote {output} (JSON Schema of {kind} spec files)")
 
 
 @click.group(cls=Group)

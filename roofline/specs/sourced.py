@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
-from roofline.units import DIMENSIONS, parse_quantity
+from roofline.units import DIMENSIONS, QUANTITY_PATTERN, parse_quantity
 
 
 class Frozen(BaseModel):
@@ -95,8 +95,52 @@ def _sourced_from_yaml(raw: Any, dimension: str) -> Any:
     }
 
 
+def figure_json_schema(dimension: str) -> dict[str, Any]:
+    """JSON Schema of a figure as a spec file writes it (what _sourced_from_yaml reads, not the SI
+    `Sourced` it becomes), for editors: `roofline specs schema` puts it wherever a figure goes. It
+    says as much as a schema can; the unit's dimension and the plausible range of a figure written
+    with a unit are checked by the loader (`roofline specs check`)."""
+    example = DIMENSIONS[dimension][2]
+    lo, hi, span = PLAUSIBLE[dimension]
+    text_or_null = {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "title": f"{dimension} figure",
+        "description": (
+            f"A {dimension} with its provenance: {{value: {example}, source: <URL or a key of "
+            f"'references'>}} or {{value: ..., estimated: true, reason: ...}} (plausible: {span})."
+        ),
+        "properties": {
+            "value": {
+                "description": f"a {dimension} such as '{example}'; a bare number is in SI units",
+                "examples": [example],
+                "anyOf": [
+                    {"type": "number", "minimum": lo, "maximum": hi},
+                    {"type": "string", "pattern": QUANTITY_PATTERN},
+                ],
+            },
+            "source": {**text_or_null, "description": "URL, document, or a key of 'references'"},
+            "estimated": {"type": "boolean"},
+            "reason": {**text_or_null, "description": "how an estimated figure was derived"},
+        },
+        "required": ["value"],
+        "additionalProperties": False,
+        # a source, or an estimate; an estimate always says why
+        "anyOf": [
+            {"required": ["source"], "properties": {"source": {"type": "string"}}},
+            {"required": ["estimated"], "properties": {"estimated": {"const": True}}},
+        ],
+        "if": {"required": ["estimated"], "properties": {"estimated": {"const": True}}},
+        "then": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
+    }
+
+
 def _sourced(dimension: str) -> Any:
-    return Annotated[Sourced, BeforeValidator(lambda raw: _sourced_from_yaml(raw, dimension))]
+    return Annotated[
+        Sourced,
+        BeforeValidator(lambda raw: _sourced_from_yaml(raw, dimension)),
+        WithJsonSchema(figure_json_schema(dimension)),
+    ]
 
 
 Bandwidth = _sourced("bandwidth")

@@ -1,4 +1,5 @@
-"""Importers: llama-bench output (JSON, JSONL, CSV, markdown) and the public measurement table.
+"""Importers: llama-bench output (JSON, JSONL, CSV, SQL, markdown), vLLM's and SGLang's benchmark
+results, and the public measurement table.
 
 Every record is checked by type and range before a row is made of it (`check_e2e`: the rows an
 importer writes are rows `read_e2e` accepts), and a bad record is reported with its index (or line)
@@ -9,6 +10,7 @@ it up in a cached table), never once per record.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,8 +22,8 @@ from typing import Any
 import yaml
 
 from roofline.errors import RooflineError
-from roofline.model.workload import MAX_TOKENS
-from roofline.specs.loading import parse_json
+from roofline.model.workload import MAX_BATCH, MAX_TOKENS
+from roofline.specs.loading import check_depth, parse_json
 from roofline.traces.files import (
     MAX_TOKENS_PER_S,
     E2ERow,
@@ -106,14 +108,22 @@ def read_llama_bench(
     source: str = "measured here",
     skip_bad: bool = False,
 ) -> Imported:
-    """Rows of llama-bench output in any of its formats (-o json|jsonl|csv|md), every record checked;
-    with `skip_bad` bad records are skipped and listed in `skipped` instead of raising."""
+    """Rows of llama-bench output in any of its formats (-o json|jsonl|csv|sql|md), every record
+    checked; with `skip_bad` bad records are skipped and listed in `skipped` instead of raising.
+
+    Formats as llama.cpp's tools/llama-bench/llama-bench.cpp (commit 0104b151c56d) prints them. A mixed
+    prompt+generation record (`-pg 512,128`: one timed run that processes the prompt, then generates
+    from it) becomes a `tg128` row at depth `n_depth + 512` when the file holds the pp512 record of the
+    same run (same model, settings and depth): llama-bench times the two parts together, and only
+    the difference of their mean times (`avg_ns`) is the generation's."""
     p = Path(path)
     _check_refs_once(p, device, model, engine)
     text = read_text(p)
     stripped = text.lstrip()
     if stripped.startswith("|"):
         recs: list[tuple[str, Any]] = _markdown_records(p, text)
+    elif stripped[:12].upper() in ("CREATE TABLE", "INSERT INTO "):
+        recs = _sql_records(p, text)
     elif stripped.startswith("["):
         data = parse_json(text, str(p))
         if not isinstance(data, list):
@@ -140,12 +150,15 @@ def read_llama_bench(
         raise TraceError(f"{p}: {len(recs):,} records, more than {MAX_RECORDS:,}; split the file")
     out = Imported([])
     match = _ModelMatcher()
+    prompt_runs = _prompt_runs(recs)
     for where, rec in recs:
         try:
+            if isinstance(rec, TraceError):
+                raise rec
             if isinstance(rec, _MarkdownRow):
                 row = _from_markdown(rec, where, device, model, engine, source)
             else:
-                row = _from_record(rec, where, device, model, engine, source, match)
+                row = _from_record(rec, where, device, model, engine, source, match, prompt_runs)
             out.rows.append(check_e2e(row, where))
         except RooflineError as exc:
             if not skip_bad:
@@ -219,18 +232,22 @@ def _from_record(
     engine: str | None,
     source: str,
     match: _ModelMatcher,
+    prompt_runs: dict[tuple[tuple[str, str], ...], dict[str, Any]],
 ) -> E2ERow:
     if not isinstance(r, dict):
         raise TraceError(f"{where}: expected a llama-bench record (a JSON object), got {type(r).__name__}")
     n_prompt = _int_field(r, "n_prompt", where, MAX_TOKENS)
     n_gen = _int_field(r, "n_gen", where, MAX_TOKENS)
     depth = _int_field(r, "n_depth", where, MAX_TOKENS)
-    tps = _float_field(r, "avg_ts", where)
+    derived = ""
     if n_prompt and n_gen:
-        raise TraceError(f"{where}: mixed pp+tg tests are not supported")
-    if not n_prompt and not n_gen:
+        tps, derived = _generation_of_mixed(r, where, n_prompt, n_gen, prompt_runs)
+        test, depth = f"tg{n_gen}", depth + n_prompt
+    elif not n_prompt and not n_gen:
         raise TraceError(f"{where}: fields 'n_prompt' and 'n_gen': neither is above 0 (no test)")
-    test = f"pp{n_prompt}" if n_prompt else f"tg{n_gen}"
+    else:
+        tps = _float_field(r, "avg_ts", where)
+        test = f"pp{n_prompt}" if n_prompt else f"tg{n_gen}"
     model_type = r.get("model_type", "")
     if not isinstance(model_type, str):
         raise TraceError(f"{where}: field 'model_type': expected a text, got {_shown(model_type)}")
@@ -254,9 +271,127 @@ def _from_record(
         threads=_text(r, "n_threads", 40),
         date=_text(r, "test_time", 40),
         command=f"llama-bench -m {_text(r, 'model_filename')}",
-        notes=f"ngl {_text(r, 'n_gpu_layers', 20)}; fa {_text(r, 'flash_attn', 20)}; "
+        notes=derived + f"ngl {_text(r, 'n_gpu_layers', 20)}; fa {_text(r, 'flash_attn', 20)}; "
         f"stddev {_text(r, 'stddev_ts', 40)} t/s; cpu {_text(r, 'cpu_info')}; gpu {_text(r, 'gpu_info')}",
     )
+
+
+#: Fields of a llama-bench record that are results or the generation length: two records that agree
+#: on every other field are runs of the same model with the same settings, prompt and depth.
+_RESULT_FIELDS = frozenset(
+    ("n_gen", "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts")
+)
+
+
+def _run_key(r: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), repr(v)) for k, v in r.items() if k not in _RESULT_FIELDS))
+
+
+def _prompt_runs(recs: list[tuple[str, Any]]) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+    """The prompt-only records (n_gen 0) by their run key, for splitting mixed pp+tg records."""
+    out: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for _, rec in recs:
+        if isinstance(rec, dict) and str(rec.get("n_gen")).strip() == "0":
+            out.setdefault(_run_key(rec), rec)
+    return out
+
+
+def _ns_field(r: dict[str, Any], key: str, where: str, allow_zero: bool = False) -> float:
+    """A time in nanoseconds (llama-bench's avg_ns, stddev_ns): finite, at most a day."""
+    v = r.get(key)
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{1,20}(\.[0-9]{1,9})?", v.strip()):
+        v = float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 if allow_zero else 1) <= v <= 8.64e13:
+        raise TraceError(f"{where}: field {key!r}: expected a time in ns within 1-8.64e13, got {_shown(v)}")
+    return float(v)
+
+
+def _generation_of_mixed(
+    r: dict[str, Any],
+    where: str,
+    n_prompt: int,
+    n_gen: int,
+    prompt_runs: dict[tuple[tuple[str, str], ...], dict[str, Any]],
+) -> tuple[float, str]:
+    """Tokens/s of the generation part of a pp+tg record, from its mean time less the mean time of the
+    same run's prompt-only record, and a note saying so; refused when there is no such record or
+    the difference is within twice the runs' combined standard deviation (noise, not a time)."""
+    pp = prompt_runs.get(_run_key(r))
+    if pp is None:
+        raise TraceError(
+            f"{where}: mixed record pp{n_prompt}+tg{n_gen} times prompt and generation together; it "
+            f"becomes a tg{n_gen} row only beside the pp{n_prompt} record of the same run (same model, "
+            f"settings and depth), e.g. llama-bench -p {n_prompt} -n 0 -pg {n_prompt},{n_gen}"
+        )
+    t_mixed, t_prompt = _ns_field(r, "avg_ns", where), _ns_field(pp, "avg_ns", f"{where} (its pp record)")
+    spread = math.hypot(
+        _ns_field(r, "stddev_ns", where, allow_zero=True) if "stddev_ns" in r else 0.0,
+        _ns_field(pp, "stddev_ns", where, allow_zero=True) if "stddev_ns" in pp else 0.0,
+    )
+    t_gen = t_mixed - t_prompt
+    if t_gen <= max(2 * spread, 0.0):
+        raise TraceError(
+            f"{where}: pp{n_prompt}+tg{n_gen} ({t_mixed / 1e6:.4g} ms) less pp{n_prompt} "
+            f"({t_prompt / 1e6:.4g} ms) leaves {t_gen / 1e6:.4g} ms for generation, not above twice the "
+            f"runs' spread ({spread / 1e6:.3g} ms): too noisy to split"
+        )
+    note = (
+        f"derived: pp{n_prompt}+tg{n_gen} {t_mixed / 1e6:.4g} ms less pp{n_prompt} {t_prompt / 1e6:.4g} ms "
+        f"(mean times); generation from depth n_depth+{n_prompt}; "
+    )
+    return n_gen / (t_gen * 1e-9), note
+
+
+# ---- llama-bench -o sql ------------------------------------------------------------------------
+_SQL_INSERT = re.compile(r"^INSERT INTO\s+\w+\s*\(([\w\s,]*)\)\s*VALUES\s*\((.*)\)\s*;$", re.IGNORECASE)
+_SQL_VALUE = re.compile(r"\s*(?:'((?:[^']|'')*)'|([-+]?[0-9][0-9.eE+-]{0,40})|(NULL))\s*(,|$)", re.IGNORECASE)
+
+
+def _sql_records(p: Path, text: str) -> list[tuple[str, Any]]:
+    """`llama-bench -o sql`: a CREATE TABLE statement, then one `INSERT INTO llama_bench (fields)
+    VALUES ('v', ...);` line per test, every value quoted as text (the JSON records' field names).
+    A line that is not such a statement is a bad record (a TraceError in place of the record)."""
+    out: list[tuple[str, Any]] = []
+    in_create = False
+    for i, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if not s:
+            continue
+        if in_create or s[:12].upper() == "CREATE TABLE":
+            in_create = not s.endswith(";")
+            continue
+        where = f"{p}: line {i}"
+        out.append((where, _sql_insert(s, where)))
+        if len(out) > MAX_RECORDS:
+            raise TraceError(f"{p}: more than {MAX_RECORDS:,} records; split the file")
+    if not out:
+        raise TraceError(f"{p}: no INSERT statements (llama-bench -o sql writes one per test)")
+    return out
+
+
+def _sql_insert(s: str, where: str) -> dict[str, Any] | TraceError:
+    m = _SQL_INSERT.match(s)
+    if not m:
+        return TraceError(f"{where}: expected INSERT INTO <table> (<fields>) VALUES (...); got {_shown(s)}")
+    fields = [f.strip() for f in m.group(1).split(",")]
+    if len(set(fields)) != len(fields) or not all(fields):
+        return TraceError(f"{where}: the field list repeats a name or has an empty one")
+    values: list[Any] = []
+    body, pos = m.group(2), 0
+    while pos < len(body):
+        v = _SQL_VALUE.match(body, pos)
+        if not v or v.end() == pos:
+            return TraceError(
+                f"{where}: cannot read value {len(values) + 1} of the VALUES list (a quote inside a "
+                "value? llama-bench does not escape them)"
+            )
+        values.append(v.group(1).replace("''", "'") if v.group(1) is not None else v.group(2))
+        pos = v.end()
+        if not v.group(4):
+            break
+    if pos < len(body) or len(values) != len(fields):
+        return TraceError(f"{where}: {len(fields)} fields but {len(values)} values")
+    return dict(zip(fields, values, strict=True))
 
 
 def _quant_from_type(model_type: str, where: str) -> str:
@@ -337,6 +472,11 @@ def _from_markdown(
     missing = [c for c in ("model", "test", "t/s") if not cells.get(c)]
     if missing:
         raise TraceError(f"{where}: missing cell(s) {', '.join(missing)}")
+    if "+" in cells["test"]:
+        raise TraceError(
+            f"{where}: mixed test {_shown(cells['test'])}: the markdown table has no times to split into "
+            "prompt and generation; import llama-bench's -o json, jsonl, csv or sql output instead"
+        )
     m = _MD_TEST.match(cells["test"])
     if not m:
         raise TraceError(
@@ -362,6 +502,347 @@ def _from_markdown(
         command="llama-bench (markdown)",
         notes=f"ngl {cells.get('ngl', '')[:20]}",
     )
+
+
+# ---- vLLM and SGLang serving benchmarks -----------------------------------------------------------
+#: Tools whose serving-benchmark results are read, the engine profile their rows belong to by default
+#: (None: no bundled profile, --engine is required) and what they are called in messages.
+SERVING_TOOLS: dict[str, tuple[str | None, str]] = {
+    "vllm": ("vllm", "vllm bench serve --save-result"),
+    "sglang": (None, "python -m sglang.bench_serving"),
+}
+
+
+def read_serving(
+    path: str | Path,
+    tool: str,
+    device: str,
+    quant: str,
+    model: str | None = None,
+    engine: str | None = None,
+    source: str = "measured here",
+    under_load: bool = False,
+    skip_bad: bool = False,
+) -> Imported:
+    """Rows of serving-benchmark results: `vllm bench serve --save-result` (one JSON object, or one per
+    line with --append-result; vllm/benchmarks/serve.py, commit 009e6d4a1cd6) or SGLang's
+    `bench_serving` (one JSON object per line; python/sglang/bench_serving.py, commit 0033168f0f58).
+
+    What maps to a trace row, and what does not (each record is one benchmark run):
+    - Only closed-loop runs map: `--request-rate inf` with `--max-concurrency C` keeps C requests in
+      flight. With a finite request rate the batch follows the arrivals, and without a concurrency
+      cap every request starts at once and drains; neither has a batch to model (refused).
+    - C = 1: the median TTFT is the prefill of the mean prompt (plus the HTTP round trip, a few ms):
+      a ppI row, I = total_input_tokens / completed, at depth 0; the median TPOT is one decode step:
+      a tg(O-1) row from depth I, O = total_output_tokens / completed.
+    - C > 1: TTFT includes queueing and is not imported. The TPOT of C concurrent requests includes
+      the prefills of requests that join mid-run (chunked prefill shares the steps), so C / TPOT is
+      a lower bound on the decode throughput at batch C; it is imported as a tg row at batch C only
+      with `under_load`, and the row's notes say so.
+    - Speculative decoding (vLLM's spec_decode_* fields, SGLang's accept_length) makes more than one
+      token per step: refused. The results name no quantization (`quant` is required) and SGLang's
+      no model (`model`, else matched from vLLM's model_id through aliases.yaml).
+    """
+    p = Path(path)
+    if tool not in SERVING_TOOLS:
+        raise TraceError(f"{p}: unknown serving tool {tool!r} (known: {', '.join(SERVING_TOOLS)})")
+    default_engine, command = SERVING_TOOLS[tool]
+    engine = engine or default_engine
+    if engine is None:
+        raise TraceError(
+            f"{p}: SGLang has no bundled engine profile; pass --engine (a profile name such as vllm, the "
+            "nearest, or a calibrated profile YAML) to say which profile its rows test"
+        )
+    _check_refs_once(p, device, model, engine)
+    out = Imported([])
+    for where, rec in _json_records(p, read_text(p)):
+        try:
+            if isinstance(rec, TraceError):
+                raise rec
+            for row in _serving_rows(
+                rec, where, tool, command, device, quant, model, engine, source, under_load
+            ):
+                out.rows.append(check_e2e(row, where))
+        except RooflineError as exc:
+            if not skip_bad:
+                raise
+            out.skipped.append(str(exc))
+    if not out.rows:
+        first = f" (first: {out.skipped[0]})" if out.skipped else ""
+        raise TraceError(f"{p}: no importable {command} results{first}")
+    return out
+
+
+def _json_records(p: Path, text: str) -> list[tuple[str, Any]]:
+    """One JSON object, or one per line (JSONL). SGLang writes an unbounded request rate as the bare
+    token Infinity (Python's json.dumps), which is read as such; NaN and -Infinity are refused."""
+    lines = [(i, ln) for i, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+    if not lines:
+        raise TraceError(f"{p}: empty file")
+    if len(lines) > MAX_RECORDS:
+        raise TraceError(f"{p}: more than {MAX_RECORDS:,} lines; split the file")
+    single = len(lines) == 1 or not lines[0][1].rstrip().endswith("}")
+    if single:
+        return [(f"{p}: record 1", _loads(text, str(p)))]
+    return [(f"{p}: line {i}", _loads(ln, f"{p}: line {i}")) for i, ln in lines]
+
+
+def _loads(text: str, where: str) -> Any:
+    def constant(name: str) -> float:
+        if name != "Infinity":
+            raise ValueError(f"{name} is not a number a benchmark result holds")
+        return math.inf
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError("duplicate key")
+        return dict(pairs)
+
+    check_depth(text, where)
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        return TraceError(f"{where}: line {exc.lineno}: invalid JSON ({exc.msg})")
+    except (RecursionError, ValueError) as exc:
+        return TraceError(f"{where}: invalid JSON ({str(exc)[:120]})")
+    if not isinstance(data, dict):
+        return TraceError(f"{where}: expected a benchmark result (a JSON object), got {type(data).__name__}")
+    return data
+
+
+def _positive(r: dict[str, Any], key: str, where: str, hi: float = 1e12) -> float:
+    """A finite number within (0, hi] (a count, a time in ms)."""
+    v = r.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= hi:
+        what = (
+            "is missing"
+            if key not in r
+            else f"expected a finite number within 0-{hi:g} (above 0), got {_shown(v)}"
+        )
+        raise TraceError(f"{where}: field {key!r} {what}")
+    return float(v)
+
+
+def _serving_rows(
+    r: dict[str, Any],
+    where: str,
+    tool: str,
+    command: str,
+    device: str,
+    quant: str,
+    model: str | None,
+    engine: str,
+    source: str,
+    under_load: bool,
+) -> list[E2ERow]:
+    rate = r.get("request_rate", "inf")
+    if rate not in ("inf", math.inf):
+        shown = (
+            _shown(rate) if not isinstance(rate, (int, float)) or isinstance(rate, bool) else f"{rate:g}/s"
+        )
+        raise TraceError(
+            f"{where}: field 'request_rate': requests arrive at {shown}, so the batch follows the arrivals "
+            "and is no number to model; import closed-loop runs (--request-rate inf --max-concurrency C)"
+        )
+    cap = r.get("max_concurrency")
+    if cap is None:
+        raise TraceError(
+            f"{where}: field 'max_concurrency' is null: every request started at once and drained, so the "
+            "batch was not fixed; import runs with --max-concurrency C"
+        )
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_BATCH:
+        raise TraceError(
+            f"{where}: field 'max_concurrency': expected a whole number within 1-{MAX_BATCH:,}, "
+            f"got {_shown(cap)}"
+        )
+    for key in ("spec_decode_acceptance_length", "accept_length"):
+        if r.get(key) is not None:
+            raise TraceError(
+                f"{where}: field {key!r}: speculative decoding makes more than one token per step; its "
+                "TPOT is no decode step of the model"
+            )
+    completed = _positive(r, "completed", where)
+    prompt = round(_positive(r, "total_input_tokens", where) / completed)
+    output = round(_positive(r, "total_output_tokens", where) / completed)
+    ttft, tpot = _positive(r, "median_ttft_ms", where, 1e9), _positive(r, "median_tpot_ms", where, 1e9)
+    batch = min(cap, int(completed))
+    mid = model or _serving_model(r, where)
+    lengths = _length_note(r, tool)
+    base: dict[str, Any] = {
+        "device": device,
+        "engine": engine,
+        "model": mid,
+        "quant": quant,
+        "source": source,
+        "engine_version": f"{'vLLM' if tool == 'vllm' else 'SGLang'} (backend {_text(r, 'backend', 40)})",
+        "backend": _text(r, "backend", 40),
+        "date": _text(r, "date", 40),
+        "command": f"{command} (max concurrency {cap}, {int(completed)} requests)",
+    }
+    rows = []
+    if batch == 1:
+        rows.append(
+            E2ERow(
+                **base,
+                test=f"pp{prompt}",
+                depth=0,
+                batch=1,
+                tokens_per_s=prompt / (ttft / 1e3),
+                notes=f"from the median TTFT {ttft:.4g} ms (includes the HTTP round trip){lengths}",
+            )
+        )
+    elif not under_load:
+        raise TraceError(
+            f"{where}: {batch} requests in flight: TTFT includes queueing and TPOT the prefills of joining "
+            f"requests, so neither is a clean step; pass --under-load to import {batch} / TPOT as a tg row "
+            f"at batch {batch} (a lower bound on its decode throughput)"
+        )
+    if output >= 2:
+        under = "; under load: a lower bound (TPOT includes joining requests' prefills)" if batch > 1 else ""
+        rows.append(
+            E2ERow(
+                **base,
+                test=f"tg{output - 1}",
+                depth=prompt,
+                batch=batch,
+                tokens_per_s=batch / (tpot / 1e3),
+                notes=f"from the median TPOT {tpot:.4g} ms at concurrency {batch}{under}{lengths}",
+            )
+        )
+    if not rows:
+        raise TraceError(f"{where}: {output} token(s) out per request: no decode step to import")
+    return rows
+
+
+def _serving_model(r: dict[str, Any], where: str) -> str:
+    name = r.get("model_id")
+    if isinstance(name, str) and name:
+        models = aliases()["models"]
+        for key in (name, name.rsplit("/", 1)[-1]):
+            if key in models:
+                return models[key]
+    raise TraceError(
+        f"{where}: cannot tell the catalog model from {_shown(name) if name else 'the result (no model_id)'};"
+        " pass --model ID"
+    )
+
+
+def _length_note(r: dict[str, Any], tool: str) -> str:
+    """Whether prompts and outputs were all of one length (the rows use the means)."""
+    lens = r.get("input_lens")
+    if isinstance(lens, list) and lens and all(isinstance(x, int) for x in lens):
+        return "" if min(lens) == max(lens) else f"; prompt lengths {min(lens)}-{max(lens)} (the mean used)"
+    if tool == "sglang" and r.get("dataset_name") == "random" and r.get("random_range_ratio") == 1:
+        return ""
+    return "; lengths per request not recorded: prompt and output lengths are the means"
+
+
+def read_vllm_latency(
+    path: str | Path,
+    device: str,
+    model: str,
+    quant: str,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    prefill: str | Path | None = None,
+    engine: str = "vllm",
+    source: str = "measured here",
+) -> list[E2ERow]:
+    """Rows of `vllm bench latency --output-json` (vllm/benchmarks/latency.py, commit 00cae0753b8d): the
+    mean time `avg_latency` of generating `output_len` tokens for `batch` prompts of `input_len` random
+    tokens. The file records neither of the three, so they are given (the command's --batch-size,
+    --input-len, --output-len).
+
+    A run with output_len 1 is one prefill step: a pp row at `batch`. A longer run times prefill and
+    decode together; it becomes a tg(output_len-1) row from depth input_len only with `prefill`, the
+    same command's output_len-1 result, whose time is subtracted (and which gives the pp row)."""
+    p = Path(path)
+    _check_refs_once(p, device, model, engine)
+    for name, v in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_TOKENS:
+            raise TraceError(f"{p}: {name}: expected a whole number within 1-{MAX_TOKENS:,}, got {_shown(v)}")
+    total, spread = _latency(p)
+    base: dict[str, Any] = {
+        "device": device,
+        "engine": engine,
+        "model": model,
+        "quant": quant,
+        "source": source,
+        "engine_version": "vLLM",
+    }
+    command = f"vllm bench latency --batch-size {batch} --input-len {input_len} --output-len"
+    if output_len == 1:
+        row = E2ERow(
+            **base,
+            test=f"pp{input_len}",
+            depth=0,
+            batch=batch,
+            tokens_per_s=batch * input_len / total,
+            command=f"{command} 1",
+            notes=f"mean latency {total:.4g} s of one prefill step (output length 1)",
+        )
+        return [check_e2e(row, f"{p}: record 1")]
+    if prefill is None:
+        raise TraceError(
+            f"{p}: output length {output_len} times prefill and decode together; give the same command's "
+            "--output-len 1 result (--prefill FILE) to subtract its prefill, or import that run alone"
+        )
+    q = Path(prefill)
+    t_prefill, s_prefill = _latency(q)
+    t_decode = total - t_prefill
+    noise = 2 * math.hypot(spread, s_prefill)
+    if t_decode <= noise:
+        raise TraceError(
+            f"{p}: {total:.4g} s less the prefill run's {t_prefill:.4g} s ({q}) leaves {t_decode:.4g} s for "
+            f"{output_len - 1} decode steps, not above twice the runs' spread ({noise / 2:.3g} s)"
+        )
+    rows = [
+        E2ERow(
+            **base,
+            test=f"pp{input_len}",
+            depth=0,
+            batch=batch,
+            tokens_per_s=batch * input_len / t_prefill,
+            command=f"{command} 1",
+            notes=f"mean latency {t_prefill:.4g} s of one prefill step ({q.name})",
+        ),
+        E2ERow(
+            **base,
+            test=f"tg{output_len - 1}",
+            depth=input_len,
+            batch=batch,
+            tokens_per_s=batch * (output_len - 1) / t_decode,
+            command=f"{command} {output_len}",
+            notes=f"derived: mean latency {total:.4g} s less the prefill run's {t_prefill:.4g} s ({q.name})",
+        ),
+    ]
+    return [check_e2e(r, f"{p}: record 1") for r in rows]
+
+
+def _latency(p: Path) -> tuple[float, float]:
+    """(avg_latency, std_latency) in seconds of a `vllm bench latency` result."""
+    recs = _json_records(p, read_text(p))
+    where, rec = recs[0]
+    if isinstance(rec, TraceError):
+        raise rec
+    if len(recs) != 1:
+        raise TraceError(f"{p}: expected one vllm bench latency result, got {len(recs)} records")
+    avg = _positive(rec, "avg_latency", where, 1e6)
+    std = rec.get("std_latency", 0.0)
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 <= std <= 1e6:
+        raise TraceError(
+            f"{where}: field 'std_latency': expected a finite number within 0-1e6, got {_shown(std)}"
+        )
+    lat = rec.get("latencies")
+    if lat is not None and (
+        not isinstance(lat, list)
+        or not lat
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1e6 for x in lat)
+    ):
+        raise TraceError(f"{where}: field 'latencies': expected a list of positive times in seconds")
+    return avg, float(std)
 
 
 # ---- the public measurement table ----------------------------------------------------------------
