@@ -102,7 +102,7 @@ def _hybrid(pid: str, family_: str, notes: str, **fields: Any) -> Model:
 #: Qwen3.5-35B-A3B (model_specs/qwen3.5-35b-a3b.yaml) at half width: head widths as published
 #: (attention 256, DeltaNet 128, 2 KV heads, expert width 512, top-8 plus one gated shared expert),
 #: head counts halved with the width, 64 instead of 256 experts, 8 layers = two 3:1 cycles.
-_GDN = {
+_GDN: dict[str, Any] = {
     "n_layers": 8,
     "d_model": 1024,
     "norms_per_layer": 2,
@@ -129,7 +129,7 @@ _GDN_MIXER = {"n_k_heads": 8, "n_v_heads": 16, "head_k_dim": 128, "head_v_dim": 
 #: d_inner = 2 x width (Nemotron-H-8B's expand), state 128 and 8 groups as published, attention
 #: heads of 128 with 4 query heads per KV head (Nemotron-H-8B: 32/8), squared-ReLU FFN 4 x width;
 #: 12 blocks of one kind each, M - M - * - twice (Nemotron-Nano-9B-v2: 27 M, 4 *, 25 -).
-_M2 = {
+_M2: dict[str, Any] = {
     "n_layers": 12,
     "d_model": 1024,
     "norms_per_layer": 1,
@@ -150,10 +150,10 @@ def hybrid_family(tiny: bool = False) -> list[Model]:
     gdn = "linear_attention"
     if tiny:
         small = {"d_model": 256, "vocab_size": 4096}
-        gdn_attn = {**_GDN["attention"], "n_heads": 4}  # type: ignore[dict-item]
-        moe = {**_GDN["moe"], "n_experts": 8, "top_k": 2, "d_expert": 128, "d_shared_expert": 128}  # type: ignore[dict-item]
+        gdn_attn = {**_GDN["attention"], "n_heads": 4}
+        moe = {**_GDN["moe"], "n_experts": 8, "top_k": 2, "d_expert": 128, "d_shared_expert": 128}
         mixer = {**_GDN_MIXER, "n_k_heads": 1, "n_v_heads": 2}
-        m2 = {**_M2, "attention": {**_M2["attention"], "n_heads": 4, "n_kv_heads": 2}}  # type: ignore[dict-item]
+        m2 = {**_M2, "attention": {**_M2["attention"], "n_heads": 4, "n_kv_heads": 2}}
         return [
             _hybrid(
                 "probe-tiny-gdn",
