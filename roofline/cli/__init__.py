@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense).",
     ),
     "plot": ("plot:plot", "Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory)."),
+    "report": (
+        "report:report",
+        "One self-contained HTML page: verdict table, figures and assumptions (works offline).",
+    ),
     "probe": ("probe:probe", "Measure an engine with generated probe models (random weights, real shapes)."),
     "place": (
         "place:place",

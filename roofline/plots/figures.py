@@ -114,6 +114,17 @@ def save(fig: Figure, path: str | Path) -> Path:
     return p
 
 
+def svg_text(fig: Figure) -> str:
+    """`fig` as SVG text, with the same fixed metadata and id salt as `save` (for pages that inline
+    their figures: the same figure gives the same text every time)."""
+    import io
+
+    buf = io.BytesIO()
+    with style() as plt, plt.rc_context({"svg.hashsalt": "moe-roofline"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.02, metadata=SAVE_METADATA[".svg"])
+    return buf.getvalue().decode("utf-8")
+
+
 # ---- drawing -------------------------------------------------------------------------------------
 Drawer = Callable[[Any, "Axes"], None]
 FigSize = Callable[[Any], "tuple[float, float] | None"]
@@ -131,16 +142,17 @@ def _draws(kind: type, figsize: FigSize = lambda _: None) -> Callable[[Drawer], 
     return register
 
 
-def draw(data: FigureData, ax: Axes | None = None) -> Figure:
-    """Draw a figure's data onto `ax`, or onto a new figure in the project style when None; return
-    the Figure. Computes nothing: everything drawn is in `data`."""
+def draw(data: FigureData, ax: Axes | None = None, figsize: tuple[float, float] | None = None) -> Figure:
+    """Draw a figure's data onto `ax`, or onto a new figure in the project style when None (of
+    `figsize` inches, default: the kind's own size); return the Figure. Computes nothing: everything
+    drawn is in `data`."""
     if type(data) not in _DRAWERS:
         kinds = ", ".join(t.__name__ for t in _DRAWERS)
         raise TypeError(f"draw takes one of {kinds}, got {type(data).__name__}")
-    drawer, figsize = _DRAWERS[type(data)]
+    drawer, default_size = _DRAWERS[type(data)]
     with style() as plt:
         if ax is None:
-            _, ax = plt.subplots(figsize=figsize(data))
+            _, ax = plt.subplots(figsize=figsize or default_size(data))
         drawer(data, ax)
     return ax.figure
 
@@ -452,11 +464,18 @@ def _draw_breakdown(data: BreakdownData, ax: Axes) -> None:
             gid=f"bar:{cat}",
         )
         bottom += vals
-    one_device = len(data.devices) == 1
-    ax.set_xticks(range(n), data.bar_models if one_device else data.bar_devices, rotation=30, ha="right")
+    one_device, one_model = len(data.devices) == 1, len(data.models) == 1
+    names = (
+        data.bar_models
+        if one_device
+        else data.bar_devices
+        if one_model
+        else [f"{m} on {d}" for d, m in zip(data.bar_devices, data.bar_models, strict=True)]
+    )
+    ax.set_xticks(range(n), names, rotation=30, ha="right")
     ax.set_ylabel("time per token (ms)")
     w = data.workload
-    what = data.devices[0] if one_device else data.models[0]
+    what = data.devices[0] if one_device else data.models[0] if one_model else "time per token"
     ax.set_title(f"{what}: {w.test}, depth {w.depth}, batch {w.batch}")
     ax.grid(axis="x", visible=False)
     _legend_above(ax, float(bottom.max()), fontsize=5.5, ncol=2)
