@@ -132,6 +132,8 @@ def test_device_option_completes_device_ids():
         (["sweep", "--devices"], "rtx-4090,jetson-orin-nano-8", {"rtx-4090,jetson-orin-nano-8gb"}),
         (["traces", "import", "llama-bench", "x.json", "--device"], "apple-m2-p", {"apple-m2-pro"}),
         (["calibrate", "traces", "--engine"], "vll", {"vllm"}),
+        (["plot", "heatmap", "--devices"], "rtx-4090,apple-m2-p", {"rtx-4090,apple-m2-pro"}),
+        (["plot", "crossover", "--device", "apple-m2-pro"], "olmoe-1b", {"olmoe-1b-7b"}),
     ],
 )
 def test_options_complete_their_kind(args, incomplete, expected):

@@ -12,6 +12,9 @@ import click
 from roofline import plots
 from roofline.cli import Group
 from roofline.cli.common import (
+    COMPLETE_DEVICE,
+    COMPLETE_ENGINE,
+    COMPLETE_MODEL,
     REF,
     FiniteFloat,
     checked_engine,
@@ -79,7 +82,11 @@ def plot_options(f: Any) -> Any:
             help="Weight format; default: the model's published one, else Q4_K_M.",
         ),
         click.option(
-            "--engine", default=None, type=REF, help="Engine profile name or YAML (default: the device's)."
+            "--engine",
+            default=None,
+            type=REF,
+            shell_complete=COMPLETE_ENGINE,
+            help="Engine profile name or YAML (default: the device's).",
         ),
         click.option("--test", default="tg128", show_default=True),
         click.option("--depth", default=0, show_default=True, type=int),
@@ -125,8 +132,8 @@ def plot() -> None:
 
 
 @plot.command("roofline")
-@click.option("--device", required=True, type=REF)
-@click.argument("models", nargs=-1, required=True, type=REF)
+@click.option("--device", required=True, type=REF, shell_complete=COMPLETE_DEVICE)
+@click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
 @plot_options
 def plot_roofline(
     device: str,
@@ -143,8 +150,8 @@ def plot_roofline(
 
 
 @plot.command("crossover")
-@click.option("--device", required=True, type=REF)
-@click.argument("models", nargs=2, type=REF)
+@click.option("--device", required=True, type=REF, shell_complete=COMPLETE_DEVICE)
+@click.argument("models", nargs=2, type=REF, shell_complete=COMPLETE_MODEL)
 @click.option("--vary", type=click.Choice(["batch", "context", "depth", "bandwidth"]), required=True)
 @click.option(
     "--skew",
@@ -176,9 +183,11 @@ def _devices_by_models(name: str, compute: Callable[..., Any], doc: str) -> None
     one device (--device) or on several (--devices)."""
 
     @plot.command(name, help=doc)
-    @click.option("--device", default=None, type=REF)
-    @click.option("--devices", default=None, help="Comma-separated: several devices.")
-    @click.argument("models", nargs=-1, required=True, type=REF)
+    @click.option("--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE)
+    @click.option(
+        "--devices", default=None, shell_complete=COMPLETE_DEVICE, help="Comma-separated: several devices."
+    )
+    @click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
     @plot_options
     def command(
         device: str | None,
@@ -201,8 +210,8 @@ _devices_by_models(
 
 
 @plot.command("heatmap")
-@click.option("--devices", required=True, help="Comma-separated device ids.")
-@click.argument("models", nargs=-1, required=True, type=REF)
+@click.option("--devices", required=True, shell_complete=COMPLETE_DEVICE, help="Comma-separated device ids.")
+@click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
 @plot_options
 def plot_heatmap(
     devices: str,
