@@ -9,7 +9,7 @@ import click
 from tqdm import tqdm
 
 from roofline.cli import Group
-from roofline.cli.common import csv_list, echo_json, refuse_overwrite, write_profile
+from roofline.cli.common import COMPLETE_DEVICE, csv_list, echo_json, refuse_overwrite, write_profile
 from roofline.llamacpp.probe import run_probe
 from roofline.llamacpp.synthetic import family, hybrid_family
 from roofline.traces.files import write_rows
@@ -31,7 +31,10 @@ def probe() -> None:
     help="Default: llama-quantize next to llama-bench.",
 )
 @click.option(
-    "--device", required=True, help="Catalog id (or spec YAML) of this machine, recorded in the traces."
+    "--device",
+    required=True,
+    shell_complete=COMPLETE_DEVICE,
+    help="Catalog id (or spec YAML) of this machine, recorded in the traces.",
 )
 @click.option(
     "--models",
