@@ -124,6 +124,14 @@ _GDN: dict[str, Any] = {
         "shared_expert_gate": True,
     },
 }
+_GDN_NOTES = (
+    "Qwen3.5-35B-A3B (model_specs/qwen3.5-35b-a3b.yaml) at half width: d_model 1024 (2048 / 2);"
+    " gated attention with 8 query heads (16 / 2) of 256 and 2 KV heads of 256, q/k norm, as"
+    " published; Gated DeltaNet with 8 key heads (16 / 2) and 16 value heads (32 / 2) of 128,"
+    " conv kernel 4, as published; 64 experts (256 / 4) of width 512, top-8 and one gated shared"
+    " expert of 512, as published; vocabulary 32000 (the probe family's, so that the LM head does"
+    " not hide the layers); random weights."
+)
 _GDN_MIXER = {"n_k_heads": 8, "n_v_heads": 16, "head_k_dim": 128, "head_v_dim": 128, "conv_kernel": 4}
 #: Nemotron-H (model_specs/nemotron-nano-9b-v2.yaml) at width 1024: Mamba-2 heads of 64 with
 #: d_inner = 2 x width (Nemotron-H-8B's expand), state 128 and 8 groups as published, attention
@@ -136,6 +144,14 @@ _M2: dict[str, Any] = {
     "attention": {"kind": "gqa", "n_heads": 8, "n_kv_heads": 2, "head_dim": 128},
     "ffn": {"d_ff": 4096, "activation": "relu"},
 }
+_M2_NOTES = (
+    "Nemotron-H (model_specs/nemotron-nano-9b-v2.yaml) at width 1024: Mamba-2 with 32 heads of 64"
+    " (d_inner 2048 = 2 x width as in Nemotron-H-8B: 128 heads of 64 at 4096, 32 query / 8 KV"
+    " heads, per NVIDIA Megatron-Bridge docs/models/llm/nemotronh.md; 9B-v2: 128 heads of 80 at 4480),"
+    " state 128, 8 groups and conv kernel 4 as published; attention with 8 query heads of 128 and"
+    " 2 KV heads (4 per KV head; 9B-v2: 40 / 8), no RoPE; squared-ReLU FFN 4096 (4 x width; 9B-v2:"
+    " 3.5 x); one kind per block as in Nemotron-H; vocabulary 32000; random weights."
+)
 _M2_MIXER = {"n_heads": 32, "head_dim": 64, "d_state": 128, "n_groups": 8, "d_conv": 4}
 
 
@@ -176,7 +192,7 @@ def hybrid_family(tiny: bool = False) -> list[Model]:
         _hybrid(
             "probe-hybrid-gdn",
             "qwen3_5_moe",
-            "Qwen3.5-35B-A3B shapes at half width (synthetic.py): 6 Gated DeltaNet + 2 gated attention",
+            _GDN_NOTES + " Layers: 3 Gated DeltaNet then 1 gated attention, twice (Qwen3.5's 3:1).",
             layer_pattern=[gdn, gdn, gdn, "attention"],
             linear_attention=_GDN_MIXER,
             **_GDN,
@@ -184,7 +200,7 @@ def hybrid_family(tiny: bool = False) -> list[Model]:
         _hybrid(
             "probe-hybrid-gdn-attn",
             "qwen3_5_moe",
-            "control of probe-hybrid-gdn: 1 Gated DeltaNet + 7 gated attention layers",
+            "Control of probe-hybrid-gdn: 1 Gated DeltaNet then 7 gated attention layers. " + _GDN_NOTES,
             layer_pattern=[gdn] + ["attention"] * 7,
             linear_attention=_GDN_MIXER,
             **_GDN,
@@ -192,7 +208,7 @@ def hybrid_family(tiny: bool = False) -> list[Model]:
         _hybrid(
             "probe-hybrid-mamba2",
             "nemotron_h",
-            "Nemotron-H shapes at width 1024 (synthetic.py): 4 Mamba-2, 2 attention, 6 FFN blocks",
+            _M2_NOTES + " Blocks: Mamba-2, FFN, Mamba-2, FFN, attention, FFN, twice.",
             layer_pattern=["mamba_only", "ffn_only", "mamba_only", "ffn_only", "attention_only", "ffn_only"],
             mamba=_M2_MIXER,
             **_M2,
@@ -200,7 +216,7 @@ def hybrid_family(tiny: bool = False) -> list[Model]:
         _hybrid(
             "probe-hybrid-mamba2-attn",
             "nemotron_h",
-            "control of probe-hybrid-mamba2: 1 Mamba-2, 5 attention, 6 FFN blocks",
+            "Control of probe-hybrid-mamba2: blocks Mamba-2, FFN, then 5 x (attention, FFN). " + _M2_NOTES,
             layer_pattern=["mamba_only", "ffn_only"] + ["attention_only", "ffn_only"] * 5,
             mamba=_M2_MIXER,
             **_M2,
