@@ -170,7 +170,7 @@ class Share:
     fraction: dict[str, float]  # of each operator's work done here
     kernel_fraction: dict[str, float]
     resident: dict[str, float]  # of each operator's weights stored here (prefill: less than computed)
-    holds_embedding: bool = False
+    embedding: float = 0.0  # of the embedding table stored here (llama.cpp: all in host RAM)
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ def _llama_cpp_shares(
     if gpu is None or pl.gpus == 0:
         ops = {o.name for o in cpu.ops}
         every = dict.fromkeys(ops, 1.0)
-        return [Share("cpu", cpu.device, cpu, every, every, every, True)], 0, 0
+        return [Share("cpu", cpu.device, cpu, every, every, every, 1.0)], 0, 0
     ngl = n + 1 if pl.ngl is None else min(pl.ngl, n + 1)
     start = max(n + 1 - ngl, 0)  # first layer on the GPUs (index n stands for the output layer)
     cpu_layers = set(range(min(start, n)))
@@ -300,7 +300,9 @@ def _llama_cpp_shares(
     cpu_f: dict[str, float] = {}
     for o in gpu.ops:
         if o.name == "embedding":
-            cpu_f[o.name] = 1.0
+            # llama.cpp keeps the table in host RAM and gathers there, but the single-device model
+            # (and the calibrations on it) cost the gather with the step: it stays with the GPU share
+            cpu_f[o.name] = 0.0
         elif o.name == "lm_head":
             cpu_f[o.name] = 0.0 if ngl >= 1 else 1.0
         elif o.name == "experts":
@@ -314,7 +316,7 @@ def _llama_cpp_shares(
         else ()
     )
     cpu_share = {k: (0.0 if k in offloaded else v) for k, v in cpu_f.items()}
-    shares = [Share("cpu", cpu.device, cpu, cpu_share, dict(cpu_share), dict(cpu_f), True)]
+    shares = [Share("cpu", cpu.device, cpu, cpu_share, dict(cpu_share), dict(cpu_f), 1.0)]
     g = max(pl.gpus, 1)
     for i in range(g):
         frac: dict[str, float] = {}
@@ -366,7 +368,7 @@ def _vllm_shares(model: Model, pl: Placement, gpu: Scenario) -> list[Share]:
                 frac,
                 dict.fromkeys(frac, 1.0),
                 frac,
-                True,
+                1.0 / pl.tp,  # vocabulary-parallel embedding
             )
         )
     return shares
@@ -548,7 +550,7 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
         usable = parts[0].usable_bytes
         parts = [dataclasses.replace(p, usable_bytes=usable if total <= usable else 0.0) for p in parts]
         notes.append("unified memory: the CPU and GPU shares hold one memory between them")
-    main = gpu_sc or cpu_sc
+    main = gpu_sc if gpu_sc is not None and (pl.gpus or pl.engine == "vllm") else cpu_sc
     host_s = cost.host_seconds(main.device, mdl.n_layers, main.engine, main.machine)
     gpu_parts = [p.seconds for p in parts if p.role.startswith("gpu")]
     concurrent = pl.engine == "vllm" or (pl.split_mode == "row" and pl.gpus > 1)
@@ -574,11 +576,10 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
 
 def _resident_weight_bytes(sh: Share) -> float:
     """Weights stored on a share's device: its resident fraction of each operator's stored bytes,
-    plus the embedding table where the engine keeps it (llama.cpp: host RAM)."""
+    plus its share of the embedding table (llama.cpp: all in host RAM; vLLM: split by vocabulary)."""
     tb = sh.scenario.tables
     total = sum(sh.resident.get(op, 0.0) * b for op, b in tb.weight_bytes.items() if op != "embedding")
-    if sh.holds_embedding:
-        total += max(0.0, float(sh.scenario.footprint.weights) - tb.total_weight_bytes)
+    total += sh.embedding * max(0.0, float(sh.scenario.footprint.weights) - tb.total_weight_bytes)
     return float(total)
 
 
