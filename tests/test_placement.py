@@ -179,3 +179,29 @@ def test_place_cli(tmp_path):
 
 def test_errors_are_roofline_errors():
     assert issubclass(WorkloadError, RooflineError)
+
+
+def test_compare_on_a_system_weighs_a_moe_with_cpu_experts_against_a_dense_model_on_the_gpu():
+    r = subprocess.run(
+        [
+            "roofline",
+            "compare",
+            "--system",
+            "desktop-rtx-4060-r9-7950x",
+            "qwen3-30b-a3b",
+            "qwen3-8b",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    moe, dense = out["models"]
+    assert moe["best_decode"]["placement"]["n_cpu_moe"] > 0  # the MoE does not fit 8 GB whole
+    assert (
+        dense["best_decode"]["placement"]["n_cpu_moe"] == 0
+        and dense["best_decode"]["placement"]["ngl"] is None
+    )
+    assert out["verdict"].startswith("decode: qwen3-30b-a3b")

@@ -107,17 +107,31 @@ def _print_prediction(p: Prediction) -> None:
     shell_complete=COMPLETE_DEVICE,
     help="Comma-separated devices: the same models on each (which board to buy?).",
 )
+@click.option(
+    "--system",
+    default=None,
+    type=REF,
+    help="System id or YAML (system_specs/): each model at its fastest placement on it.",
+)
 @click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
 @workload_options
 def compare(
     device: str | None,
     devices: str | None,
+    system: str | None,
     models: tuple[str, ...],
     workload: Workload,
     run_options: dict[str, Any],
     as_json: bool,
 ) -> None:
     """Compare models on one device: a table and a verdict (first model against the second)."""
+    if system is not None:
+        from roofline.cli.place import compare_on_system
+
+        if device or devices:
+            raise click.UsageError("give --system, or --device/--devices, not both")
+        compare_on_system(system, models, workload.depth, run_options.get("quant"), as_json)
+        return
     targets = ([device] if device else []) + (csv_list(str, devices, "--devices") if devices else [])
     if not targets:
         raise click.UsageError("give --device D or --devices D1,D2")
