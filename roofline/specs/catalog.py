@@ -242,7 +242,8 @@ def load_system(ref: str | os.PathLike[str] | System) -> System:
     path = resolve(ref, "system").resolve()
     spec = _load(path, "system")
     assert isinstance(spec, System)
-    for field, dev in [("host.device", spec.host.device), *(("accelerators", a.device) for a in spec.accelerators)]:
+    refs = [("host.device", spec.host.device), *(("accelerators", a.device) for a in spec.accelerators)]
+    for field, dev in refs:
         try:
             load_device(dev)
         except SpecError as exc:
