@@ -494,6 +494,10 @@ def test_crossover_marker_says_its_unit():
     fig = draw(data)
     label = _line(fig, "crossover").get_label()
     assert re.fullmatch(r"crossover: \d+(\.\d+)? GB/s", label), label
+    renderer = _drawn(fig)  # the legend sits under the axes, over no curve
+    assert (
+        fig.axes[0].get_legend().get_window_extent(renderer).y1 < fig.axes[0].get_window_extent(renderer).y0
+    )
     plt.close(fig)
 
 

@@ -445,7 +445,7 @@ def _draw_crossover(data: CrossoverData, ax: Axes) -> None:
         ylabel=f"throughput, {data.test} (tokens/s)",
         title=f"{data.device}, {data.engine}, {data.quant}",
     )
-    ax.legend(loc="best")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=5.5)  # under: covers no curve
 
 
 @_draws(BreakdownData, figsize=lambda _: (3.5, 2.6))
