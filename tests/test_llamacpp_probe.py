@@ -45,7 +45,7 @@ def test_probe_end_to_end(tmp_path):
     out = tmp_path / "traces"
     r = subprocess.run(["roofline", "probe", "llama.cpp", "--llama-bench", bench, "--llama-quantize", quant,
                         "--device", "sandbox-epyc-2vcpu", "--models", "tiny", "--quant", "Q4_K_M",
-                        "--tests", "pp64,tg16", "--depths", "0,64", "--reps", "1", "--out", str(out),
+                        "--tests", "pp64,tg16", "--depths", "0,64", "--reps", "3", "--out", str(out),
                         "--calibrate", str(tmp_path / "one-command.yaml")],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -39,13 +39,15 @@ MIN_DEPTH_SPREAD = 512
 #: than being fitted to noise.
 MIN_EFFECT = 0.05
 
-#: Largest RMS log residual a profile is written for: beyond it the fitted model misses the typical
-#: row by more than a factor 10, which says the traces are not runs of this engine on these devices
-#: (scaled, mislabelled or mixed up: ms for s, tokens per minute for per second), not that the
+#: Largest scatter of the log residuals a profile is written for: beyond it the fitted model misses
+#: the typical row by more than a factor 10, which says the traces are not runs of this engine on
+#: these devices (scaled, mislabelled or mixed up: ms for s, tokens per minute for per second), not that the
 #: efficiencies need another decimal. Real runs the model describes badly stay below it: llama.cpp's
 #: CPU back-end on the probe's toy models (per-token overhead of ~0.1 ms, weights in L3) is missed by
 #: a factor 3 (sigma 1.1-1.6 between machines), and that profile is still the best there is.
 MAX_RESIDUAL_SIGMA = float(np.log(10.0))
+#: Largest RMS log residual when the rows agree with each other (a common factor): a unit mix-up.
+MAX_OFFSET_SIGMA = float(np.log(1000.0))
 #: Beyond this RMS log residual (a factor 2) the profile is written with a warning saying how far off
 #: its predictions are on the very rows it was fitted to.
 WARN_RESIDUAL_SIGMA = float(np.log(2.0))
@@ -119,12 +121,19 @@ def fitted_profile(rows: list[E2ERow], engine: str | EngineProfile) -> tuple[Fit
     fit = calibrate(rows, base)
     if not fit.converged:
         raise CalibrationError(f"calibration did not converge ({fit.message}); no profile written")
-    if not fit.residual_sigma <= MAX_RESIDUAL_SIGMA:
+    # Rows that disagree with each other (their log residuals scattered around their mean) cannot be
+    # one engine on one machine; rows that agree but all miss by the same factor are a machine slower
+    # or faster than the model can reach (a busy CI VM measures toy models 3-14x slower than its
+    # spec), which a warning reports, unless the factor is a unit's (1000x: ms for s).
+    res = np.asarray(fit.residuals, dtype=float)
+    scatter = float(np.std(res)) if res.size else 0.0
+    if not (scatter <= MAX_RESIDUAL_SIGMA and fit.residual_sigma <= MAX_OFFSET_SIGMA):
         raise CalibrationError(
-            f"the fit misses the {len(fit.rows)} rows by a factor {_exp(fit.residual_sigma)} on average "
-            f"(log residual sigma {fit.residual_sigma:.3g} > {MAX_RESIDUAL_SIGMA:g}): these traces cannot be "
-            f"{base.name} on {', '.join(sorted({r.device for r in fit.rows}))} (scaled or mislabelled "
-            "throughputs?); no profile written"
+            f"the fit misses the {len(fit.rows)} rows by a factor {_exp(fit.residual_sigma)} on average, "
+            f"scattered by a factor {_exp(scatter)} (log residual sigma {fit.residual_sigma:.3g}, "
+            f"scatter {scatter:.3g} > {MAX_RESIDUAL_SIGMA:g} or offset > {MAX_OFFSET_SIGMA:g}): these traces "
+            f"cannot be {base.name} on {', '.join(sorted({r.device for r in fit.rows}))} (scaled or "
+            "mislabelled throughputs?); no profile written"
         )
     if fit.residual_sigma > WARN_RESIDUAL_SIGMA:
         fit.warnings.append(
