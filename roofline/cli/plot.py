@@ -23,6 +23,7 @@ from roofline.cli.common import (
     refuse_overwrite,
     trace_files,
 )
+from roofline.cli.progress import progress_bar
 from roofline.errors import WorkloadError
 from roofline.model.workload import Workload
 from roofline.specs.output import atomic_path
@@ -238,4 +239,6 @@ def plot_measured(trace_paths: tuple[str, ...], output: str, force: bool, data_p
     """Predicted against measured throughput of end-to-end traces, with +-10/25 % bands."""
     paths = trace_files(trace_paths)
     _check_output(output, force, [str(p) for p in paths], data_path)
-    _done(plots.measured_data(build_entries(load_traces(paths))), output, data_path)
+    with progress_bar("held-out fits", "fit") as tell:
+        entries = build_entries(load_traces(paths), tell)
+    _done(plots.measured_data(entries), output, data_path)

@@ -23,6 +23,7 @@ from roofline.cli.common import (
     trace_files,
     write_profile,
 )
+from roofline.cli.progress import progress_bar
 from roofline.errors import SpecError
 from roofline.model.engine import load_engine
 from roofline.plots import measured_figure, save
@@ -257,12 +258,13 @@ def validate(trace_paths: tuple[str, ...], out: str, as_json: bool) -> None:
     paths = trace_files(trace_paths or ("validation/traces",))
     refuse_overwrite(out, True, inputs=paths)  # the report is regenerated in place, never over a trace
     try:
-        entries = report.validate(
-            paths,
-            Path(out),
-            progress=lambda msg: click.echo(f"  {msg}", err=True),
-            figure=lambda entries, path: save(measured_figure(entries), path),
-        )
+        with progress_bar("held-out fits", "fit") as tell:
+            entries = report.validate(
+                paths,
+                Path(out),
+                progress=tell,
+                figure=lambda entries, path: save(measured_figure(entries), path),
+            )
     except OSError as exc:
         raise SpecError(out, f"cannot write the report ({exc.strerror or exc})") from None
     figure_path = Path(out).with_name("predicted_vs_measured.png")

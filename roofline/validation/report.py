@@ -17,10 +17,12 @@ import numpy as np
 
 from roofline.errors import RooflineError
 from roofline.model.engine import load_engine
-from roofline.model.uncertainty import interval
+from roofline.model.stacked import stack
+from roofline.model.uncertainty import interval, intervals
 from roofline.specs.catalog import load_model
 from roofline.traces.files import E2ERow, read_any
-from roofline.validation.calibrate import CalibrationError, calibrate, scenario
+from roofline.validation.calibrate import CalibrationError, Runs
+from roofline.validation.fitcache import FitCache, calibrate_cached
 
 
 @dataclass
@@ -46,7 +48,28 @@ def load_traces(paths: list[Path]) -> list[E2ERow]:
     return rows
 
 
-def _held_out(entries: list[Entry], key: str, progress: Any) -> None:
+#: Told after each unit of work: (units done, units in all, what was just done).
+Progress = Callable[[int, int, str], None]
+
+
+def _no_progress(done: int, total: int, what: str) -> None:
+    return None
+
+
+@dataclass
+class Fold:
+    """One held-out calibration: `engine` fitted on its rows whose `key` (device or model) is not
+    `value`, and scored on the rows whose key is."""
+
+    engine: str
+    key: str
+    value: str
+    train: list[E2ERow]
+    test: list[Entry]
+
+
+def folds(entries: list[Entry], key: str) -> list[Fold]:
+    out = []
     by_engine: dict[str, list[Entry]] = {}
     for e in entries:
         by_engine.setdefault(e.row.engine, []).append(e)
@@ -57,29 +80,57 @@ def _held_out(entries: list[Entry], key: str, progress: Any) -> None:
         for v in values:
             train = [e.row for e in group if getattr(e.row, key) != v]
             test = [e for e in group if getattr(e.row, key) == v]
-            progress(f"{engine}: hold out {key} {v}")
-            try:
-                fit = calibrate(train, engine)
-            except CalibrationError as exc:
-                for e in test:
-                    e.notes.append(f"no {key}-held-out fit: {exc}")
-                continue
-            prof = fit.profile(load_engine(engine))
-            for e in test:
-                s = scenario(e.row, prof)
-                if key == "device":
-                    e.lodo_lo, e.lodo, e.lodo_hi = interval(s, prof)
-                else:
-                    e.lomo = s.tokens_per_second(prof)
+            out.append(Fold(engine, key, v, train, test))
+    return out
 
 
-def build_entries(rows: list[E2ERow], progress: Any = lambda msg: None) -> list[Entry]:
+def _score(fold: Fold, runs: Runs, cache: FitCache) -> None:
+    """Fit the fold (or read its fit back) and predict its held-out rows: LODO with an interval,
+    LOMO the central value (all rows at once: model.stacked, checked against the per-row path)."""
+    try:
+        fit = calibrate_cached(fold.train, fold.engine, cache, runs)
+    except CalibrationError as exc:
+        for e in fold.test:
+            e.notes.append(f"no {fold.key}-held-out fit: {exc}")
+        return
+    prof = fit.profile(load_engine(fold.engine))
+    scens = [runs(e.row) for e in fold.test]
+    held = stack(scens)
+    if not held.matches(prof):  # a cost-model change model.stacked does not follow yet
+        for e, s in zip(fold.test, scens, strict=True):
+            if fold.key == "device":
+                e.lodo_lo, e.lodo, e.lodo_hi = interval(s, prof)
+            else:
+                e.lomo = s.tokens_per_second(prof)
+        return
+    if fold.key == "device":
+        lo, mid, hi = intervals(held, prof)
+        for e, a, b, c in zip(fold.test, lo, mid, hi, strict=True):
+            e.lodo_lo, e.lodo, e.lodo_hi = float(a), float(b), float(c)
+    else:
+        for e, v in zip(fold.test, held.tokens_per_second(prof), strict=True):
+            e.lomo = float(v)
+
+
+def build_entries(
+    rows: list[E2ERow],
+    progress: Progress = _no_progress,
+    cache: FitCache | None = None,
+    runs: Runs | None = None,
+) -> list[Entry]:
+    """Every row predicted from the spec sheet, device held out and model held out. `cache` keeps
+    the held-out fits (default: FitCache.default(), see validation.fitcache); `progress` is told
+    after each fit."""
+    cache = FitCache.default() if cache is None else cache
+    runs = runs or Runs()
     entries = []
     for r in rows:
-        s = scenario(r)
-        entries.append(Entry(r, s.tokens_per_second(), arch="moe" if load_model(r.model).is_moe else "dense"))
-    _held_out(entries, "device", progress)
-    _held_out(entries, "model", progress)
+        s = runs(r)
+        entries.append(Entry(r, s.tokens_per_second(), arch="moe" if s.model.is_moe else "dense"))
+    todo = folds(entries, "device") + folds(entries, "model")
+    for i, fold in enumerate(todo):
+        _score(fold, runs, cache)
+        progress(i + 1, len(todo), f"{fold.engine}: hold out {fold.key} {fold.value}")
     return entries
 
 
@@ -150,11 +201,15 @@ def is_probe(row: E2ERow) -> bool:
     return "probe_specs" in row.model or row.model.startswith("probe-")
 
 
-def probe_sections(entries: list[Entry]) -> list[str]:
+def probe_sections(
+    entries: list[Entry], runs: Runs | None = None, cache: FitCache | None = None
+) -> list[str]:
     """For each (device, engine) with synthetic-probe rows: the engine profile calibrated on the probes
     only, its fit, and its errors on the same machine's real-model rows (never seen by the fit); the
     MoE/dense throughput ratios measured and predicted side by side; the spread between sweeps."""
     lines: list[str] = []
+    runs = runs or Runs()
+    cache = FitCache(None) if cache is None else cache
     rows = [e.row for e in entries]
     spec_of = {id(e.row): e.spec for e in entries}  # spec-sheet predictions already made for the ledger
     groups = sorted({(r.device, r.engine) for r in rows if is_probe(r)})
@@ -163,7 +218,7 @@ def probe_sections(entries: list[Entry]) -> list[str]:
         real = [r for r in rows if r.device == device and r.engine == engine and not is_probe(r)]
         lines += ["", f"## llama.cpp on {device} ({engine}): calibrated on synthetic probes only", ""]
         try:
-            fit = calibrate(probes, engine)
+            fit = calibrate_cached(probes, engine, cache, runs)
         except CalibrationError as exc:
             lines.append(f"Calibration failed: {exc}")
             continue
@@ -179,7 +234,7 @@ def probe_sections(entries: list[Entry]) -> list[str]:
         if not real:
             lines.append("No real-model rows measured on this machine yet.")
             continue
-        preds = {id(r): scenario(r, prof).tokens_per_second(prof) for r in real}
+        preds = {id(r): runs(r).tokens_per_second(prof) for r in real}
         spec = {id(r): spec_of[id(r)] for r in real}
         keyf = lambda r: (r.model, r.quant, r.test, r.depth)  # noqa: E731
         by: dict[Any, list[E2ERow]] = {}
@@ -240,7 +295,13 @@ def probe_sections(entries: list[Entry]) -> list[str]:
     return lines
 
 
-def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None) -> str:
+def render(
+    entries: list[Entry],
+    trace_paths: list[Path],
+    plot_path: Path | None,
+    runs: Runs | None = None,
+    cache: FitCache | None = None,
+) -> str:
     lines = [
         "# Validation report",
         "",
@@ -342,7 +403,7 @@ def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None
         )
     if plot_path is not None:
         lines += ["", f"![predicted vs measured]({plot_path.name})"]
-    lines += probe_sections(entries)
+    lines += probe_sections(entries, runs, cache)
     lines += [
         "",
         "## Ledger",
@@ -365,20 +426,24 @@ def render(entries: list[Entry], trace_paths: list[Path], plot_path: Path | None
 def validate(
     trace_paths: list[Path],
     out: Path,
-    progress: Any = lambda msg: None,
+    progress: Progress = _no_progress,
     figure: Callable[[list[Entry], Path], Any] | None = None,
+    cache: FitCache | None = None,
 ) -> list[Entry]:
     """Write the report to `out`; `figure(entries, path)`, when given, draws the predicted-vs-measured
-    figure beside it (the caller brings the plotting: validation does not import plots)."""
+    figure beside it (the caller brings the plotting: validation does not import plots). `cache`
+    keeps the held-out fits (default: FitCache.default())."""
     if not trace_paths:
         raise RooflineError("no trace files given or found")
     rows = load_traces(trace_paths)
     if not rows:
         raise RooflineError("the traces hold no end-to-end rows")
-    entries = build_entries(rows, progress)
+    cache = FitCache.default() if cache is None else cache
+    runs = Runs()
+    entries = build_entries(rows, progress, cache, runs)
     plot_path = None
     if figure is not None:
         plot_path = out.with_name("predicted_vs_measured.png")
         figure(entries, plot_path)
-    out.write_text(render(entries, trace_paths, plot_path))
+    out.write_text(render(entries, trace_paths, plot_path, runs, cache))
     return entries
