@@ -71,17 +71,11 @@ class SymbolicModel:
         assumes the model fits; `evaluate` switches to the offload regime where it does not."""
         if expr is None:
             return self._tokens_per_second_function
-        import sympy
-
-        syms = [self.symbols[k] for k in VARIABLES]
-        return sympy.lambdify(syms, expr, modules=[_NUMPY_FUNCS, "numpy"])
+        return _lambdify([self.symbols[k] for k in VARIABLES], expr)
 
     @functools.cached_property
     def _tokens_per_second_function(self) -> Any:
-        import sympy
-
-        syms = [self.symbols[k] for k in VARIABLES]
-        return sympy.lambdify(syms, self.tokens_per_second, modules=[_NUMPY_FUNCS, "numpy"])
+        return _lambdify([self.symbols[k] for k in VARIABLES], self.tokens_per_second)
 
     def evaluate(self, batch: Any, depth: Any, bandwidth: Any) -> tuple[np.ndarray, np.ndarray]:
         """(tokens/s, fits) at each point: the lambdified expression where the footprint fits the
@@ -112,6 +106,17 @@ def _np_min(*args: Any) -> Any:
 
 
 _NUMPY_FUNCS = {"Max": _np_max, "Min": _np_min, "ceiling": np.ceil}
+
+
+def _lambdify(syms: list[Any], expr: Any) -> Any:
+    """sympy.lambdify onto numpy, without the docstring it would print the whole expression into
+    (a fifth of the cost; sympy >= 1.13 can leave it out)."""
+    import sympy
+
+    try:
+        return sympy.lambdify(syms, expr, modules=[_NUMPY_FUNCS, "numpy"], docstring_limit=0)
+    except TypeError:  # sympy < 1.13: no docstring_limit
+        return sympy.lambdify(syms, expr, modules=[_NUMPY_FUNCS, "numpy"])
 
 
 @functools.lru_cache(maxsize=256)
@@ -155,7 +160,10 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
     """Per-operator time formulas in B, D, W and the bound each takes at the workload's values."""
     import sympy
 
-    subs = {sm.symbols[k]: v for k, v in sm.values.items()}
+    # every symbol replaced in one bottom-up pass: each Max/Min is rebuilt from numbers only (subs()
+    # replaces one symbol at a time and has sympy compare the half-substituted terms through its
+    # assumptions system, ~40x slower; the value differs in the last bit at most)
+    subs = {sm.symbols[k]: sympy.Float(v) for k, v in sm.values.items()}
     step = sm.scenario.step()
     numeric = {t.op.name: t for t in step.times}
     notes = []
@@ -167,17 +175,17 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
         )
     rows = []
     for name, expr in sm.terms.items():
-        shown = sympy.N(expr, digits)
+        shown = _rounded(expr, digits)
         t = numeric[name]
         rows.append(
             {
                 "op": name,
                 "formula": sympy.latex(shown) if latex else sympy.sstr(shown),
-                "seconds": float(expr.subs(subs)),
+                "seconds": float(expr.xreplace(subs)),
                 "bound": bound_of(float(t.compute), float(t.memory), float(t.overhead)),
             }
         )
-    shown_step = sympy.N(sm.step_seconds, digits)
+    shown_step = _rounded(sm.step_seconds, digits)
     return {
         "device": sm.device,
         "model": sm.model,
@@ -193,9 +201,21 @@ def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str
         "terms": rows,
         "host_overhead_seconds": sm.host_seconds,
         "step_seconds": sympy.latex(shown_step) if latex else sympy.sstr(shown_step),
-        "step_seconds_value": float(sm.step_seconds.subs(subs)),
+        "step_seconds_value": float(sm.step_seconds.xreplace(subs)),
         "notes": notes,
     }
+
+
+def _rounded(expr: Any, digits: int) -> Any:
+    """`expr` with its numbers to `digits` significant digits, for printing. The expression is already
+    in canonical form, so it is rounded without re-evaluating it: rebuilding each Max/Min has sympy
+    compare every pair of arguments through its assumptions system (7x slower; the same text on
+    702 formulas of 80 random device/model/test triples)."""
+    import sympy
+    from sympy.core.parameters import evaluate
+
+    with evaluate(False):
+        return sympy.N(expr, digits)
 
 
 @dataclass
@@ -287,10 +307,8 @@ def crossover(
     points: int = 512,
 ) -> Crossover:
     """Where the two models' throughputs are equal as `vary` (batch, depth or bandwidth) sweeps
-    [lo, hi]: sign changes of log(tokens/s A / tokens/s B) on a grid, refined by Brent's method.
+    [lo, hi]: sign changes of log(tokens/s A / tokens/s B) on a grid, refined by bisection.
     Where a model does not fit, its throughput is the offload regime's (SymbolicModel.evaluate)."""
-    from scipy.optimize import brentq
-
     if vary not in VARIABLES:
         raise WorkloadError(f"--vary must be one of {', '.join(VARIABLES)}, got {vary!r}")
     w = workload or Workload()
@@ -343,7 +361,7 @@ def crossover(
         )
     roots = []
     for i in np.nonzero(np.sign(r[:-1]) * np.sign(r[1:]) < 0)[0]:
-        roots.append(float(brentq(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1])))
+        roots.append(_bisect(lambda x: float(ratio(x)), grid[i], grid[i + 1], xtol=1e-9 * grid[i + 1]))
     limits = {sm.model: _fit_limit(sm, vary, lo, hi) for sm in (sa, sb)}
     notes = [f"range clipped to {lo:g}-{hi:g}, what {vary} can physically be"] if clipped else []
     for name, limit in limits.items():
@@ -371,6 +389,24 @@ def crossover(
         notes,
         limits,
     )
+
+
+def _bisect(f: Any, a: float, b: float, xtol: float) -> float:
+    """A root of `f` in [a, b], where f(a) and f(b) differ in sign, to within `xtol`. Neighbouring
+    grid points are ~1 % apart, so bisection takes ~25 halvings to 1e-9; it is what scipy's brentq
+    gives to the same tolerance, without importing scipy.optimize (a fifth of `crossover`'s time)."""
+    a, b = float(a), float(b)
+    fa = f(a)
+    while b - a > xtol:
+        mid = (a + b) / 2
+        fm = f(mid)
+        if fm == 0:
+            return mid
+        if (fm < 0) == (fa < 0):
+            a, fa = mid, fm
+        else:
+            b = mid
+    return (a + b) / 2
 
 
 def sweep(
