@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from roofline.specs.catalog import check_file
 from roofline.traces.files import read_micro
-from roofline.validation.bench import Recorder, cpu_benchmarks
+from roofline.validation.bench import Recorder, Steps, cpu_benchmarks, cpu_steps
 from roofline.validation.emit_spec import write_spec
 
 
 def test_quick_cpu_bench_and_emitted_spec(tmp_path):
     rec = Recorder("test-vm", "numpy", "x", "CPU", "measured here: test")
-    cpu_benchmarks(rec, quick=True, progress=False)
+    steps = Steps(cpu_steps(quick=True))  # the bar is drawn only on a terminal: none here
+    cpu_benchmarks(rec, quick=True, progress=steps)
+    steps.close()
+    assert steps.done == steps.total  # the count the bar shows (and its time left) is the bench's
     kinds = {r["kind"] for r in rec.rows}
     assert {
         "stream-read",

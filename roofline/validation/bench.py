@@ -25,15 +25,66 @@ import numpy as np
 from roofline.traces.files import MICRO_COLUMNS as COLUMNS  # noqa: E402 (light: no pydantic)
 
 
-def _progress(items: list[Any], desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
+class Steps:
+    """Progress over the whole bench: one bar counting its steps (a size, a shape, a weight set), with
+    the rate and the time left, and what runs now. tqdm draws it on a terminal; nothing is drawn
+    when stderr is not one, or without tqdm."""
 
-        return tqdm(items, desc=desc, leave=False)
-    except ImportError:
-        return items
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+        try:
+            from tqdm import tqdm
+
+            self.bar: Any = tqdm(total=total, desc="bench", unit="step", disable=None, dynamic_ncols=True)
+        except ImportError:
+            self.bar = None
+
+    def now(self, what: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(what)
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cpu_steps(quick: bool) -> int:
+    """Steps cpu_benchmarks takes: bandwidth sizes, GEMV/GEMM shapes, large GEMVs, dispatch, the MoE
+    layer's weights and its token counts."""
+    return (10 if quick else 18) + (2 if quick else 3) + (1 if quick else 2) + 1 + 1 + (2 if quick else 3)
+
+
+def cuda_steps(quick: bool) -> int:
+    """Steps cuda_benchmarks takes: copy sizes, host-to-device, GEMV/GEMM shapes, eager and graph
+    launches, and per MoE configuration its weights and token counts."""
+    return 13 + 1 + (2 if quick else 5) + 2 + 2 * (1 + (2 if quick else 4))
+
+
+def _progress(items: list[Any], desc: str, progress: bool | Steps) -> Any:
+    """The items, counted on `progress` (a Steps; True: a bar of this loop alone; False: none)."""
+    if progress is True:
+        progress = Steps(len(items))
+        try:
+            yield from _progress(items, desc, progress)
+        finally:
+            progress.close()
+        return
+    for item in items:
+        if isinstance(progress, Steps):
+            progress.now(desc)
+        yield item
+        if isinstance(progress, Steps):
+            progress.advance()
+
+
+def _step(progress: bool | Steps, what: str) -> Any:
+    """One step of the bench that is not a loop (e.g. making weights), counted on `progress`."""
+    return _progress([None], what, progress)
 
 
 def _best(fn: Callable[[], Any], min_time: float = 0.02, max_reps: int = 200) -> tuple[float, int]:
@@ -115,7 +166,7 @@ class Recorder:
         )
 
 
-def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) -> None:
+def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool | Steps = True) -> None:
     caches = cache_sizes()
     llc = max(caches.values(), default=32 * 2**20)
     top = 4 * llc if not quick else min(4 * llc, 64 * 2**20)
@@ -185,7 +236,7 @@ def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) ->
     # matrix-vector products over weights of 4x the last-level cache: all threads streaming from DRAM
     # (numpy's own streaming kernels above use one thread)
     k_big = 4096
-    for factor in (4, 8) if not quick else (1,):
+    for factor in _progress([4, 8] if not quick else [1], "gemv over main memory", progress):
         n_big = max(4096, int(factor * llc / (4 * k_big))) if not quick else 4096
         w = np.random.default_rng(0).standard_normal((k_big, n_big)).astype(np.float32)
         x = np.ones((1, k_big), np.float32)
@@ -201,21 +252,23 @@ def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) ->
             nbytes=w.nbytes + x.nbytes + 4 * n_big,
             notes=f"weights {factor}x the last-level cache: main-memory streaming on all threads",
         )
-    tiny_a, tiny_b = np.ones(1, np.float32), np.ones(1, np.float32)
-    t, r = _best(lambda: np.add(tiny_a, tiny_b, out=tiny_a), max_reps=20000)
-    rec.add("launch", "fp32", "n=1 np.add", 8, t, r, notes="per-call dispatch overhead of a numpy ufunc")
+    for _ in _step(progress, "dispatch"):
+        tiny_a, tiny_b = np.ones(1, np.float32), np.ones(1, np.float32)
+        t, r = _best(lambda: np.add(tiny_a, tiny_b, out=tiny_a), max_reps=20000)
+        rec.add("launch", "fp32", "n=1 np.add", 8, t, r, notes="per-call dispatch overhead of a numpy ufunc")
     _moe_cpu(rec, quick, progress)
 
 
-def _moe_cpu(rec: Recorder, quick: bool, progress: bool) -> None:
+def _moe_cpu(rec: Recorder, quick: bool, progress: bool | Steps) -> None:
     e, k, d, de = (64, 8, 2048, 1024) if not quick else (16, 4, 512, 256)
     rng = np.random.default_rng(0)
-    wg = rng.standard_normal((e, d, de)).astype(np.float32)
-    wu = rng.standard_normal((e, d, de)).astype(np.float32)
-    wd = rng.standard_normal((e, de, d)).astype(np.float32)
-    dense_g = rng.standard_normal((d, k * de)).astype(np.float32)
-    dense_u = rng.standard_normal((d, k * de)).astype(np.float32)
-    dense_d = rng.standard_normal((k * de, d)).astype(np.float32)
+    for _ in _step(progress, f"moe weights ({3 * e * d * de * 4 / 2**30:.1f} GiB)"):
+        wg = rng.standard_normal((e, d, de)).astype(np.float32)
+        wu = rng.standard_normal((e, d, de)).astype(np.float32)
+        wd = rng.standard_normal((e, de, d)).astype(np.float32)
+        dense_g = rng.standard_normal((d, k * de)).astype(np.float32)
+        dense_u = rng.standard_normal((d, k * de)).astype(np.float32)
+        dense_d = rng.standard_normal((k * de, d)).astype(np.float32)
     for n in _progress([1, 8, 64] if not quick else [1, 8], "moe", progress):
         x = rng.standard_normal((n, d)).astype(np.float32)
         choice = np.stack([rng.choice(e, k, replace=False) for _ in range(n)])
@@ -269,7 +322,7 @@ def _torch() -> Any:
         return None
 
 
-def cuda_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) -> None:
+def cuda_benchmarks(rec: Recorder, quick: bool = False, progress: bool | Steps = True) -> None:
     import torch
 
     dev = torch.device("cuda")
@@ -297,10 +350,11 @@ def cuda_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) -
         b = torch.empty_like(a)
         t = timed(lambda: b.copy_(a))
         rec.add("stream-copy", "bf16", f"bytes={n_bytes}", 2 * n_bytes, t, 20, nbytes=2 * n_bytes)
-    host = torch.empty(2**28, dtype=torch.uint8, pin_memory=True)
-    gpu = torch.empty(2**28, dtype=torch.uint8, device=dev)
-    t = timed(lambda: gpu.copy_(host, non_blocking=True), reps=5)
-    rec.add("copy-h2d", "u8", "bytes=268435456 pinned", 2**28, t, 5, nbytes=2**28)
+    for _ in _step(progress, "host to device"):
+        host = torch.empty(2**28, dtype=torch.uint8, pin_memory=True)
+        gpu = torch.empty(2**28, dtype=torch.uint8, device=dev)
+        t = timed(lambda: gpu.copy_(host, non_blocking=True), reps=5)
+        rec.add("copy-h2d", "u8", "bytes=268435456 pinned", 2**28, t, 5, nbytes=2**28)
     shapes = [(4096, 4096), (8192, 8192), (14336, 4096), (4096, 14336), (1024, 2048)]
     ms = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
     for n_out, k in _progress(shapes if not quick else shapes[:2], "gemv/gemm", progress):
@@ -327,10 +381,25 @@ def cuda_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) -
                 notes=f"weights rotated over {n_buf} buffers (> 4x L2)",
             )
     tiny = torch.zeros(1, device=dev)
-    t = timed(lambda: tiny.add_(1.0), reps=1000)
-    rec.add(
-        "launch", "fp32", "1-element add_, eager", 4, t, 1000, notes="per-kernel time launching back to back"
-    )
+    for _ in _step(progress, "launch, eager"):
+        t = timed(lambda: tiny.add_(1.0), reps=1000)
+        rec.add(
+            "launch",
+            "fp32",
+            "1-element add_, eager",
+            4,
+            t,
+            1000,
+            notes="per-kernel time launching back to back",
+        )
+    for _ in _step(progress, "launch, CUDA graph"):
+        _graph_launch(rec, timed, tiny)
+    _moe_cuda(rec, timed, quick, progress)
+
+
+def _graph_launch(rec: Recorder, timed: Callable[..., float], tiny: Any) -> None:
+    import torch
+
     g = torch.cuda.CUDAGraph()
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
@@ -351,21 +420,23 @@ def cuda_benchmarks(rec: Recorder, quick: bool = False, progress: bool = True) -
         2000,
         notes="per-kernel time inside a replayed CUDA graph",
     )
-    _moe_cuda(rec, timed, quick)
 
 
-def _moe_cuda(rec: Recorder, timed: Callable[..., float], quick: bool) -> None:
+def _moe_cuda(
+    rec: Recorder, timed: Callable[..., float], quick: bool, progress: bool | Steps = False
+) -> None:
     import torch
 
     dev = torch.device("cuda")
     for e, k, d, de in ((64, 8, 2048, 1024), (128, 8, 2048, 768)):
-        wg = torch.randn(e, de, d, dtype=torch.bfloat16, device=dev)
-        wu = torch.randn(e, de, d, dtype=torch.bfloat16, device=dev)
-        wd = torch.randn(e, d, de, dtype=torch.bfloat16, device=dev)
-        dg = torch.randn(k * de, d, dtype=torch.bfloat16, device=dev)
-        du = torch.randn(k * de, d, dtype=torch.bfloat16, device=dev)
-        dd = torch.randn(d, k * de, dtype=torch.bfloat16, device=dev)
-        for n in (1, 16, 128, 512) if not quick else (1, 16):
+        for _ in _step(progress, f"moe weights, {e} experts"):
+            wg = torch.randn(e, de, d, dtype=torch.bfloat16, device=dev)
+            wu = torch.randn(e, de, d, dtype=torch.bfloat16, device=dev)
+            wd = torch.randn(e, d, de, dtype=torch.bfloat16, device=dev)
+            dg = torch.randn(k * de, d, dtype=torch.bfloat16, device=dev)
+            du = torch.randn(k * de, d, dtype=torch.bfloat16, device=dev)
+            dd = torch.randn(d, k * de, dtype=torch.bfloat16, device=dev)
+        for n in _progress([1, 16, 128, 512] if not quick else [1, 16], f"moe, {e} experts", progress):
             x = torch.randn(n, d, dtype=torch.bfloat16, device=dev)
             choice = torch.stack([torch.randperm(e, device=dev)[:k] for _ in range(n)])
             touched = int(torch.unique(choice).numel())
@@ -429,25 +500,38 @@ def run(
     written = []
     host = f"{cpu_name()}, {os.cpu_count()} CPUs visible, caches {cache_sizes()}"
     rec = Recorder(device_name, "numpy", np.__version__, "CPU", source or f"measured here: {host}")
-    cpu_benchmarks(rec, quick, progress)
-    p = out_dir / f"{device_name}.micro.csv"
-    write(rec.rows, p)
-    written.append(p)
     torch = _torch()
-    if cuda is not False and torch is not None and torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        grec = Recorder(
-            device_name if cuda else f"{device_name}-gpu",
-            "torch-cuda",
-            torch.__version__,
-            "CUDA",
-            source or f"measured here: {name}",
-        )
-        cuda_benchmarks(grec, quick, progress)
-        p = out_dir / f"{grec.common['device']}.micro.csv"
-        write(grec.rows, p)
+    on_gpu = cuda is not False and torch is not None and torch.cuda.is_available()
+    steps = Steps(cpu_steps(quick) + (cuda_steps(quick) if on_gpu else 0)) if progress else False
+    try:
+        cpu_benchmarks(rec, quick, steps)
+        p = out_dir / f"{device_name}.micro.csv"
+        write(rec.rows, p)
         written.append(p)
+        if on_gpu:
+            written.append(_run_cuda(device_name, out_dir, quick, cuda, source, steps))
+    finally:
+        if isinstance(steps, Steps):
+            steps.close()
     return written
+
+
+def _run_cuda(
+    device_name: str, out_dir: Path, quick: bool, cuda: bool | None, source: str | None, steps: bool | Steps
+) -> Path:
+    torch = _torch()
+    name = torch.cuda.get_device_name(0)
+    grec = Recorder(
+        device_name if cuda else f"{device_name}-gpu",
+        "torch-cuda",
+        torch.__version__,
+        "CUDA",
+        source or f"measured here: {name}",
+    )
+    cuda_benchmarks(grec, quick, steps)
+    p = out_dir / f"{grec.common['device']}.micro.csv"
+    write(grec.rows, p)
+    return p
 
 
 def main() -> None:
