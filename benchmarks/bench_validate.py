@@ -8,9 +8,11 @@ says how busy the machine was as much as how fast the command is, so both are pr
 load average. Targets (issue 13): `validate` <= 60 s cold on 2 cores, `plot measured` <= 10 s once
 the held-out fits are cached, `explain` and `crossover` < 1 s.
 
-Cold means an empty fit cache (a fresh ROOFLINE_CACHE_DIR); warm, the cache the cold run filled.
-`--baseline` runs the same commands from another checkout (e.g. `git worktree add /tmp/old
-<commit>`) and prints the ratios; its cold `validate` took 19 min before the speed work.
+Cold means an empty cache (a fresh ROOFLINE_CACHE_DIR: no held-out fits, no lambdified formulas);
+warm, the cache the cold run filled (explain and crossover: the median of --repeats warm runs).
+`--baseline` runs the same commands from another full checkout (e.g. `git worktree add /tmp/old
+<commit>`; commands run in its root, on this checkout's traces) and prints the ratios; a cold
+`validate` took 19 min before the speed work.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ STARTUP = {
 TARGETS = {
     "validate (cold)": 60.0,
     "plot measured (warm)": 10.0,
-    "explain": 1.0,
-    "crossover": 1.0,
+    "explain (cold)": 1.0,
+    "explain (warm)": 1.0,
+    "crossover (cold)": 1.0,
+    "crossover (warm)": 1.0,
 }
 
 
@@ -64,19 +68,25 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
 def measure(source: str | None, repeats: int, skip_validate: bool) -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) of each command, running the package from `source` (None: this checkout)."""
     env = os.environ.copy()
-    env["PYTHONPATH"] = source or str(ROOT)
+    cwd = Path(source).resolve() if source else ROOT  # python -m puts the working directory first
+    env["PYTHONPATH"] = str(cwd)
     out: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        env["ROOFLINE_CACHE_DIR"] = str(Path(tmp) / "fits")
+        env["ROOFLINE_CACHE_DIR"] = str(Path(tmp) / "cache")
         report = str(Path(tmp) / "REPORT.md")
         if not skip_validate:
-            out["validate (cold)"] = run(["validate", TRACES, "--out", report], env, ROOT)
-            out["validate (warm)"] = run(["validate", TRACES, "--out", report], env, ROOT)
+            out["validate (cold)"] = run(["validate", TRACES, "--out", report], env, cwd)
+            out["validate (warm)"] = run(["validate", TRACES, "--out", report], env, cwd)
             fig = str(Path(tmp) / "measured.png")
-            out["plot measured (warm)"] = run(["plot", "measured", TRACES, "-o", fig, "--force"], env, ROOT)
+            out["plot measured (warm)"] = run(["plot", "measured", TRACES, "-o", fig, "--force"], env, cwd)
         for name, args in STARTUP.items():
-            runs = [run(args, env, ROOT) for _ in range(repeats)]
-            out[name] = (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+            env["ROOFLINE_CACHE_DIR"] = str(Path(tmp) / name)  # empty: the first run is cold
+            out[f"{name} (cold)"] = run(args, env, cwd)
+            runs = [run(args, env, cwd) for _ in range(repeats)]
+            out[f"{name} (warm)"] = (
+                statistics.median(w for w, _ in runs),
+                statistics.median(c for _, c in runs),
+            )
     return out
 
 
@@ -84,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=5, help="runs of explain and crossover (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="warm runs of explain and crossover (median)")
     parser.add_argument("--baseline", help="another checkout to run the same commands from, for ratios")
     parser.add_argument("--skip-validate", action="store_true", help="only the start-up commands")
     opts = parser.parse_args()

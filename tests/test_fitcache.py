@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from roofline.cache import FORMAT
 from roofline.model.engine import load_engine
 from roofline.validation import fitcache
 from roofline.validation.calibrate import CalibrationError, calibrate
@@ -55,7 +56,7 @@ def test_a_broken_entry_is_refitted_and_errors_are_kept(metal, tmp_path):
     (entry,) = tmp_path.glob("*.json")
     entry.write_text("{not json")
     assert calibrate_cached(metal, "llama.cpp-metal", cache).converged
-    assert json.loads(entry.read_text())["format"] == fitcache.FORMAT
+    assert json.loads(entry.read_text())["format"] == FORMAT
     one = metal[:1]
     for _ in range(2):
         with pytest.raises(CalibrationError):
@@ -64,7 +65,7 @@ def test_a_broken_entry_is_refitted_and_errors_are_kept(metal, tmp_path):
 
 
 def test_the_cache_dir_can_be_moved_or_turned_off(monkeypatch, tmp_path):
-    monkeypatch.setenv(fitcache.ENV, str(tmp_path / "fits"))
+    monkeypatch.setenv(fitcache.ENV, str(tmp_path))
     assert cache_dir() == tmp_path / "fits"
     for off in ("off", "none", "0", ""):
         monkeypatch.setenv(fitcache.ENV, off)

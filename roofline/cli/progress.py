@@ -21,7 +21,7 @@ def progress_bar(desc: str, unit: str = "it") -> Iterator[Callable[[int, int, st
 
             bar = tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr, dynamic_ncols=True)
         bar.total = total
-        bar.set_postfix_str(what[:40], refresh=False)
+        bar.set_postfix_str(what[:48], refresh=False)
         bar.update(done - bar.n)
 
     try:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import types
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from roofline import cache
 from roofline.errors import SpecError, WorkloadError
 from roofline.model.mathns import SYMPY
 from roofline.model.results import bound_of
@@ -28,14 +31,37 @@ VARIABLES = ("batch", "depth", "bandwidth")
 
 @dataclass(frozen=True)
 class SymbolicModel:
-    """A scenario's step as sympy expressions in B (batch), D (KV depth) and W (bandwidth)."""
+    """A scenario's step as sympy expressions in B (batch), D (KV depth) and W (bandwidth). They are
+    built on first use: `crossover` and `sweep` need only the lambdified tokens/s, which the disk
+    cache may already hold (then sympy is not even imported)."""
 
     scenario: Scenario
-    symbols: dict[str, Any]  # batch -> B, depth -> D, bandwidth -> W
-    step_seconds: Any
-    tokens_per_second: Any
-    terms: dict[str, Any]  # operator -> its time expression
-    host_seconds: float
+
+    @functools.cached_property
+    def _step(self) -> Any:
+        return self.scenario.step(SYMPY)
+
+    @functools.cached_property
+    def symbols(self) -> dict[str, Any]:
+        """batch -> B, depth -> D, bandwidth -> W"""
+        return self.scenario.symbols()
+
+    @property
+    def step_seconds(self) -> Any:
+        return self._step.seconds
+
+    @property
+    def tokens_per_second(self) -> Any:
+        return self._step.tokens_per_second
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        """operator -> its time expression"""
+        return {t.op.name: t.seconds for t in self._step.times}
+
+    @property
+    def host_seconds(self) -> float:
+        return self._step.host_seconds
 
     @property
     def device(self) -> str:
@@ -75,7 +101,19 @@ class SymbolicModel:
 
     @functools.cached_property
     def _tokens_per_second_function(self) -> Any:
-        return _lambdify([self.symbols[k] for k in VARIABLES], self.tokens_per_second)
+        store = cache.Store.named("lambdified")
+        key = _function_key(self.scenario)
+        got = store.get(key)
+        if got is not None and isinstance(got.get("source"), str):
+            cached = _from_source(got["source"])
+            if cached is not None:
+                return cached
+        f = _lambdify([self.symbols[k] for k in VARIABLES], self.tokens_per_second)
+        if store.directory is not None:
+            source = inspect.getsource(f)
+            if _same_function(f, _from_source(source), self.values["bandwidth"]):
+                store.put(key, {"source": source})
+        return f
 
     def evaluate(self, batch: Any, depth: Any, bandwidth: Any) -> tuple[np.ndarray, np.ndarray]:
         """(tokens/s, fits) at each point: the lambdified expression where the footprint fits the
@@ -106,6 +144,73 @@ def _np_min(*args: Any) -> Any:
 
 
 _NUMPY_FUNCS = {"Max": _np_max, "Min": _np_min, "ceiling": np.ceil}
+
+
+#: Sources a lambdified formula depends on (with the specs' content and the sympy/numpy versions).
+CODE = ("model", "specs", "engines", "data", "units.py", "units.txt")
+
+
+def _function_key(s: Scenario) -> str:
+    """The cache key of a scenario's lambdified tokens/s: the full content of everything the
+    expression is built from."""
+    pop = s.tables.popularity
+    return cache.key(
+        "lambdified tokens per second",
+        cache.code_fingerprint(CODE, ("numpy", "sympy")),
+        s.device.model_dump_json(),
+        s.model.model_dump_json(),
+        s.engine.model_dump_json(),
+        s.quant,
+        s.kv_dtype,
+        repr(s.workload),
+        s.routing,
+        repr(s.locality),
+        "" if pop is None else repr(np.asarray(pop).tolist()),
+    )
+
+
+def _from_source(source: str) -> Any:
+    """The function a lambdified source defines, its names bound as lambdify binds them (our Max,
+    Min and ceiling, functools.reduce, numpy); None if it names anything else (builtins included:
+    it runs without them)."""
+    try:
+        code = compile(source, "<roofline lambdified>", "exec")
+    except (SyntaxError, ValueError):
+        return None
+    funcs = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    if len(funcs) != 1:
+        return None
+    ns: dict[str, Any] = {"__builtins__": {}}
+    for name in funcs[0].co_names:
+        if name in _NUMPY_FUNCS:
+            ns[name] = _NUMPY_FUNCS[name]
+        elif name == "reduce":
+            ns[name] = functools.reduce
+        elif name == "numpy":
+            ns[name] = np
+        elif hasattr(np, name):
+            ns[name] = getattr(np, name)
+        else:
+            return None
+    exec(code, ns)
+    return ns.get(funcs[0].co_name)
+
+
+def _same_function(f: Any, g: Any, bandwidth: float) -> bool:
+    """Whether g gives exactly f's values over a grid of batches, depths and bandwidths (a cached
+    source is written only when it does)."""
+    if g is None:
+        return False
+    b, d, w = np.meshgrid(
+        [1.0, 3.0, 64.0, 1000.0], [0.0, 100.0, 5000.0, 130000.0], [bandwidth / 10, bandwidth]
+    )
+    try:
+        with np.errstate(all="ignore"):
+            want = np.broadcast_to(f(b, d, w), b.shape)
+            got = np.broadcast_to(g(b, d, w), b.shape)
+    except Exception:  # any failure means: do not cache it
+        return False
+    return bool(np.array_equal(want, got, equal_nan=True))
 
 
 def _lambdify(syms: list[Any], expr: Any) -> Any:
@@ -144,16 +249,7 @@ def build(
 def _build(
     device: Any, model: Any, w: Workload, engine: Any, quant: str | None, kv_dtype: str
 ) -> SymbolicModel:
-    scn = resolve(device, model, w, engine=engine, quant=quant, kv_dtype=kv_dtype)
-    step = scn.step(SYMPY)
-    return SymbolicModel(
-        scenario=scn,
-        symbols=scn.symbols(),
-        step_seconds=step.seconds,
-        tokens_per_second=step.tokens_per_second,
-        terms={t.op.name: t.seconds for t in step.times},
-        host_seconds=step.host_seconds,
-    )
+    return SymbolicModel(resolve(device, model, w, engine=engine, quant=quant, kv_dtype=kv_dtype))
 
 
 def explain(sm: SymbolicModel, latex: bool = False, digits: int = 4) -> dict[str, Any]:

@@ -130,7 +130,8 @@ def build_entries(
     todo = folds(entries, "device") + folds(entries, "model")
     for i, fold in enumerate(todo):
         _score(fold, runs, cache)
-        progress(i + 1, len(todo), f"{fold.engine}: hold out {fold.key} {fold.value}")
+        held = Path(fold.value).stem if fold.value.endswith((".yaml", ".yml")) else fold.value  # a spec path
+        progress(i + 1, len(todo), f"{fold.engine}: hold out {held}")
     return entries
 
 
