@@ -39,6 +39,7 @@ from roofline.validation import report
 from roofline.validation.bench import run as run_bench
 from roofline.validation.calibrate import CalibrationError, calibrate_micro, fitted_profile
 from roofline.validation.emit_spec import write_spec
+from roofline.validation.fitcache import FitCache
 
 
 @click.group(cls=Group)
@@ -257,6 +258,7 @@ def validate(trace_paths: tuple[str, ...], out: str, as_json: bool) -> None:
     """Regenerate the error report from trace files (default: validation/traces/)."""
     paths = trace_files(trace_paths or ("validation/traces",))
     refuse_overwrite(out, True, inputs=paths)  # the report is regenerated in place, never over a trace
+    fits = FitCache.default()
     try:
         with progress_bar("held-out fits", "fit") as tell:
             entries = report.validate(
@@ -264,6 +266,7 @@ def validate(trace_paths: tuple[str, ...], out: str, as_json: bool) -> None:
                 Path(out),
                 progress=tell,
                 figure=lambda entries, path: save(measured_figure(entries), path),
+                cache=fits,
             )
     except OSError as exc:
         raise SpecError(out, f"cannot write the report ({exc.strerror or exc})") from None
@@ -272,6 +275,9 @@ def validate(trace_paths: tuple[str, ...], out: str, as_json: bool) -> None:
         echo_json(_validation_json(entries, out, figure_path))
         return
     click.echo(f"wrote {out} ({len(entries)} rows) and {figure_path}")
+    if fits.directory is not None:
+        n, where = fits.hits + fits.misses, fits.directory
+        click.echo(f"calibrations: {fits.hits} of {n} read from the cache in {where} (safe to delete)")
 
 
 _ROW_KEYS = ("device", "engine", "model", "quant", "test", "depth", "batch")
