@@ -4,9 +4,9 @@
 Entries are small JSON files named by a SHA-256 key of everything the result depends on (callers
 put the inputs' full content into the key, and `code_fingerprint` the bytes of the sources that
 compute it), so an edit to any input misses the cache: a stale entry is never served. They are
-written atomically; an unreadable one is recomputed. The cache lives in the user cache dir
-(platformdirs) unless ROOFLINE_CACHE_DIR names another; ROOFLINE_CACHE_DIR=off turns it off.
-Deleting it is always safe.
+written atomically; an unreadable one is recomputed; a store keeps its MAX_ENTRIES most recently
+used entries. The cache lives in the user cache dir (platformdirs) unless ROOFLINE_CACHE_DIR names
+another; ROOFLINE_CACHE_DIR=off turns it off. Deleting it is always safe.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from typing import Any
 ENV = "ROOFLINE_CACHE_DIR"
 #: Bumped when what an entry holds changes.
 FORMAT = 1
+#: Entries a store keeps before its least recently used half is deleted (a validate after a code
+#: change adds ~110 fits of ~9 kB: a store stays under ~35 MB).
+MAX_ENTRIES = 4000
 
 
 def cache_root() -> Path | None:
@@ -70,9 +73,11 @@ def key(*parts: str) -> str:
 class Store:
     """JSON entries by key in `directory` (None: nothing is kept); `hits` and `misses` count reads."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, max_entries: int = MAX_ENTRIES) -> None:
         self.directory = directory
+        self.max_entries = max_entries
         self.hits = self.misses = 0
+        self._pruned = False
 
     @classmethod
     def named(cls, name: str) -> Store:
@@ -83,8 +88,9 @@ class Store:
     def get(self, k: str) -> dict[str, Any] | None:
         if self.directory is None:
             return None
+        path = self.directory / f"{k}.json"
         try:
-            got = json.loads((self.directory / f"{k}.json").read_text())
+            got = json.loads(path.read_text())
         except (OSError, ValueError):
             self.misses += 1
             return None
@@ -92,6 +98,10 @@ class Store:
             self.misses += 1
             return None
         self.hits += 1
+        try:
+            os.utime(path)  # recently used: pruned last
+        except OSError:
+            pass
         return got
 
     def put(self, k: str, value: dict[str, Any]) -> None:
@@ -109,6 +119,23 @@ class Store:
             os.replace(tmp, self.directory / f"{k}.json")
         except OSError:
             Path(tmp).unlink(missing_ok=True)
+            return
+        if not self._pruned:  # once per store and process
+            self._pruned = True
+            self.prune()
+
+    def prune(self) -> None:
+        """Beyond max_entries, delete the least recently used entries down to half of it."""
+        if self.directory is None:
+            return
+        try:
+            entries = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        except OSError:  # another process pruned at the same time
+            return
+        if len(entries) <= self.max_entries:
+            return
+        for old in entries[: len(entries) - self.max_entries // 2]:
+            old.unlink(missing_ok=True)
 
 
 __all__ = ["ENV", "Store", "cache_root", "code_fingerprint", "key"]

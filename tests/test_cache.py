@@ -5,8 +5,10 @@ sympy would build, without importing sympy."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -88,3 +90,13 @@ def test_crossover_on_a_warm_cache_does_not_import_sympy(fresh):
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert first.stdout.splitlines()[-1] == "True" and second.stdout.splitlines()[-1] == "False"
     assert first.stdout.splitlines()[0] == second.stdout.splitlines()[0]
+
+
+def test_a_store_keeps_its_most_recently_used_entries(tmp_path):
+    store = cache.Store(tmp_path, max_entries=6)
+    for i in range(6):
+        (tmp_path / f"k{i}.json").write_text(json.dumps({"i": i, "format": cache.FORMAT}))
+        os.utime(tmp_path / f"k{i}.json", (time.time() - 100 + i, time.time() - 100 + i))
+    assert store.get("k0") == {"i": 0, "format": cache.FORMAT}  # read now: the most recent
+    store.put("new", {"i": 6})  # 7 entries > 6: the least recently used go, 3 stay
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["k0", "k5", "new"]
