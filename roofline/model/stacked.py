@@ -69,8 +69,10 @@ class Stacked:
         return len(self.scenarios)
 
     def tokens_per_second(self, engine: EngineProfile) -> np.ndarray:
-        """Each run's throughput under `engine`, which must share the runs' structural fields
-        (scenario.STRUCTURAL): Scenario.tokens_per_second(engine), for all runs at once. Terms that
+        """Each run's throughput under `engine`: Scenario.tokens_per_second(engine), for all runs at
+        once. `engine` may differ from the runs' own profiles in efficiencies and overheads (what
+        calibration fits and draws), not in what shapes the operators or picks the peaks and memory
+        levels (scenario.STRUCTURAL, processor, precisions, use_caches). Terms that
         are zero for an operator (no cached keys, no host round trips, a padding slot) add an exact
         0.0, which changes no sum; non-finite parameters take the branches cost.op_times takes."""
         eng = engine
