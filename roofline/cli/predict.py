@@ -284,43 +284,9 @@ def crossover(
         click.echo(crossover_text(c, clipped, _engine_text("", run_options["engine"])))
 
 
-#: The unit of each variable a crossover varies, and the scale from the model's SI value to it.
-CROSSOVER_UNITS = {"batch": ("sequences", 1.0), "depth": ("tokens", 1.0), "bandwidth": ("GB/s", 1e-9)}
-
-
 def crossover_text(c: symbolic.Crossover, clipped: bool = False, engine: str = "") -> str:
-    """What `crossover` prints: every value of the varied quantity with its unit (sequences,
-    tokens of context, GB/s), where each model stops fitting, and whether the range was clipped."""
-    unit, scale = CROSSOVER_UNITS[c.vary]
-    name = "context depth" if c.vary == "depth" else c.vary
-
-    def at(x: float) -> str:
-        v = x * scale
-        word = unit[:-1] if v == 1 and unit != "GB/s" else unit  # 1 sequence, 1 token
-        return f"{v:,.0f} {word}" if v >= 1000 else f"{v:.4g} {word}"
-
-    ratios = f"{c.model_a}/{c.model_b} = {c.ratio_lo:.2f}x at {at(c.lo)}, {c.ratio_hi:.2f}x at {at(c.hi)}"
-    where = f"on {c.device}" + (f" ({engine})" if engine else "")
-    if c.points:
-        text = (
-            f"{c.model_a} and {c.model_b} break even at {name} = {', '.join(at(x) for x in c.points)} "
-            f"{where} ({ratios})"
-        )
-    else:
-        who = c.model_a if c.ratio_lo > 1 else c.model_b
-        text = (
-            f"no crossover for {name} in {at(c.lo)} to {at(c.hi)} {where}: {who} is faster throughout "
-            f"({ratios})"
-        )
-    notes = [f"range clipped to {at(c.lo)} to {at(c.hi)}, what {name} can physically be"] if clipped else []
-    for model, limit in c.fit_limits.items():
-        if limit is not None:
-            since = "throughout" if limit <= c.lo else f"from {name} = {at(limit)}"
-            notes.append(
-                f"{model} does not fit {c.device}'s usable memory {since}: there it streams weights from "
-                "the offload tier (or cannot run where no tier holds the excess)"
-            )
-    return text + "".join(f"; note: {n}" for n in notes)
+    """What `crossover` prints (symbolic.Crossover.describe: values with units, fit limits)."""
+    return c.describe(clipped, engine)
 
 
 def _engine_text(name: str, ref: str | None) -> str:

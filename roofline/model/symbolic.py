@@ -332,27 +332,53 @@ class Crossover:
     def to_json(self) -> dict[str, Any]:
         return vars(self)
 
-    def _with_notes(self, text: str) -> str:
-        return text + "".join(f"; note: {n}" for n in self.notes)
+    def describe(self, clipped: bool | None = None, engine: str = "") -> str:
+        """The crossover in words: every value of the varied quantity with its unit (sequences,
+        tokens, GB/s; integers with thousands separators from 1,000), where each model stops
+        fitting, and whether the range was clipped (default: whether the search clipped it)."""
+        unit, scale = CROSSOVER_UNITS[self.vary]
+        name = "context depth" if self.vary == "depth" else self.vary
+        if clipped is None:
+            clipped = any(n.startswith("range clipped") for n in self.notes)
 
-    def describe(self) -> str:
-        unit = {"batch": "sequences", "depth": "tokens of context", "bandwidth": "GB/s"}[self.vary]
-        scale = 1e-9 if self.vary == "bandwidth" else 1.0
-        span = f"{self.lo * scale:g}-{self.hi * scale:g} {unit}"
-        if not self.points:
-            who = self.model_a if self.ratio_lo > 1 else self.model_b
-            return self._with_notes(
-                f"no crossover for {self.vary} in {span}: {who} is faster throughout "
-                f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
-                f"{self.ratio_hi:.2f}x at {self.hi * scale:g})"
-            )
-        pts = ", ".join(f"{p * scale:.4g}" for p in self.points)
-        return self._with_notes(
-            f"{self.model_a} and {self.model_b} break even at {self.vary} = {pts} {unit} on {self.device} "
-            f"({self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {self.lo * scale:g}, "
-            f"{self.ratio_hi:.2f}x at {self.hi * scale:g})"
+        def at(x: float) -> str:
+            v = x * scale
+            word = unit[:-1] if v == 1 and unit != "GB/s" else unit  # 1 sequence, 1 token
+            return f"{v:,.0f} {word}" if v >= 1000 else f"{v:.4g} {word}"
+
+        ratios = (
+            f"{self.model_a}/{self.model_b} = {self.ratio_lo:.2f}x at {at(self.lo)}, "
+            f"{self.ratio_hi:.2f}x at {at(self.hi)}"
         )
+        where = f"on {self.device}" + (f" ({engine})" if engine else "")
+        if self.points:
+            text = (
+                f"{self.model_a} and {self.model_b} break even at {name} = "
+                f"{', '.join(at(x) for x in self.points)} {where} ({ratios})"
+            )
+        else:
+            who = self.model_a if self.ratio_lo > 1 else self.model_b
+            text = (
+                f"no crossover for {name} in {at(self.lo)} to {at(self.hi)} {where}: {who} is faster "
+                f"throughout ({ratios})"
+            )
+        notes = (
+            [f"range clipped to {at(self.lo)} to {at(self.hi)}, what {name} can physically be"]
+            if clipped
+            else []
+        )
+        for model, limit in self.fit_limits.items():
+            if limit is not None:
+                since = "throughout" if limit <= self.lo else f"from {name} = {at(limit)}"
+                notes.append(
+                    f"{model} does not fit {self.device}'s usable memory {since}: there it streams weights "
+                    "from the offload tier (or cannot run where no tier holds the excess)"
+                )
+        return text + "".join(f"; note: {n}" for n in notes)
 
+
+#: The unit of each variable a crossover varies, and the scale from the model's SI value to it.
+CROSSOVER_UNITS = {"batch": ("sequences", 1.0), "depth": ("tokens", 1.0), "bandwidth": ("GB/s", 1e-9)}
 
 DEFAULT_RANGES = {"batch": (1.0, 1024.0), "depth": (0.0, 131072.0)}
 #: What each variable can physically be (a Workload's bounds; the bandwidths a device spec may
