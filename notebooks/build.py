@@ -1,5 +1,6 @@
 """Write the notebooks from the cell sources below and execute them in place, so the committed
-outputs are the ones a run produces: `python notebooks/build.py` (or `--strip` to clear outputs)."""
+outputs are the ones a run produces: `python notebooks/build.py [05 ...]` (or `--strip` to clear
+outputs); names given build only the notebooks starting with them."""
 
 from __future__ import annotations
 
@@ -276,11 +277,87 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
             '    print(crossover(dev, "qwen3-30b-a3b", "qwen3-14b", "batch").describe())',
         ),
     ],
+    "05-experts-on-the-cpu.ipynb": [
+        (
+            "md",
+            "# An 8 GB GPU: a MoE with its experts on the CPU, or a dense model on the GPU?\n\n"
+            "The usual way to run a 30-120B MoE at home is to keep the routed experts in system RAM and let "
+            "the CPU compute them (llama.cpp `--n-cpu-moe N`), while attention and the dense parts stay on the "
+            "GPU. Whether that beats a dense model that fits the GPU is decided by the split. A system spec "
+            "(`system_specs/`) names the host, the GPU and the link; `place` costs every placement with the same "
+            "roofline as a single device, and says which to use.",
+        ),
+        ("code", SETUP),
+        (
+            "code",
+            "from roofline.systems import place, compare_on_system, system_verdict\n"
+            'SYSTEM = "desktop-rtx-4060-r9-7950x"  # RTX 4060 8 GB, Ryzen 9 7950X, 2 x 32 GB DDR5-5200\n'
+            'rep = place(SYSTEM, "gpt-oss-120b")\n'
+            'print(f"{rep.model.id}: {len(rep.candidates)} placements, {sum(c.fits for c in rep.candidates)} fit")\n'
+            "for c in rep.candidates[:5]:\n"
+            '    gpu = next(p for p in c.decode.parts if p.role == "gpu")\n'
+            '    print(f"  {c.placement.label():22} decode {c.decode.tokens_per_second:6.1f} t/s, prefill '
+            '{c.prefill.tokens_per_second:7.1f} t/s, GPU {(gpu.weight_bytes + gpu.kv_bytes) / 2**30:5.1f} GiB, '
+            'fits: {c.fits}")\n'
+            'print("use:", rep.best_decode.placement.flags(rep.model))',
+        ),
+        (
+            "code",
+            'reps = compare_on_system(SYSTEM, ["qwen3-30b-a3b", "qwen3-8b"])\n'
+            "print(system_verdict(*reps))",
+        ),
+        (
+            "md",
+            "How the split moves the answer: Qwen3-30B-A3B's decode and prefill speed as more layers' experts "
+            "move to the CPU, with the GPU memory they leave. Only the right part of the curve fits 8 GB; the "
+            "dense 8B on the GPU is the horizontal line.",
+        ),
+        (
+            "code",
+            "import matplotlib.pyplot as plt\n"
+            "from roofline.model.placement import Placement, resolve_system\n"
+            'dec = resolve_system(SYSTEM, "qwen3-30b-a3b", Workload(test="tg128"))\n'
+            'dense = reps[1].best_decode.decode.tokens_per_second\n'
+            "ks = range(0, 49)\n"
+            "steps = [dec.step(Placement(n_cpu_moe=k)) for k in ks]\n"
+            "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
+            'ax.plot(ks, [s.tokens_per_second for s in steps], label="Qwen3-30B-A3B, decode")\n'
+            'ax.axhline(dense, color="k", ls="--", label="Qwen3-8B on the GPU")\n'
+            "fit = [k for k, s in zip(ks, steps) if s.fits]\n"
+            'ax.axvspan(min(fit), max(ks), color="0.9", label="decode step fits 8 GB")\n'
+            'ax.set_xlabel("layers whose experts run on the CPU (--n-cpu-moe)"); ax.set_ylabel("tokens/s")\n'
+            'ax.legend(); fig.tight_layout()\n'
+            'print(f"decode fits from n-cpu-moe {min(fit)}: {steps[min(fit)].tokens_per_second:.1f} t/s vs dense "\n'
+            '      f"{dense:.1f}; with prefill\'s larger workspace, from {reps[0].best_decode.placement.n_cpu_moe}")',
+        ),
+        (
+            "md",
+            "Against public measurements of such splits (`validation/data/public_placement.csv`: Arc B580 + "
+            "Core Ultra 7 265K, Ryzen 9 7950X + RTX 4080, EPYC 9355 + RTX 3090s, multi-GPU RunPod machines):",
+        ),
+        (
+            "code",
+            "from roofline.validation import placements\n"
+            'rows, skipped = placements.check(REPO / "validation/data/public_placement.csv")\n'
+            "s = placements.summary(rows)\n"
+            'for k, v in s["median_abs_error"].items():\n'
+            '    print(f"  {k:42} {s[\'n_by_kind\'][k]:4} rows, median |error| {v:.0%}")\n'
+            'print(f"best placement right in {s[\'best_placement_right\']} of {len(s[\'best_placement\'])} groups")',
+        ),
+        (
+            "md",
+            "What this leaves out: llama.cpp runs the CPU and GPU parts of a token one after the other (they "
+            "are added, never overlapped); an `-ot` rule is costed by how many layers' experts it moves; the "
+            "links of most public systems are estimates. `roofline/model/placement.py` states each assumption.",
+        ),
+    ],
 }
 
 
-def build(strip: bool = False) -> None:
+def build(strip: bool = False, only: tuple[str, ...] = ()) -> None:
     for name, cells in NOTEBOOKS.items():
+        if only and not any(name.startswith(o) for o in only):
+            continue
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [
@@ -296,4 +373,4 @@ def build(strip: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    build(strip="--strip" in sys.argv)
+    build(strip="--strip" in sys.argv, only=tuple(a for a in sys.argv[1:] if not a.startswith("--")))

@@ -12,8 +12,8 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_four_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+def test_five_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -27,5 +27,5 @@ def test_notebook_runs(path):
     assert not errors, errors
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     expected = {"01": "olmoe-1b-7b is", "02": "crossover.pdf", "03": "median |error| before",
-                "04": "router share of MoE-block time"}[path.name[:2]]
+                "04": "router share of MoE-block time", "05": "best placement right in"}[path.name[:2]]
     assert expected in text
