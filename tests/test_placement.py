@@ -205,3 +205,36 @@ def test_compare_on_a_system_weighs_a_moe_with_cpu_experts_against_a_dense_model
         and dense["best_decode"]["placement"]["ngl"] is None
     )
     assert out["verdict"].startswith("decode: qwen3-30b-a3b")
+
+
+def test_placement_figure_data_adds_up_and_draws(tmp_path):
+    """The placement bars' parts sum to each placement's time per token (1 / its throughput), CPU
+    expert time appears only where experts are on the CPU, and the figure and its CSV are written."""
+    from roofline import plots
+
+    pls = [Placement(), Placement(n_cpu_moe=31), Placement(gpus=0)]
+    data = plots.placement_data("desktop-rtx-4060-r9-7950x", ["qwen3-30b-a3b"], DECODE, pls)
+    assert data.seconds_per_token.sum(axis=1) == pytest.approx(1 / data.tokens_per_second, rel=1e-9)
+    cpu_exp = data.seconds_per_token[:, data.parts.index("cpu_experts")]
+    assert cpu_exp[0] == 0 and cpu_exp[1] > 0
+    assert list(data.fits) == [False, True, True]
+    r = subprocess.run(
+        [
+            "roofline",
+            "plot",
+            "placement",
+            "--system",
+            "desktop-rtx-4060-r9-7950x",
+            "qwen3-30b-a3b",
+            "qwen3-8b",
+            "-o",
+            str(tmp_path / "p.png"),
+            "--data",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "p.png").stat().st_size > 0 and "cpu_experts" in (tmp_path / "p.csv").read_text()

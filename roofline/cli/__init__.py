@@ -54,7 +54,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "traces:bench",
         "Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense).",
     ),
-    "plot": ("plot:plot", "Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory)."),
+    "plot": (
+        "plot:plot",
+        "Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory, placement).",
+    ),
     "report": (
         "report:report",
         "One self-contained HTML page: verdict table, figures and assumptions (works offline).",

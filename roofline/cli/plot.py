@@ -129,7 +129,7 @@ def _done(data: Any, output: str, data_path: str | None = None) -> None:
 
 @click.group(cls=Group)
 def plot() -> None:
-    """Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory)."""
+    """Figures for papers (roofline, crossover, breakdown, heatmap, measured, memory, placement)."""
 
 
 @plot.command("roofline")
@@ -242,3 +242,30 @@ def plot_measured(trace_paths: tuple[str, ...], output: str, force: bool, data_p
     with progress_bar("held-out fits", "fit") as tell:
         entries = build_entries(load_traces(paths), tell)
     _done(plots.measured_data(entries), output, data_path)
+
+
+@plot.command("placement")
+@click.option("--system", required=True, type=REF, help="System id (system_specs/) or system spec YAML.")
+@click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
+@click.option(
+    "--placements",
+    default=None,
+    help='Semicolon-separated placements for every model, e.g. "ngl=99;n-cpu-moe=24;ngl=0" '
+    "(default: all on the GPU and each model's fastest fitting placement).",
+)
+@plot_options
+def plot_placement(
+    system: str,
+    models: tuple[str, ...],
+    placements: str | None,
+    output: str,
+    data_path: str | None,
+    quant: str | None,
+    engine: str | None,
+    workload: Workload,
+) -> None:
+    """Time per token on a system by where it is spent: GPU, CPU experts, weight copies, links."""
+    from roofline.model.placement import parse_placement
+
+    chosen = [parse_placement(p) for p in placements.split(";")] if placements else None
+    _done(plots.placement_data(system, list(models), workload, chosen, quant), output, data_path)

@@ -651,3 +651,101 @@ def memory_data(
         usable_devices=tuple(str(d) for d in devices),
         usable_bytes=_array([load_device(d).usable_capacity for d in devices]),
     )
+
+
+# ---- 7. placement (systems) ----------------------------------------------------------------------
+#: Parts of a split step, bottom to top: what the accelerators and the CPU compute, and the links.
+PLACEMENT_PARTS = ("gpu", "gpu_experts", "cpu", "cpu_experts", "copy", "link", "host")
+
+
+@dataclass(frozen=True, eq=False)
+class PlacementData(_Tidy):
+    """Time per token of each (model, placement) bar on one system, split by where it is spent: the
+    GPUs' work (routed experts apart), the CPU's (experts apart), weights copied over the host link
+    (prefill op offload), activations crossing links, and per-step host overhead; with whether the
+    placement fits. The CSV has one row per bar and part (zeros included)."""
+
+    system: str
+    workload: Workload
+    bar_models: tuple[str, ...]
+    bar_placements: tuple[str, ...]
+    fits: np.ndarray  # (bars,) bool
+    tokens_per_second: np.ndarray  # (bars,)
+    parts: tuple[str, ...]
+    seconds_per_token: np.ndarray  # (bars, parts)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "system": self.system,
+                "model": m,
+                "placement": pl,
+                "fits": bool(self.fits[i]),
+                "tokens_per_second": self.tokens_per_second[i],
+                "part": part,
+                "seconds_per_token": self.seconds_per_token[i, j],
+            }
+            for i, (m, pl) in enumerate(zip(self.bar_models, self.bar_placements, strict=True))
+            for j, part in enumerate(self.parts)
+        ]
+
+
+def _placement_bar(step: Any) -> dict[str, float]:
+    """Seconds per token of one SystemStep by part; the parts sum to its step time per token."""
+    tokens = step.tokens_per_second * step.seconds
+    out = dict.fromkeys(PLACEMENT_PARTS, 0.0)
+    concurrent = step.placement.engine == "vllm" or (
+        step.placement.split_mode == "row" and step.placement.gpus > 1
+    )
+    gpu_parts = [p for p in step.parts if p.role.startswith("gpu")]
+    if concurrent and gpu_parts:  # GPUs in parallel: the slowest one's time is the step's
+        gpu_parts = [max(gpu_parts, key=lambda p: p.seconds)]
+    for p in [*gpu_parts, *(p for p in step.parts if not p.role.startswith("gpu"))]:
+        side = "gpu" if p.role.startswith("gpu") else "cpu"
+        for t in p.times:
+            key = f"{side}_experts" if t.op.kind == "routed_matmul" else side
+            out[key] += float(t.seconds) / tokens
+        out["copy"] += p.copy_seconds / tokens
+    out["link"] += step.link_seconds / tokens
+    out["host"] += step.host_seconds / tokens
+    return out
+
+
+def placement_data(
+    system: Any,
+    models: Sequence[Any],
+    workload: Workload | None = None,
+    placements: Sequence[Any] | None = None,
+    quant: str | None = None,
+) -> PlacementData:
+    """Time per token by part for each model on `system` under each of `placements` (Placement
+    objects; None: each model's fastest fitting placement in this workload's phase, and all on the
+    GPUs for comparison)."""
+    from roofline.model.placement import Placement, resolve_system
+    from roofline.systems import place
+
+    w = workload or Workload()
+    phase = "decode" if w.phase == "decode" else "prefill"
+    bars: list[tuple[str, str, bool, float, dict[str, float]]] = []
+    for m in models:
+        ss = resolve_system(system, m, w, quant=quant)
+        chosen = list(placements or [])
+        if not chosen:
+            best = getattr(place(ss.system, ss.model, depth=w.depth, quant=quant), f"best_{phase}")
+            chosen = [Placement()] + (
+                [best.placement] if best is not None and best.placement != Placement() else []
+            )
+        for pl in chosen:
+            step = ss.step(pl)
+            bars.append((ss.model.id, pl.label(), step.fits, step.tokens_per_second, _placement_bar(step)))
+    parts = tuple(p for p in PLACEMENT_PARTS if any(b[4][p] > 0 for b in bars))
+    return PlacementData(
+        system=ss.system.id,
+        workload=w,
+        bar_models=tuple(b[0] for b in bars),
+        bar_placements=tuple(b[1] for b in bars),
+        fits=_array([b[2] for b in bars], bool),
+        tokens_per_second=_array([b[3] for b in bars]),
+        parts=parts,
+        seconds_per_token=_array([[b[4][p] for p in parts] for b in bars]),
+    )

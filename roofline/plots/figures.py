@@ -28,12 +28,14 @@ from roofline.plots.data import (
     HeatmapData,
     MeasuredData,
     MemoryData,
+    PlacementData,
     RooflineData,
     breakdown_data,
     crossover_data,
     heatmap_data,
     measured_data,
     memory_data,
+    placement_data,
     roofline_data,
 )
 
@@ -41,7 +43,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-FigureData = RooflineData | CrossoverData | BreakdownData | HeatmapData | MeasuredData | MemoryData
+FigureData = (
+    RooflineData | CrossoverData | BreakdownData | HeatmapData | MeasuredData | MemoryData | PlacementData
+)
 
 CATEGORY_COLORS = {
     "attention": "#0072B2",
@@ -68,6 +72,16 @@ CATEGORY_LABELS = {
     "offload": "offload",
 }
 PHASE_MARKERS = {"decode": "o", "prefill": "^"}
+#: Parts of a split step (plots.data.PLACEMENT_PARTS): colour and legend label.
+PLACEMENT_STYLE = {
+    "gpu": ("GPU: attention, dense, norms", "#0072B2"),
+    "gpu_experts": ("GPU: routed experts", "#D55E00"),
+    "cpu": ("CPU: attention, dense, norms", "#56B4E9"),
+    "cpu_experts": ("CPU: routed experts", "#E69F00"),
+    "copy": ("weights copied to the GPU", "#7F3C8D"),
+    "link": ("activations over links", "#CC79A7"),
+    "host": ("host overhead", "#000000"),
+}
 FOOTPRINT_STYLE = {
     "weights": ("weights", "#0072B2"),
     "kv_cache": ("KV cache", "#56B4E9"),
@@ -664,3 +678,45 @@ def memory_figure(
     """Stacked footprint (weights, KV cache, workspace, runtime) of each model against each device's
     usable memory (horizontal lines)."""
     return draw(memory_data(devices, models, workload, engine, quant))
+
+
+@_draws(PlacementData, figsize=lambda d: (max(3.5, 0.55 * len(d.bar_models) + 1.5), 2.8))
+def _draw_placement(data: PlacementData, ax: Axes) -> None:
+    """Stacked time per token of each (model, placement) on one system; a placement that does not fit
+    is hatched and says so, every bar is labelled with its throughput."""
+    n = len(data.bar_models)
+    bottom = np.zeros(n)
+    for j, part in enumerate(data.parts):
+        label, color = PLACEMENT_STYLE[part]
+        vals = data.seconds_per_token[:, j] * 1e3
+        bars = ax.bar(range(n), vals, bottom=bottom, color=color, label=label, width=0.7, gid=f"bar:{part}")
+        for b, fits in zip(bars, data.fits, strict=True):
+            if not fits:
+                b.set_hatch("///")
+        bottom += vals
+    for i in range(n):
+        note = "" if data.fits[i] else "\n(does not fit)"
+        ax.text(
+            i, bottom[i], f"{data.tokens_per_second[i]:.0f} t/s{note}", ha="center", va="bottom", fontsize=5
+        )
+    names = [f"{m}\n{pl}" for m, pl in zip(data.bar_models, data.bar_placements, strict=True)]
+    ax.set_xticks(range(n), names, rotation=30, ha="right", fontsize=5.5)
+    ax.set_ylabel("time per token (ms)")
+    w = data.workload
+    ax.set_title(f"{data.system}: {w.test}, depth {w.depth}, batch {w.batch}")
+    ax.grid(axis="x", visible=False)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=PLACEMENT_STYLE[p][1], label=PLACEMENT_STYLE[p][0]) for p in data.parts]
+    if not data.fits.all():
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="does not fit"))
+    _legend_above(ax, float(bottom.max()) * 1.15, handles=handles, fontsize=5.5, ncol=2)
+
+
+def placement_figure(
+    system: Any,
+    models: Sequence[Any],
+    workload: Workload | None = None,
+    placements: Sequence[Any] | None = None,
+) -> Figure:
+    return draw(placement_data(system, models, workload, placements))
