@@ -14,7 +14,10 @@ Assumptions, stated once:
 - A step reads each touched weight once (weights are shared by all tokens of the step); the
   embedding is a row gather (one row per token); the LM head produces one row of logits per sequence.
 - The KV cache of a sequence is read once per step and layer (flash-attention tile re-reads ignored);
-  the step writes one K/V entry per token and layer.
+  the step writes one K/V entry per token and layer. A KV-shared layer (Gemma-3n/4 E-models) reads
+  its source layer's cache again and writes none.
+- Per-layer embeddings: a token gathers one row of the per-layer table (n_layers x width values);
+  the table itself is stored (footprint) but, like the token embedding, never streamed.
 - Experts touched per MoE layer follow routing.py (uniform independent routing by default).
 """
 
@@ -38,6 +41,7 @@ FLOAT_TYPES = ("F32", "F16", "BF16")
 OPERATORS: dict[str, str] = {
     "embedding": "embedding",
     "norms": "norms",
+    "per_layer_input": "embedding",
     "attn_qkv": "attention",
     "attn_core": "kv",
     "attn_output": "attention",
@@ -57,6 +61,15 @@ OPERATORS: dict[str, str] = {
 DELTA_RULE_FLOPS = 8
 #: ... and of a Mamba-2 scan: decay (1), add dt * x * B (2), read out with C (2).
 SSM_SCAN_FLOPS = 5
+
+#: Graph nodes per layer of Gemma-3n's side paths (estimated from the order of operations in
+#: transformers' Gemma3nTextDecoderLayer, not counted in a llama.cpp graph): the per-layer input
+#: (gate matmul, GELU, multiply, projection, norm, add), AltUp (router norm, router, tanh,
+#: coefficient matmuls, the prediction mix, innovation, correction, scale) and Laurel (two
+#: matmuls, norm, add).
+PER_LAYER_INPUT_KERNELS = 6
+ALTUP_KERNELS = 16
+LAUREL_KERNELS = 4
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,17 @@ class ModelTables:
     kv_per_token_global: float | None = None
     global_qk_dim: float | None = None
     global_v_dim: float | None = None
+    # KV-shared layers (Gemma-3n/4 E-models) among the global and the sliding attention layers:
+    # they read their source layer's cache but write none
+    n_kv_shared_global: int = 0
+    n_kv_shared_sliding: int = 0
+    # per-layer embeddings and AltUp/Laurel (operator per_layer_input): bytes of the per-layer
+    # table's row a token gathers; FLOPs and activation channels per token beyond the matmuls
+    # (AltUp's mix of its residual copies); graph nodes per step
+    per_layer_row_bytes: float = 0.0
+    side_flops_per_token: float = 0.0
+    side_act_width: float = 0.0
+    side_kernels: float = 0.0
     popularity: np.ndarray | None = field(default=None, compare=False)
 
     @property
@@ -112,6 +136,8 @@ ROLE_OPERATOR: dict[str, str] = {
     "shared_expert": "shared_experts",
     "ffn": "dense_ffn",
     "ssm_param": "ssm_core",
+    "per_layer": "per_layer_input",
+    "per_layer_embedding": "per_layer_input",
 }
 
 
@@ -147,12 +173,15 @@ def build_tables(
     dq = dict.fromkeys(OPERATORS, 0.0)
     fl = dict.fromkeys(OPERATORS, 0.0)
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
-    embd_row = 0.0
+    embd_row = ple_row = 0.0
     for t in model.tensors:
         if t.role == "mtp":
             continue  # MTP modules are loaded (footprint: quant.file_size) but not run in decode
         op = operator_of(t, model.id)
         wt = tensor_type(model, t, quant)
+        if t.role == "per_layer_embedding":  # gathered, one row per token (footprint: file_size)
+            ple_row = t.row_length * wt.bytes_per_weight
+            continue
         wb[op] += t.numel * wt.bytes_per_weight
         pr[op] += t.numel
         dq[op] += t.numel * wt.dequant_ops
@@ -193,6 +222,9 @@ def build_tables(
             flops += n * (per_element * spec.scan_elements + 2 * spec.conv_width * spec.conv_channels)
             width += n * spec.conv_channels
     counts["ssm_core"] = len(model.layers_with("linear_attention")) + len(model.layers_with("mamba"))
+    shared = [i for i in attn_layers if model.is_kv_shared_layer(i)]
+    shared_global = sum(model.is_global_layer(i) for i in shared)
+    side_flops, side_width, side_kernels = _side_paths(model)
     return ModelTables(
         model=model,
         quant=quant,
@@ -218,8 +250,37 @@ def build_tables(
         kv_per_token_global=2 * global_kv * global_dim * KV_DTYPES[kv_key] if differs else None,
         global_qk_dim=global_dim if differs else None,
         global_v_dim=global_dim if differs else None,
+        n_kv_shared_global=shared_global,
+        n_kv_shared_sliding=len(shared) - shared_global,
+        per_layer_row_bytes=ple_row,
+        side_flops_per_token=side_flops,
+        side_act_width=side_width,
+        side_kernels=side_kernels,
         popularity=popularity,
     )
+
+
+def _side_paths(model: Model) -> tuple[float, float, float]:
+    """Per token, beyond the matmuls of operator per_layer_input: FLOPs, activation channels read
+    and written, and graph nodes per step. AltUp mixes its n residual copies twice per layer
+    (prediction: an n x n mix of n x d values, 2 n^2 d FLOPs plus n d adds; correction: ~3 n d),
+    reading and writing all n copies each time (4 n d channels); the per-layer input reads its
+    width-wide slice and adds d_model channels back; Laurel reads and writes d_model."""
+    d, n_layers = model.d_model, model.n_layers
+    ple, alt = model.per_layer_embedding, model.altup
+    flops = width = kernels = 0.0
+    if ple is not None:
+        width += n_layers * ple.width + n_layers * (ple.width + 2 * d)
+        kernels += n_layers * PER_LAYER_INPUT_KERNELS
+    if alt is not None:
+        n = alt.num_inputs
+        flops += n_layers * (2 * n * n * d + 4 * n * d)
+        width += n_layers * 4 * n * d + 2 * (n - 1) * d  # + the projections in and out of the copies
+        kernels += n_layers * ALTUP_KERNELS
+        if alt.laurel_rank:
+            width += n_layers * 2 * d
+            kernels += n_layers * LAUREL_KERNELS
+    return flops, width, kernels
 
 
 @dataclass(frozen=True)
@@ -340,6 +401,29 @@ def step_operators(
             stored_weight_bytes=tb.weight_bytes["norms"],
         )
     )
+    if tb.layers["per_layer_input"]:
+        # per-layer embeddings, AltUp and Laurel (Gemma-3n/4 E-models): small matmuls every token
+        # runs, the per-layer table's row it gathers, and AltUp's mixing of the residual copies
+        n_side = tb.layers["per_layer_input"]
+        side_float = tb.is_float("per_layer_input")
+        ops.append(
+            Operator(
+                name="per_layer_input",
+                category=OPERATORS["per_layer_input"],
+                kind="matmul",
+                peak="matmul_float" if side_float else "matmul",
+                efficiency="float_compute_efficiency" if side_float else "compute_efficiency",
+                count=n_side,
+                flops=2 * tokens * tb.params["per_layer_input"] + tokens * tb.side_flops_per_token,
+                weight_bytes=tb.weight_bytes["per_layer_input"] + tokens * tb.per_layer_row_bytes,
+                kv_bytes=0,
+                act_bytes=tokens * tb.side_act_width * act,
+                kernels=tb.side_kernels,
+                dequant_ops=tb.dequant_ops["per_layer_input"],
+                stored_weight_bytes=tb.weight_bytes["per_layer_input"],
+                shape=(tokens, tb.params["per_layer_input"] / n_side / d, d),
+            )
+        )
     extra = (kc.qk_norm if a.qk_norm else 0) + (kc.qkv_bias if a.qkv_bias else 0)
     ops.append(mm("attn_qkv", extra, d + q_dim + 2 * kv_dim))
     # attention core: keys attended per query and cache read per sequence, capped by sliding windows;
@@ -356,7 +440,9 @@ def step_operators(
     keys_sum = keys_g + keys_s
     if n_attn:
         per_pair_s, per_pair_g = 2 * tb.qk_dim + 2 * tb.v_dim + 5, 2 * qk_g + 2 * v_g + 5
-        written = tb.n_global * kv_g + tb.n_sliding * tb.kv_per_token_layer
+        written = (tb.n_global - tb.n_kv_shared_global) * kv_g + (
+            tb.n_sliding - tb.n_kv_shared_sliding
+        ) * tb.kv_per_token_layer
         ops.append(
             Operator(
                 name="attn_core",

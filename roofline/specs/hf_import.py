@@ -52,6 +52,8 @@ SUPPORTED = (
     "ernie4_5_moe",
     "gemma4",
     "gemma4_text",
+    "gemma3n",
+    "gemma3n_text",
 )
 #: DeepSeek-V3's architecture under other names: MLA, sigmoid routing, shared experts, dense first layers
 MLA_FAMILIES = ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe_lite")
@@ -100,6 +102,17 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "ernie4_5_moe": {"moe_layer_start_index": 1, "moe_layer_interval": 1, "moe_num_shared_experts": 0},
     # Gemma4TextConfig
     "gemma4_text": {"hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True},
+    # Gemma3nTextConfig
+    "gemma3n_text": {
+        "hidden_activation": "gelu_pytorch_tanh",
+        "tie_word_embeddings": True,
+        "sliding_window": 512,
+        "vocab_size_per_layer_input": 262144,
+        "hidden_size_per_layer_input": 256,
+        "altup_num_inputs": 4,
+        "laurel_rank": 64,
+        "num_kv_shared_layers": 15,
+    },
 }
 _ACT = {
     "relu2": "relu",  # Nemotron-H's squared ReLU: up and down projections, like ReLU
@@ -216,6 +229,7 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
             "qwen3_5": "qwen3_5_text",
             "qwen3_5_moe": "qwen3_5_moe_text",
             "gemma4": "gemma4_text",
+            "gemma3n": "gemma3n_text",
         }.get(top_type, top_type)
     inner = cfg.get("model_type")
     mt = inner if isinstance(inner, str) and inner in SUPPORTED else top_type
@@ -253,7 +267,8 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         "head_dim": head_dim,
         "qkv_bias": mt in ("qwen2", "qwen2_moe") or cf.bool("attention_bias"),
         "o_bias": mt in ("gpt_oss", "phimoe") and cf.bool("attention_bias"),
-        "qk_norm": mt in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text", "gemma4_text", *DELTANET_FAMILIES)
+        "qk_norm": mt
+        in ("qwen3", "qwen3_moe", "olmoe", "gemma3_text", "gemma4_text", "gemma3n_text", *DELTANET_FAMILIES)
         or (mt in ("hunyuan_v1_moe", "minimax_m2") and cf.bool("use_qk_norm")),  # Llama-4's is weightless
         "sinks": mt == "gpt_oss",
         "sliding_window": None,
@@ -273,7 +288,10 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         }
         attention["head_dim"] = attention["mla"]["qk_nope_head_dim"] + attention["mla"]["qk_rope_head_dim"]
     d_ff_key = "intermediate_size_mlp" if mt == "llama4_text" else "intermediate_size"
-    d_ff = cf.int(d_ff_key, 1, MAX_WIDTH, default=None)
+    if mt == "gemma3n_text":  # one width per layer (MatFormer slicing): the spec holds one
+        d_ff = _per_layer(cf, d_ff_key, 1, MAX_WIDTH)
+    else:
+        d_ff = cf.int(d_ff_key, 1, MAX_WIDTH, default=None)
     spec: dict[str, Any] = {
         "id": model_id,
         "name": cf.str("_name_or_path") or model_id,
@@ -284,7 +302,7 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         "vocab_size": cf.int("vocab_size", 1, MAX_VOCAB),
         "tied_embeddings": cf.bool("tie_word_embeddings"),
         "norm": "layernorm" if mt == "phimoe" else "rmsnorm",
-        "norms_per_layer": 4 if mt in ("gemma2", "gemma3_text", "gemma4_text") else 2,
+        "norms_per_layer": 4 if mt in ("gemma2", "gemma3_text", "gemma4_text", "gemma3n_text") else 2,
         "attention": attention,
         "ffn": {"d_ff": d_ff, "activation": _ACT[act_name], "bias": False},
         "moe": _moe(cf, need),
@@ -297,6 +315,8 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
         _granite_hybrid(cf, spec)
     elif mt == "gemma4_text":
         _gemma4(cf, spec)
+    elif mt == "gemma3n_text":
+        _gemma3n(cf, spec)
     if mt == "minimax_m2":  # q_norm/k_norm over the whole projection (qk_norm_type per_layer)
         attention["qk_norm_whole"] = cf.str("qk_norm_type", "per_layer") == "per_layer"
     mtp = cf.int("num_nextn_predict_layers", 0, 16, default=0)
@@ -311,7 +331,15 @@ def config_to_spec(cfg: dict[str, Any], where: str, model_id: str, source: str) 
 
 
 #: families whose imports record max_context (older bundled specs were written without it)
-_RECORD_CONTEXT = ("glm4_moe", "glm4_moe_lite", "kimi_k2", "ernie4_5_moe", "gemma4_text", "granitemoehybrid")
+_RECORD_CONTEXT = (
+    "glm4_moe",
+    "glm4_moe_lite",
+    "kimi_k2",
+    "ernie4_5_moe",
+    "gemma4_text",
+    "granitemoehybrid",
+    "gemma3n_text",
+)
 
 
 def _granite_hybrid(cf: _Config, spec: dict[str, Any]) -> None:
@@ -346,14 +374,16 @@ def _granite_hybrid(cf: _Config, spec: dict[str, Any]) -> None:
 def _gemma4(cf: _Config, spec: dict[str, Any]) -> None:
     """Gemma-4: sliding/global interleave where the global layers have wider heads, fewer KV heads
     and K = V; the MoE variants run a dense MLP next to the routed experts in every layer (kept as
-    an ungated shared expert: the same weights, read by every token). Per-layer embeddings and
-    KV shared across layers (the small E2B/E4B variants) are not modelled: refused."""
-    if cf.int("hidden_size_per_layer_input", 0, MAX_WIDTH, default=0):
+    an ungated shared expert: the same weights, read by every token). The small E2B/E4B variants
+    add per-layer embeddings and KV shared across their last layers (_per_layer_inputs)."""
+    _per_layer_inputs(cf, spec)
+    if spec["attention"]["kv_shared_layers"] and cf.bool("use_double_wide_mlp"):
         raise SpecError(
-            cf.where, "per-layer embeddings (Gemma-4 E2B/E4B) are not modelled", "hidden_size_per_layer_input"
+            cf.where,
+            "use_double_wide_mlp (the KV-shared layers' FFN twice as wide) is not modelled: the spec"
+            " holds one FFN width for every layer",
+            "use_double_wide_mlp",
         )
-    if cf.int("num_kv_shared_layers", 0, MAX_LAYERS, default=0):
-        raise SpecError(cf.where, "KV shared across layers is not modelled", "num_kv_shared_layers")
     a = spec["attention"]
     if a["global_every"] is None:
         raise SpecError(cf.where, "expected a sliding/global interleave", "layer_types")
@@ -373,6 +403,38 @@ def _gemma4(cf: _Config, spec: dict[str, Any]) -> None:
         }
         spec["ffn"]["d_ff"] = None
     spec["norms_per_layer"] = 7 if spec["moe"] else 4  # + post_feedforward_layernorm_1/_2, pre_..._2
+
+
+def _per_layer_inputs(cf: _Config, spec: dict[str, Any]) -> None:
+    """Per-layer embeddings (hidden_size_per_layer_input wide, vocab_size_per_layer_input rows)
+    and the last num_kv_shared_layers layers reusing earlier layers' KV (Gemma-3n, Gemma-4 E)."""
+    width = cf.int("hidden_size_per_layer_input", 0, MAX_WIDTH, default=0)
+    if width:
+        spec["per_layer_embedding"] = {
+            "width": width,
+            "vocab_size": cf.int("vocab_size_per_layer_input", 1, MAX_VOCAB),
+        }
+    shared = cf.int("num_kv_shared_layers", 0, MAX_LAYERS, default=0)
+    if shared >= spec["n_layers"]:
+        raise SpecError(
+            cf.where, f"expected fewer than {spec['n_layers']} shared layers", "num_kv_shared_layers"
+        )
+    spec["attention"]["kv_shared_layers"] = shared
+
+
+def _gemma3n(cf: _Config, spec: dict[str, Any]) -> None:
+    """Gemma-3n: Gemma-3's sliding/global attention (layer_types) with per-layer embeddings, KV
+    shared across the last num_kv_shared_layers layers, AltUp over altup_num_inputs residual copies
+    and a Laurel low-rank branch per layer (transformers' modeling_gemma3n.py). Activation sparsity
+    (activation_sparsity_pattern) zeroes FFN activations after the gate: every weight is still
+    read and multiplied, so it changes no cost here."""
+    if spec["attention"]["global_every"] is None:
+        raise SpecError(cf.where, "expected a sliding/global interleave", "layer_types")
+    _per_layer_inputs(cf, spec)
+    spec["altup"] = {
+        "num_inputs": cf.int("altup_num_inputs", 2, 64),
+        "laurel_rank": cf.int("laurel_rank", 0, MAX_WIDTH),
+    }
 
 
 def _deltanet(cf: _Config, spec: dict[str, Any]) -> None:
@@ -500,6 +562,7 @@ def _moe(cf: _Config, need: Any) -> dict[str, Any] | None:
         "gemma2",
         "gemma3_text",
         "gemma4_text",  # its MoE (enable_moe_block) is read by _gemma4
+        "gemma3n_text",
         "granite",
         "phi3",
         "qwen3_5_text",

@@ -61,6 +61,10 @@ class Attention(Frozen):
     k_eq_v: bool = False
     # qk_norm over the whole q/k projection rather than one head at a time (OLMoE, MiniMax-M2)
     qk_norm_whole: bool = False
+    # Gemma-3n / Gemma-4 E-models (num_kv_shared_layers): the last kv_shared_layers layers compute
+    # no K and V and store no cache; each attends over the cache of the last earlier layer of its
+    # own kind (sliding or global), which it reads again. They hold no k/v projections.
+    kv_shared_layers: int = Field(default=0, ge=0, le=MAX_LAYERS)
     mla: MLA | None = None
 
     @model_validator(mode="after")
@@ -89,6 +93,8 @@ class Attention(Frozen):
         glob = self.global_head_dim or self.global_n_kv_heads or self.k_eq_v
         if glob and (self.global_every is None or self.mla is not None):
             raise ValueError("global_head_dim, global_n_kv_heads and k_eq_v need a sliding/global interleave")
+        if self.kv_shared_layers and self.mla is not None:
+            raise ValueError("kv_shared_layers is not defined for MLA")
         return self
 
     def geometry(self, is_global: bool) -> tuple[int, int]:
@@ -221,6 +227,29 @@ class Mamba2(Frozen):
         return self.d_inner * self.d_state
 
 
+class PerLayerEmbedding(Frozen):
+    """Per-layer embeddings (Gemma-3n, Gemma-4 E2B/E4B): a second token table of vocab_size rows of
+    n_layers x width, of which one row (width values per layer) is gathered per token; the model
+    projects its hidden state to the same n_layers x width, and each layer mixes its slice back
+    into the residual stream through a gate (d_model -> width) and a projection (width -> d_model).
+    The table is large (Gemma-3n E4B: 2.35B parameters) but a token reads only one row of it."""
+
+    width: int = Field(gt=0, le=MAX_WIDTH)  # hidden_size_per_layer_input
+    vocab_size: int = Field(gt=0, le=MAX_VOCAB)  # vocab_size_per_layer_input
+
+
+class AltUp(Frozen):
+    """Gemma-3n's Alternating Updates: the residual stream is kept as num_inputs copies; the
+    embedding is projected into num_inputs - 1 extra copies (and back before the LM head) by
+    d_model x d_model matrices; each layer predicts all copies from the active one with a
+    num_inputs x num_inputs mixture chosen by a small router (d_model -> num_inputs), runs on
+    the active copy, then corrects the others. Laurel (laurel_rank) is a low-rank residual
+    branch per layer: d_model -> rank -> d_model, then a norm."""
+
+    num_inputs: int = Field(ge=2, le=64)  # altup_num_inputs
+    laurel_rank: int = Field(default=0, ge=0, le=MAX_WIDTH)  # laurel_rank; 0 = no Laurel branch
+
+
 class RecordedTypes(Frozen):
     """A tensor's storage types as a GGUF file has them (`roofline model import model.gguf`):
     one type for every layer holding the tensor, or one per such layer in layer order."""
@@ -272,6 +301,8 @@ class Model(Frozen):
     layer_pattern: tuple[str, ...] = Field(default=("attention",), min_length=1, max_length=MAX_LAYERS)
     linear_attention: GatedDeltaNet | None = None
     mamba: Mamba2 | None = None
+    per_layer_embedding: PerLayerEmbedding | None = None
+    altup: AltUp | None = None
     gguf_types: GGUFTypes | None = None  # per-tensor types read from a GGUF file (see GGUFTypes)
     # multi-token-prediction modules the checkpoint ships (num_nextn_predict_layers): each one
     # decoder layer shaped like the last, plus eh_proj (2 d -> d) and two norms. llama.cpp loads
@@ -307,6 +338,20 @@ class Model(Frozen):
                 raise ValueError(f"layer_pattern uses {mixer} layers but the spec has no '{mixer}' section")
             if spec is not None and not used:
                 raise ValueError(f"'{mixer}' is set but no layer in layer_pattern uses it")
+        shared = self.attention.kv_shared_layers
+        if shared >= self.n_layers:
+            raise ValueError(
+                f"attention.kv_shared_layers ({shared}) must be below n_layers ({self.n_layers})"
+            )
+        if shared:
+            first = self.n_layers - shared
+            for i in range(first, self.n_layers):
+                if self.mixer(i) == "attention" and self.kv_source_layer(i) is None:
+                    kind = "global" if self.is_global_layer(i) else "sliding"
+                    raise ValueError(
+                        f"attention.kv_shared_layers {shared}: layer {i} ({kind}) has no earlier {kind}"
+                        f" attention layer below layer {first} whose cache it could reuse"
+                    )
         if self.gguf_types is not None:
             self._check_recorded_types(self.gguf_types)
         return self
@@ -379,6 +424,22 @@ class Model(Frozen):
             return False
         return i >= m.first_k_dense and (i + 1) % m.moe_every == 0 and i not in m.dense_layers
 
+    def is_kv_shared_layer(self, i: int) -> bool:
+        """Whether attention layer i reuses an earlier layer's KV cache (attention.kv_shared_layers)."""
+        shared = self.attention.kv_shared_layers
+        return bool(shared) and i >= self.n_layers - shared and self.mixer(i) == "attention"
+
+    def kv_source_layer(self, i: int) -> int | None:
+        """The layer whose cache attention layer i attends over: i itself, or for a KV-shared layer
+        the last layer of the same kind (sliding or global) before the shared ones (transformers'
+        Gemma3nTextAttention.kv_shared_layer_index); None when there is none."""
+        if not self.is_kv_shared_layer(i):
+            return i
+        first = self.n_layers - self.attention.kv_shared_layers
+        glob = self.is_global_layer(i)
+        own = [j for j in range(first) if self.mixer(j) == "attention" and self.is_global_layer(j) == glob]
+        return own[-1] if own else None
+
     def is_global_layer(self, i: int) -> bool:
         """Whether layer i attends to the whole context (else a sliding window of `sliding_window`)."""
         a = self.attention
@@ -424,13 +485,21 @@ class Model(Frozen):
                 total += t.numel
         return total
 
+    @property
+    def per_layer_embedding_params(self) -> int:
+        """Parameters of the per-layer embedding table (a token reads one row of it); included in
+        total_params and, like the token embedding, in active_params."""
+        return sum(t.numel for t in self.tensors if t.role == "per_layer_embedding")
+
     def kv_bytes_per_token(self, bytes_per_element: float, context: int | None = None) -> float:
-        """KV-cache bytes one token adds over all layers (MLA caches the latent plus the rope key).
-        With `context`, sliding-window layers stop growing past their window: the mean bytes per
-        token of a `context`-long cache."""
+        """KV-cache bytes one token adds over all layers (MLA caches the latent plus the rope key;
+        KV-shared layers add none). With `context`, sliding-window layers stop growing past their
+        window: the mean bytes per token of a `context`-long cache."""
         a = self.attention
         total = 0.0
         for i in self.layers_with("attention"):
+            if self.is_kv_shared_layer(i):
+                continue  # reads an earlier layer's cache, stores none
             per_layer = self.kv_elements_per_token_layer(i) * bytes_per_element
             if context is None or self.is_global_layer(i):
                 total += per_layer
@@ -486,6 +555,7 @@ class Tensor:
 def _tensors(m: Model) -> list[Tensor]:
     d = m.d_model
     out = [Tensor("token_embd", None, (m.vocab_size, d), "embedding")]
+    out += _side_tensors(m, None)
     mixer_tensors = {
         "attention": _attention_tensors,
         "linear_attention": _linear_attention_tensors,
@@ -497,6 +567,7 @@ def _tensors(m: Model) -> list[Tensor]:
             out += mixer_tensors[mixer](m, i)
         if m.has_ffn(i):
             out += _ffn_tensors(m, i)
+        out += _side_tensors(m, i)
         out += [Tensor(f"norm{j}", i, (d,), "norm") for j in range(m.norms_per_layer)]
         if m.norm == "layernorm":
             out += [Tensor(f"norm{j}_bias", i, (d,), "norm") for j in range(m.norms_per_layer)]
@@ -506,6 +577,51 @@ def _tensors(m: Model) -> list[Tensor]:
     for i in range(m.n_layers, m.n_layers + m.mtp_layers):
         out += _mtp_tensors(m, i, mixer_tensors)
     return out
+
+
+def _side_tensors(m: Model, i: int | None) -> list[Tensor]:
+    """Per-layer embeddings and AltUp/Laurel (Gemma-3n, Gemma-4 E-models; transformers'
+    Gemma3nTextModel and Gemma3nTextDecoderLayer), named as llama.cpp's gemma3n GGUFs name them.
+    i None: the model-level tensors (the per-layer table, the projection to all layers' inputs
+    and its norm, AltUp's projections in and out of the extra copies); else layer i's."""
+    d, ple, alt = m.d_model, m.per_layer_embedding, m.altup
+    t: list[Tensor] = []
+    if i is None:
+        if ple is not None:
+            n = m.n_layers * ple.width
+            t += [
+                Tensor("per_layer_token_embd", None, (ple.vocab_size, n), "per_layer_embedding"),
+                Tensor("per_layer_model_proj", None, (n, d), "per_layer"),
+                Tensor("per_layer_proj_norm", None, (ple.width,), "norm"),
+            ]
+        if alt is not None:
+            t += [
+                Tensor("altup_proj", None, (alt.num_inputs - 1, d, d), "per_layer"),
+                Tensor("altup_unembd_proj", None, (alt.num_inputs - 1, d, d), "per_layer"),
+            ]
+        return t
+    if ple is not None:
+        t += [
+            Tensor("inp_gate", i, (ple.width, d), "per_layer"),
+            Tensor("proj", i, (d, ple.width), "per_layer"),
+            Tensor("post_norm", i, (d,), "norm"),
+        ]
+    if alt is not None:
+        n = alt.num_inputs
+        t += [
+            Tensor("altup_correct_coef", i, (n, n), "per_layer"),
+            Tensor("altup_correct_scale", i, (d,), "norm"),
+            Tensor("altup_predict_coef", i, (n * n, n), "per_layer"),
+            Tensor("altup_router", i, (n, d), "per_layer"),
+            Tensor("altup_router_norm", i, (d,), "norm"),
+        ]
+        if alt.laurel_rank:
+            t += [
+                Tensor("laurel_l", i, (alt.laurel_rank, d), "per_layer"),
+                Tensor("laurel_r", i, (d, alt.laurel_rank), "per_layer"),
+                Tensor("laurel_post_norm", i, (d,), "norm"),
+            ]
+    return t
 
 
 def _mtp_tensors(m: Model, i: int, mixer_tensors: dict) -> list[Tensor]:
@@ -553,28 +669,25 @@ def _attention_tensors(m: Model, i: int) -> list[Tensor]:
     is_global = m.is_global_layer(i)
     head_dim, n_kv = a.geometry(is_global)
     q, kv = a.n_heads * head_dim, n_kv * head_dim
-    t += [
-        Tensor("attn_q", i, (2 * q if a.output_gate else q, d), "attention"),
-        Tensor("attn_k", i, (kv, d), "attention"),
-    ]
-    if not (a.k_eq_v and is_global):
+    shared = m.is_kv_shared_layer(i)  # no k/v projections: it attends over an earlier layer's cache
+    t.append(Tensor("attn_q", i, (2 * q if a.output_gate else q, d), "attention"))
+    if not shared:
+        t.append(Tensor("attn_k", i, (kv, d), "attention"))
+    if not (a.k_eq_v and is_global) and not shared:
         t.append(Tensor("attn_v", i, (kv, d), "attention"))
     t.append(Tensor("attn_output", i, (d, q), "attention"))
     if a.qkv_bias:
-        t += [
-            Tensor("attn_q_bias", i, (q,), "bias"),
-            Tensor("attn_k_bias", i, (kv,), "bias"),
-            Tensor("attn_v_bias", i, (kv,), "bias"),
-        ]
+        t.append(Tensor("attn_q_bias", i, (q,), "bias"))
+        if not shared:
+            t += [Tensor("attn_k_bias", i, (kv,), "bias"), Tensor("attn_v_bias", i, (kv,), "bias")]
     if a.o_bias:
         t.append(Tensor("attn_output_bias", i, (d,), "bias"))
     if a.qk_norm:
         # OLMoE and MiniMax-M2 normalise the whole q/k projection; Qwen3 and Gemma one head at a time.
         per_head = m.family != "olmoe" and not a.qk_norm_whole
-        t += [
-            Tensor("attn_q_norm", i, (head_dim if per_head else q,), "norm"),
-            Tensor("attn_k_norm", i, (head_dim if per_head else kv,), "norm"),
-        ]
+        t.append(Tensor("attn_q_norm", i, (head_dim if per_head else q,), "norm"))
+        if not shared:
+            t.append(Tensor("attn_k_norm", i, (head_dim if per_head else kv,), "norm"))
     if a.sinks:
         t.append(Tensor("attn_sinks", i, (a.n_heads,), "bias"))
     return t
