@@ -238,3 +238,33 @@ def test_placement_figure_data_adds_up_and_draws(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "p.png").stat().st_size > 0 and "cpu_experts" in (tmp_path / "p.csv").read_text()
+
+
+def test_predict_on_a_system_with_a_placement():
+    r = subprocess.run(
+        [
+            "roofline",
+            "predict",
+            "--system",
+            "desktop-rtx-4060-r9-7950x",
+            "--model",
+            "qwen3-30b-a3b",
+            "--placement",
+            "n-cpu-moe=31",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    want = system_step("desktop-rtx-4060-r9-7950x", "qwen3-30b-a3b", DECODE, Placement(n_cpu_moe=31))
+    assert out["tokens_per_second"] == pytest.approx(want.tokens_per_second, rel=1e-9)
+    assert out["flags"] == "-ngl 49 --n-cpu-moe 31" and {p["role"] for p in out["parts"]} == {"cpu", "gpu"}
+    both = subprocess.run(
+        ["roofline", "predict", "--device", "rtx-4090", "--system", "h200-machine", "--model", "qwen3-8b"],
+        capture_output=True,
+        text=True,
+    )
+    assert both.returncode == 2 and "--device D, or --system S" in both.stderr

@@ -167,3 +167,45 @@ def validate_placements(path: str, output: str | None, force: bool, as_json: boo
     )
     if output:
         click.echo(f"wrote {output}")
+
+
+def predict_on_system(
+    system: str, model: str, placement: str | None, workload: Any, run_options: dict[str, Any], as_json: bool
+) -> None:
+    """`predict --system S --placement P`: one placement's step, part by part."""
+    from roofline.model.placement import parse_placement, system_step
+
+    pl = parse_placement(placement or "")
+    step = system_step(
+        system,
+        model,
+        workload,
+        pl,
+        quant=run_options.get("quant"),
+        engine=run_options.get("engine"),
+        kv_dtype=run_options.get("kv_dtype", "f16"),
+    )
+    if as_json:
+        echo_json(step.to_json())
+        return
+    w = step.workload
+    click.echo(
+        f"{step.model.id} on {step.system.id} ({step.quant}, {w.test} at depth {w.depth}, batch {w.batch}), "
+        f"{pl.label()}: {pl.flags(step.model)}"
+    )
+    click.echo(f"  {step.tokens_per_second:.1f} tokens/s, {step.seconds * 1e3:.2f} ms per step")
+    for p in step.parts:
+        mem = (p.weight_bytes + p.kv_bytes) / 2**30
+        fits = "fits" if p.fits else "DOES NOT FIT"
+        click.echo(
+            f"  {p.role:<5} {p.device} ({p.engine}): {p.seconds * 1e3:8.2f} ms"
+            + (f" (of which {p.copy_seconds * 1e3:.2f} ms copying weights in)" if p.copy_seconds else "")
+            + f"; {mem:.1f} of {p.usable_bytes / 2**30:.1f} GiB, {fits}"
+        )
+        for t in sorted(p.times, key=lambda t: -float(t.seconds))[:4]:
+            click.echo(f"          {t.op.name:<16} {float(t.seconds) * 1e3:8.3f} ms")
+    click.echo(
+        f"  links: {step.link_seconds * 1e3:.3f} ms ({step.link_bytes / 1e6:.1f} MB); host {step.host_seconds * 1e3:.3f} ms"
+    )
+    for n in step.notes:
+        click.echo(f"  note: {n}")

@@ -46,13 +46,37 @@ MODEL = click.option(
 
 
 @click.command()
-@DEVICE
+@click.option(
+    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
+)
+@click.option("--system", default=None, type=REF, help="System id or YAML (instead of --device).")
+@click.option(
+    "--placement",
+    default=None,
+    help='With --system: e.g. "n-cpu-moe=24", "ngl=20", "gpus=2,sm=row", "tp=4,ep=1" '
+    "(default: all on one GPU).",
+)
 @MODEL
 @workload_options
 def predict(
-    device: str, model_ref: str, workload: Workload, run_options: dict[str, Any], as_json: bool
+    device: str | None,
+    system: str | None,
+    placement: str | None,
+    model_ref: str,
+    workload: Workload,
+    run_options: dict[str, Any],
+    as_json: bool,
 ) -> None:
     """Predict throughput, per-operator time, memory and energy of one model on one device."""
+    if (device is None) == (system is None):
+        raise click.UsageError("give --device D, or --system S (with --placement P)")
+    if system is not None:
+        from roofline.cli.place import predict_on_system
+
+        predict_on_system(system, model_ref, placement, workload, run_options, as_json)
+        return
+    if placement is not None:
+        raise click.UsageError("--placement needs --system")
     p = api.predict(device, model_ref, workload, **run_options)
     if as_json:
         echo_json(p.to_json())
