@@ -205,7 +205,8 @@ def predict_on_system(
         for t in sorted(p.times, key=lambda t: -float(t.seconds))[:4]:
             click.echo(f"          {t.op.name:<16} {float(t.seconds) * 1e3:8.3f} ms")
     click.echo(
-        f"  links: {step.link_seconds * 1e3:.3f} ms ({step.link_bytes / 1e6:.1f} MB); host {step.host_seconds * 1e3:.3f} ms"
+        f"  links: {step.link_seconds * 1e3:.3f} ms ({step.link_bytes / 1e6:.1f} MB); "
+        f"host {step.host_seconds * 1e3:.3f} ms"
     )
     for n in step.notes:
         click.echo(f"  note: {n}")
