@@ -268,3 +268,29 @@ def test_predict_on_a_system_with_a_placement():
         text=True,
     )
     assert both.returncode == 2 and "--device D, or --system S" in both.stderr
+
+
+def test_llama_cpp_pipelines_prefill_micro_batches_across_gpus():
+    """-sm layer over 2 GPUs with every layer on them: a 1024-token prompt is 2 micro-batches of 512,
+    pipelined, so the GPUs' time is (1 + 1/2) / 2 of running them one after the other; decode and a
+    single micro-batch are not pipelined."""
+    w = Workload(test="pp1024")
+    step = system_step("desktop-2x-rtx-3090-r9-7950x", "llama-3.1-8b", w, Placement(gpus=2))
+    gpu = sum(p.seconds for p in step.parts if p.role.startswith("gpu"))
+    rest = (
+        sum(p.seconds for p in step.parts if not p.role.startswith("gpu"))
+        + step.link_seconds
+        + step.host_seconds
+    )
+    assert step.seconds - rest == pytest.approx(0.75 * gpu, rel=1e-9)
+    for test in ("pp512", "tg128"):
+        one = system_step(
+            "desktop-2x-rtx-3090-r9-7950x", "llama-3.1-8b", Workload(test=test), Placement(gpus=2)
+        )
+        gpu = sum(p.seconds for p in one.parts if p.role.startswith("gpu"))
+        rest = (
+            sum(p.seconds for p in one.parts if not p.role.startswith("gpu"))
+            + one.link_seconds
+            + one.host_seconds
+        )
+        assert one.seconds - rest == pytest.approx(gpu, rel=1e-9)

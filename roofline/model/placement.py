@@ -10,7 +10,10 @@ host's, and the link crossings between them.
 
 Assumptions, stated once (each from how the engines work; sources in the function docstrings):
 - The parts of one step run one after the other (llama.cpp's scheduler runs its graph splits in
-  order; one token cannot enter layer i + 1 before layer i is done), so their times add. A unified-
+  order; one token cannot enter layer i + 1 before layer i is done), so their times add; except in
+  prefill over several GPUs holding every layer (-sm layer), where llama.cpp pipelines the
+  micro-batches of a batch: a batch of u micro-batches takes t (1 + (u - 1) / min(4, GPUs)) for t
+  one micro-batch's time through all GPUs (pipeline fill, then one micro-batch per stage time). A unified-
   memory system therefore has no bandwidth contention between its CPU and GPU within a step.
 - A split of an operator over layers is proportional to the layers each part holds; kernels split
   the same way. A tensor- or row-parallel split divides FLOPs and bytes, not the kernel count.
@@ -31,6 +34,7 @@ Assumptions, stated once (each from how the engines work; sources in the functio
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -52,6 +56,12 @@ LINK_ACT_BYTES = 4
 #: Micro-batch size from which llama.cpp's GPU back-ends run host-resident weight matmuls on the
 #: GPU (ggml-cuda.cu: GGML_OP_OFFLOAD_MIN_BATCH, default 32).
 OP_OFFLOAD_MIN_BATCH = 32
+#: llama.cpp's logical batch (llama-bench and llama-cli default -b 2048): the tokens one decode call
+#: takes, split into micro-batches of the engine's ubatch.
+N_BATCH = 2048
+#: Micro-batches the scheduler keeps in flight when it pipelines them across GPUs
+#: (ggml-backend.cpp: GGML_SCHED_MAX_COPIES).
+SCHED_MAX_COPIES = 4
 #: The engine a CPU share runs under when none is named.
 CPU_ENGINE = "llama.cpp-cpu"
 
@@ -374,6 +384,21 @@ def _vllm_shares(model: Model, pl: Placement, gpu: Scenario) -> list[Share]:
     return shares
 
 
+def _pipelined(pl: Placement, mdl: Model, w: Workload, gpu: Scenario | None) -> bool:
+    """Whether llama.cpp pipelines micro-batches across the GPUs: several GPUs, every layer and the
+    output on them, -sm layer, no tensor overrides (--n-cpu-moe is one), prefill (llama-context.cpp:
+    `pipeline_parallel`)."""
+    return (
+        pl.engine == "llama.cpp"
+        and gpu is not None
+        and pl.gpus > 1
+        and pl.split_mode == "layer"
+        and (pl.ngl is None or pl.ngl > mdl.n_layers)
+        and pl.n_cpu_moe == 0
+        and w.phase == "prefill"
+    )
+
+
 def _crossing(link: Link | None, rows: float, width: float, sync: float) -> tuple[float, float]:
     """One crossing of `rows` activation rows of `width` over `link`; None (unified memory): no copy,
     a synchronisation costing `sync` (one kernel launch of the accelerator)."""
@@ -556,6 +581,14 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
     concurrent = pl.engine == "vllm" or (pl.split_mode == "row" and pl.gpus > 1)
     # GPUs in tensor/row parallel work at once (the step waits for the slowest); otherwise in turn
     gpu_s = max(gpu_parts, default=0.0) if concurrent else sum(gpu_parts)
+    if _pipelined(pl, mdl, w, gpu_sc):
+        assert gpu_sc is not None
+        u = math.ceil(min(w.batch * w.n_tokens, N_BATCH) / gpu_sc.engine.ubatch)  # micro-batches in flight
+        gpu_s *= (1 + (u - 1) / min(SCHED_MAX_COPIES, pl.gpus)) / u
+        notes.append(
+            f"prefill: llama.cpp pipelines the {u} micro-batches of each {N_BATCH}-token batch across the "
+            f"{pl.gpus} GPUs (pipeline parallelism, up to {SCHED_MAX_COPIES} in flight)"
+        )
     seconds = gpu_s + sum(p.seconds for p in parts if not p.role.startswith("gpu")) + link_s + host_s
     sv = main.vars
     return SystemStep(
