@@ -209,3 +209,12 @@ def test_gemma3n_runs_cost_the_same_stacked_and_one_at_a_time():
         got = stack(group).tokens_per_second(eng)
         assert got.tolist() == [s.tokens_per_second(eng) for s in group]
     assert all("per_layer_input" in {o.name for o in s.ops} for s in scens)
+
+
+def test_nemotron_latent_moe_is_refused_not_mismodelled():
+    cfg = json.loads((CONFIGS / "nemotron-3-nano-30b-a3b.json").read_text())
+    cfg["moe_latent_size"] = 1024  # Nemotron-3 Super: experts in a latent width
+    with pytest.raises(SpecError, match="moe_latent_size: latent MoE"):
+        config_to_spec(cfg, "nemotron.json", "x", "test")
+    cfg["moe_latent_size"] = None  # the Nano checkpoint's null: a plain MoE
+    assert config_to_spec(cfg, "nemotron.json", "x", "test")["moe"]["n_experts"] == 128

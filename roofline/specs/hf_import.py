@@ -475,6 +475,15 @@ def _nemotron_h(cf: _Config, spec: dict[str, Any]) -> None:
             f"expected {spec['n_layers']} letters of M (Mamba-2), * (attention), - (MLP), E (MoE)",
             "hybrid_override_pattern",
         )
+    if cf.int("moe_latent_size", 1, MAX_WIDTH, default=None) is not None:
+        # Nemotron-3 Super's LatentMoE: the routed experts run in a latent width (fc1/fc2 latent
+        # projections around them); a spec's experts read and write d_model
+        raise SpecError(
+            cf.where,
+            "latent MoE (experts in a moe_latent_size-wide space, Nemotron-3 Super) is not modelled:"
+            " a spec's experts take and return d_model",
+            "moe_latent_size",
+        )
     spec["layer_pattern"] = shortest_period([_NEMOTRON_BLOCKS[c] for c in pattern])
     spec["norms_per_layer"] = 1
     spec["mamba"] = {
