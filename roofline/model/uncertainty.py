@@ -1,7 +1,11 @@
 """How far to trust a prediction from a calibrated engine profile.
 
 `interval` (one run; `intervals`: many at once): parameters drawn from the fit's covariance, plus
-the fit's residual scatter in log space (the model's own error), 10th to 90th percentile.
+a log-normal scatter for the model's own error, 10th to 90th percentile. The scatter is the fit's
+residual sigma (its error on the rows it was fitted to) unless the caller gives one: for a device the
+fit never saw, `heldout_sigma` estimates it from the errors of fits that each left one training
+device out (in-sample residuals understate the error on a new device: roofline validate measured its
+80 % intervals covering 51-73 % of device-held-out rows with them).
 `outside_range`: warnings when a prediction leaves the devices, phases, batches or depths the
 profile was calibrated on.
 """
@@ -17,35 +21,70 @@ from roofline.model.stacked import Stacked
 from roofline.model.workload import Workload
 
 
-def interval(s: Scenario, eng: EngineProfile, n: int = 200, seed: int = 0) -> tuple[float, float, float]:
+def interval(
+    s: Scenario, eng: EngineProfile, n: int = 200, seed: int = 0, sigma: float | None = None
+) -> tuple[float, float, float]:
     """(10th percentile, central, 90th percentile) tokens/s of scenario `s` under the calibrated
-    profile `eng`: parameter uncertainty (covariance) and the fit's residual scatter."""
+    profile `eng`: parameter uncertainty (covariance) and a log-normal scatter of `sigma` (default:
+    the fit's residual sigma)."""
     central = s.tokens_per_second(eng)
     drawn = _draws(eng, n, seed)
     if drawn is None:
         return central, central, central
     engines, noise = drawn
     vals = np.array([s.tokens_per_second(e) for e in engines])
-    vals = vals * np.exp(noise)
+    vals = vals * np.exp(noise * _sigma(eng, sigma))
     return float(np.percentile(vals, 10)), central, float(np.percentile(vals, 90))
 
 
-def intervals(runs: Stacked, eng: EngineProfile, n: int = 200, seed: int = 0) -> tuple[np.ndarray, ...]:
+def intervals(
+    runs: Stacked, eng: EngineProfile, n: int = 200, seed: int = 0, sigma: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """`interval` of every run of `runs` at once (the same draws, so the same numbers): arrays of the
-    10th percentiles, the central values and the 90th percentiles."""
+    10th percentiles, the central values and the 90th percentiles. `sigma`: the log scatter of each
+    run (default: the fit's residual sigma for all)."""
     central = runs.tokens_per_second(eng)
     drawn = _draws(eng, n, seed)
     if drawn is None:
         return central, central, central
     engines, noise = drawn
     vals = np.array([runs.tokens_per_second(e) for e in engines])  # (draw, run)
-    vals = vals * np.exp(noise)[:, None]
+    scale = np.full(len(central), _sigma(eng, None)) if sigma is None else np.asarray(sigma, dtype=float)
+    vals = vals * np.exp(noise[:, None] * scale[None, :])
     return np.percentile(vals, 10, axis=0), central, np.percentile(vals, 90, axis=0)
+
+
+def heldout_sigma(residuals: list[tuple[str, str, float]]) -> dict[str, float]:
+    """The log scatter to expect on a device a fit has not seen, per phase, from `residuals`: (device,
+    phase, log(predicted / measured)) of rows each predicted by a fit that left their device out
+    (an inner leave-one-device-out over a fit's training devices). Each device weighs the same (a new
+    device is one more device, not one more row): sigma = sqrt(mean over devices of the device's mean
+    squared residual), so it holds both how far a device sits off on average and its rows' spread. A
+    phase needs rows of two devices; with fewer, both phases' residuals are pooled; with fewer than two
+    devices in all there is no estimate (empty dict)."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for device, phase, r in residuals:
+        by.setdefault(phase, {}).setdefault(device, []).append(r)
+        by.setdefault("", {}).setdefault(device, []).append(r)
+    sig = {
+        p: float(np.sqrt(np.mean([np.mean(np.square(v)) for v in d.values()])))
+        for p, d in by.items()
+        if len(d) >= 2
+    }
+    if "" not in sig:
+        return {}
+    return {p: sig.get(p, sig[""]) for p in by}
+
+
+def _sigma(eng: EngineProfile, sigma: float | None) -> float:
+    """The log scatter drawn: `sigma`, else the fit's residual sigma."""
+    return float(eng.calibration["residual_sigma_log"]) if sigma is None else float(sigma)
 
 
 def _draws(eng: EngineProfile, n: int, seed: int) -> tuple[list[EngineProfile], np.ndarray] | None:
     """`n` profiles with the fitted parameters drawn from the fit's covariance (clipped to their
-    bounds) and `n` draws of the residual scatter (log); None for a profile without a fit."""
+    bounds) and `n` standard normal draws for the scatter (log, in units of sigma); None for a
+    profile without a fit."""
     cal = eng.calibration
     if not cal:
         return None
@@ -60,7 +99,7 @@ def _draws(eng: EngineProfile, n: int, seed: int) -> tuple[list[EngineProfile], 
     lo = np.array([PARAMETER_BOUNDS[k][0] for k in free])
     hi = np.array([PARAMETER_BOUNDS[k][1] for k in free])
     draws = np.clip(draws, lo, hi)
-    noise = rng.normal(0.0, cal["residual_sigma_log"], size=n)
+    noise = rng.normal(0.0, 1.0, size=n)
     return [eng.model_copy(update=dict(zip(free, d, strict=True))) for d in draws], noise
 
 
