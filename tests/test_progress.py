@@ -45,6 +45,8 @@ def test_validate_is_quiet_off_a_terminal_and_counts_cached_fits(tmp_path):
     second = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     assert first.stderr == "" and second.stderr == ""  # no bar, no per-fold lines off a terminal
-    n = int(first.stdout.split("calibrations: 0 of ")[1].split()[0])
-    assert n > 5 and f"calibrations: {n} of {n} read from the cache" in second.stdout
+    # a cold cache still serves some fits within one run: the inner leave-one-device-out fits of two
+    # folds that leave out the same pair of devices are one fit
+    hit, n = (int(v) for v in first.stdout.split("calibrations: ")[1].split()[:3:2])
+    assert n > 5 and hit < n and f"calibrations: {n} of {n} read from the cache" in second.stdout
     assert (tmp_path / "R.md").read_text().count("|") > 100

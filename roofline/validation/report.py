@@ -191,9 +191,18 @@ def _pct(x: float | None) -> str:
 
 
 def verdict_pairs(entries: list[Entry]) -> list[tuple[Entry, Entry]]:
-    """Same device, engine, source, test, depth and batch; one MoE and one dense model."""
+    """Same device, engine, build, test, depth and batch; one MoE and one dense model. The build is the
+    row's engine_version where it has one (a benchmark that writes one log per model, as the R9700
+    toolboxes do, is still one machine and build), else its source."""
     pairs = []
-    key = lambda e: (e.row.device, e.row.engine, e.row.source, e.row.test, e.row.depth, e.row.batch)  # noqa: E731
+    key = lambda e: (  # noqa: E731
+        e.row.device,
+        e.row.engine,
+        e.row.engine_version or e.row.source,
+        e.row.test,
+        e.row.depth,
+        e.row.batch,
+    )
     groups: dict[Any, list[Entry]] = {}
     for e in entries:
         groups.setdefault(key(e), []).append(e)
@@ -242,7 +251,8 @@ def backend_section(entries: list[Entry], pairs: list[tuple[Entry, Entry]]) -> l
         "## By back-end",
         "",
         "LODO: the back-end's profile calibrated on its other devices' rows. Verdicts: same device, engine, "
-        "source, test, depth and batch, one MoE and one dense model; right when the predicted faster one is "
+        "build (engine_version, else source), test, depth and batch, one MoE and one dense model; right "
+        "when the predicted faster one is "
         "the measured faster one. Interval: the LODO 10-90 % interval (claims 80 %); its log scatter is "
         "the error the fold's calibration makes on devices it has not seen, measured by a "
         "leave-one-device-out inside the fold's own training devices (each device weighing the same, "
