@@ -102,3 +102,23 @@ def test_coverage_over_rows_and_devices():
     es = [entry("a", 1.0, 0.5, 2.0)] * 3 + [entry("b", 5.0, 0.5, 2.0)]
     rows_c, dev_c, n = coverage(es)
     assert (rows_c, dev_c, n) == (0.75, 0.5, 2)
+
+
+def test_verdict_pairs_join_one_build_across_sources():
+    """One machine and build, one log per model (the R9700 toolboxes): still a same-machine pair."""
+    from roofline.traces.files import E2ERow
+    from roofline.validation.report import verdict_pairs
+
+    def entry(model, arch, version, source):
+        row = E2ERow(
+            device="d", engine="x", model=model, quant="Q4_0", test="tg128", depth=0, batch=1,
+            tokens_per_s=1.0, source=source, engine_version=version,
+        )  # fmt: skip
+        return Entry(row, 1.0, arch=arch)
+
+    same = [entry("moe", "moe", "b1", "log-a"), entry("dense", "dense", "b1", "log-b")]
+    assert len(verdict_pairs(same)) == 1
+    other_build = [entry("moe", "moe", "b1", "log-a"), entry("dense", "dense", "b2", "log-b")]
+    assert verdict_pairs(other_build) == []
+    no_build = [entry("moe", "moe", "", "log-a"), entry("dense", "dense", "", "log-b")]
+    assert verdict_pairs(no_build) == []
