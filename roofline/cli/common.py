@@ -206,6 +206,13 @@ def workload_options(f: Any) -> Any:
             help="Tokens already in the KV cache.",
         ),
         click.option(
+            "--fa",
+            "flash_attention",
+            default=None,
+            type=click.Choice(["on", "off"]),
+            help="Flash attention on or off (llama-bench -fa); default: the engine profile's.",
+        ),
+        click.option(
             "--routing-skew",
             default=0.0,
             show_default=True,
@@ -231,6 +238,7 @@ def workload_options(f: Any) -> Any:
         batch: int,
         test: str,
         depth: int,
+        flash_attention: str | None,
         routing_skew: float,
         locality: float,
         **kwargs: Any,
@@ -242,7 +250,8 @@ def workload_options(f: Any) -> Any:
             "routing_skew": routing_skew,
             "locality": locality,
         }
-        workload = Workload(test=test, depth=depth, batch=batch)
+        fa = None if flash_attention is None else flash_attention == "on"
+        workload = Workload(test=test, depth=depth, batch=batch, flash_attention=fa)
         return f(*args, workload=workload, run_options=run_options, **kwargs)
 
     with_workload.__doc__ = f.__doc__

@@ -47,13 +47,16 @@ class Machine:
     act_bandwidth: float
     kernel_overhead: float
     warnings: tuple[str, ...] = ()
+    score_peak: float | None = None  # QK^T's when scores are materialised (None: attention_peak)
 
     def peak(self, name: str) -> float:
         """The peak an operator's FLOPs run at (Operator.peak): the matmuls' on quantized weights
-        ("matmul") or on float weights ("matmul_float"), the attention core's ("attention") or the
-        vector units' ("vector": recurrent scans)."""
+        ("matmul") or on float weights ("matmul_float"), the attention core's ("attention"), QK^T's
+        without flash attention ("scores") or the vector units' ("vector": recurrent scans, the
+        softmax)."""
         return {
             "attention": self.attention_peak,
+            "scores": self.attention_peak if self.score_peak is None else self.score_peak,
             "vector": self.vector_peak,
             "matmul_float": self.float_peak,
         }.get(name, self.peak_flops)
@@ -99,6 +102,9 @@ def resolve_machine(
 
     attn_peak = other_peak(eng.attention_precision, "the attention core")
     float_peak = other_peak(eng.float_precision, "the matmuls on float weights")
+    score_peak = None
+    if eng.score_precision is not None:
+        score_peak = other_peak(eng.score_precision, "QK^T without flash attention")
     levels = [
         (lv.name, lv.capacity.value, lv.bandwidth.value)
         for lv in device.hierarchy(proc)[1:]
@@ -130,6 +136,7 @@ def resolve_machine(
         act_bw,
         k_ovh,
         tuple(warnings),
+        score_peak,
     )
 
 
@@ -254,7 +261,8 @@ def footprint(tb: ModelTables, mc: Machine, eng: EngineProfile, w: Workload, sv:
     t = float(sv.tokens)
     widest = max(mdl.ffn.d_ff or 0, (mdl.moe.top_k * mdl.moe.d_expert) if mdl.moe else 0)
     work = t * (6 * mdl.d_model + 4 * widest) * eng.activation_bytes + float(sv.seqs) * mdl.vocab_size * 4
-    if not eng.flash_attention:
+    flash = eng.flash_attention if w.flash_attention is None else w.flash_attention
+    if not flash:
         work += mdl.attention.n_heads * t * float(sv.kv_len) * 4
     return Footprint(
         file_size(mdl, tb.quant), kv, work, eng.runtime_overhead_bytes, mc.device.usable_capacity

@@ -32,7 +32,12 @@ class KernelCounts(Frozen):
     attn_qkv: float = Field(ge=0)  # projections and RoPE
     qk_norm: float = Field(default=0, ge=0)  # extra per layer when q and k are normalised
     qkv_bias: float = Field(default=0, ge=0)  # extra per layer for bias adds
-    attn_core: float = Field(ge=0)  # KV store, scores, softmax, weighted sum
+    attn_core: float = Field(ge=0)  # with flash attention: KV stores and the fused attention kernel
+    # without flash attention (ggml graph of llama-graph.cpp build_attn_mha): KV stores and QK^T;
+    # the softmax; PV and the copy that makes its permuted output contiguous
+    attn_scores: float = Field(default=3, ge=0)
+    attn_softmax: float = Field(default=1, ge=0)
+    attn_values: float = Field(default=2, ge=0)
     attn_output: float = Field(ge=0)
     # linear-attention / Mamba layers (estimated: llama.cpp's graphs for qwen3next / nemotron_h run
     # the input projection, a convolution, the scan or delta rule with its gates and norm, then the
@@ -71,6 +76,13 @@ class EngineProfile(Frozen):
     # the kernel is tiled and vectorised; large where a one-query kernel pays a call, a reduction and a
     # scalar exp per key (ggml's CPU flash attention in decode). Prefill tiles amortise it.
     attention_key_ops: float = Field(default=0.0, ge=0)
+    # Without flash attention QK^T is its own matmul, which may run at another precision than the
+    # fused kernel: llama.cpp marks KQ GGML_PREC_F32 and its CUDA back-end then runs it through
+    # cuBLAS with CUBLAS_COMPUTE_32F (fp32 FMA, no tensor cores; ggml-cuda.cu
+    # ggml_cuda_mul_mat_cublas). None = attention_precision. score_efficiency is the share of that
+    # peak QK^T and the softmax reach (None = attention_efficiency).
+    score_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"] | None = None
+    score_efficiency: float | None = Field(default=None, gt=0, le=1)
     # Matmuls on float weights (F16/BF16/F32 tensors: an F16 file, the F32 router) may take another
     # kernel path than quantized ones: llama.cpp's CUDA back-end runs quantized weights through its
     # MMQ int8 tensor-core kernels and float weights through cuBLAS in fp16. None = compute_precision
@@ -106,7 +118,10 @@ class EngineProfile(Frozen):
     ubatch: int = Field(default=512, gt=0)
     use_caches: bool = True  # weights that fit an on-chip level stay there between steps
     dequant_cost: bool = True  # unpacking quantized weights costs vector-unit work
-    flash_attention: bool = False  # without it the attention scores are materialised (workspace)
+    # what the engine does when a run does not say (Workload.flash_attention; llama-bench's -fa):
+    # with it the attention core is one fused kernel; without it the scores are materialised
+    # (time: operators.py; memory: cost.footprint's workspace)
+    flash_attention: bool = False
     runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
     calibration: dict[str, Any] | None = None  # written by `roofline calibrate`: fit, uncertainty, range
 
@@ -116,7 +131,7 @@ class EngineProfile(Frozen):
         v = getattr(self, name)
         if v is None and name in NEUTRAL:
             return NEUTRAL[name]
-        return float(getattr(self, FALLBACKS[name]) if v is None else v)
+        return self.value(FALLBACKS[name]) if v is None else float(v)
 
 
 #: Parameters whose unset value means "no such effect", and the number that means the same.
@@ -129,6 +144,7 @@ FALLBACKS = {
     "float_compute_efficiency": "compute_efficiency",
     "prefill_kernel_overhead_scale": "kernel_overhead_scale",
     "kv_bandwidth_efficiency": "bandwidth_efficiency",
+    "score_efficiency": "attention_efficiency",
 }
 
 
@@ -141,6 +157,7 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "expert_compute_efficiency": (0.01, 1.0),
     "float_compute_efficiency": (0.01, 1.0),
     "attention_efficiency": (0.001, 1.0),
+    "score_efficiency": (0.001, 1.0),
     "attention_key_ops": (0.0, 5000.0),
     "dequant_efficiency": (0.01, 1.0),
     "kernel_overhead_scale": (0.0, 20.0),

@@ -13,11 +13,27 @@ Assumptions, stated once:
   llama.cpp runs it).
 - A step reads each touched weight once (weights are shared by all tokens of the step); the
   embedding is a row gather (one row per token); the LM head produces one row of logits per sequence.
-- The KV cache of a sequence is read once per step and layer (flash-attention tile re-reads ignored);
-  the step writes one K/V entry per token and layer. A KV-shared layer (Gemma-3n/4 E-models) reads
-  its source layer's cache again and writes none.
+- The KV cache of a sequence is read once per step and layer (flash-attention tile re-reads ignored:
+  the query tiles of one head run side by side and share each K/V tile through the last-level
+  cache); the step writes one K/V entry per token and layer. A KV-shared layer (Gemma-3n/4
+  E-models) reads its source layer's cache again and writes none.
 - Per-layer embeddings: a token gathers one row of the per-layer table (n_layers x width values);
   the table itself is stored (footprint) but, like the token embedding, never streamed.
+- Flash attention (`flash`, llama-bench's -fa) decides how the attention core runs:
+  - on: one fused kernel per layer (ggml_flash_attn_ext; llama.cpp CUDA's fattn-mma-f16 / fattn-vec)
+    keeps the scores of a tile of queries in registers and shared memory: nothing but Q, K, V and
+    the output touches memory, and a query visits only the keys its causal mask lets it see (the
+    kernel skips key tiles masked for its whole query tile: `keys`, the causal mean).
+  - off: the scores are materialised (llama-graph.cpp build_attn_mha without flash attention:
+    kq = mul_mat(k, q); soft_max_ext(kq, mask); kqv = mul_mat(v, kq); cont). Three operators, as
+    three kernels run one after the other: `attn_core` (QK^T over every key in the cache, masked
+    ones included: `kv_len` keys, at the engine's score_precision; it reads K and writes the scores
+    as f32, SCORE_WRITE_BYTES per (query, key, head) pair), `attn_softmax` (reads and writes the
+    scores: SOFTMAX_BYTES per pair; the mask is shared by all heads and served by the cache) and
+    `attn_values` (reads V and the scores through an f16 copy, SCORE_READ_BYTES per pair, then PV
+    at the attention core's precision). Scores are gigabytes at long context, so they stream
+    through main memory like the KV cache (counted in kv_bytes). V (stored transposed without
+    flash attention) is read once, like K.
 - Experts touched per MoE layer follow routing.py (uniform independent routing by default).
 """
 
@@ -44,6 +60,8 @@ OPERATORS: dict[str, str] = {
     "per_layer_input": "embedding",
     "attn_qkv": "attention",
     "attn_core": "kv",
+    "attn_softmax": "kv",
+    "attn_values": "kv",
     "attn_output": "attention",
     "ssm_in": "attention",
     "ssm_core": "kv",
@@ -55,6 +73,18 @@ OPERATORS: dict[str, str] = {
     "lm_head": "lm_head",
 }
 
+
+#: Bytes per (query, key, head) pair of materialised attention scores (flash attention off): QK^T
+#: writes them as f32 (llama.cpp marks KQ GGML_PREC_F32); the softmax reads them and writes the
+#: probabilities (f32 in, f32 out); the PV matmul converts the probabilities to f16 (4 read + 2
+#: written) and reads the f16 copy (2). ggml's CPU mul_mat converts its f32 src1 to the f16 dot
+#: type the same way; CUDA's decode mat-vec (mmvf) reads the f32 scores directly (4, not 8: an
+#: over-count of 4 B per pair there, small next to the KV cache in decode).
+SCORE_WRITE_BYTES = 4
+SOFTMAX_BYTES = 8
+SCORE_READ_BYTES = 8
+#: FLOPs per pair of the softmax (max, subtract, exp, sum, scale).
+SOFTMAX_FLOPS = 5
 
 #: FLOPs per state element and token of a Gated DeltaNet layer's delta rule: decay the state (1),
 #: read it at k (2), add the outer product of k and the correction (2), read it at q (2), gates (1).
@@ -341,10 +371,14 @@ def step_operators(
     kv_len: Any,
     n_touched: Any = None,
     prefill: bool = False,
+    flash: bool | None = None,
 ) -> list[Operator]:
     """Operators of one forward step (see the module docstring for what each argument means).
     `n_touched` overrides the expected number of distinct experts per MoE layer (routing bounds);
-    `prefill` says the routed experts' matmuls run tiled kernels (Operator.tile_rows)."""
+    `prefill` says the routed experts' matmuls run tiled kernels (Operator.tile_rows); `flash` says
+    whether the attention core runs as one flash-attention kernel (None: the engine's default)."""
+    if flash is None:
+        flash = eng.flash_attention
     mdl, a, kc = tb.model, tb.model.attention, eng.kernels
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
@@ -438,11 +472,14 @@ def step_operators(
         keys_s = kv_s = 0
     keys_g, kv_glob = tb.n_global * keys, tb.n_global * kv_len
     keys_sum = keys_g + keys_s
-    if n_attn:
+    written = (tb.n_global - tb.n_kv_shared_global) * kv_g + (
+        tb.n_sliding - tb.n_kv_shared_sliding
+    ) * tb.kv_per_token_layer
+    if n_attn and not flash:
+        ops.extend(_materialised_attention(tb, eng, tokens, seqs, kv_glob, kv_s, written, q_dim * act))
+        ops.append(mm("attn_output", 0, q_dim + d))
+    elif n_attn:
         per_pair_s, per_pair_g = 2 * tb.qk_dim + 2 * tb.v_dim + 5, 2 * qk_g + 2 * v_g + 5
-        written = (tb.n_global - tb.n_kv_shared_global) * kv_g + (
-            tb.n_sliding - tb.n_kv_shared_sliding
-        ) * tb.kv_per_token_layer
         ops.append(
             Operator(
                 name="attn_core",
@@ -537,3 +574,63 @@ def step_operators(
         )
     )
     return ops
+
+
+def _materialised_attention(
+    tb: ModelTables,
+    eng: EngineProfile,
+    tokens: Any,
+    seqs: Any,
+    kv_glob: Any,
+    kv_s: Any,
+    written: Any,
+    q_act: float,
+) -> list[Operator]:
+    """The attention core without flash attention, as the three kernels that run it (module
+    docstring): QK^T with the KV stores, the softmax, PV. Every query of a sequence scores every key
+    in its cache (`kv_glob` over the global layers and `kv_s` over the sliding ones, summed over
+    layers), masked keys included; K is read by QK^T and V by PV, once per sequence and step (MLA:
+    V is a view of the latent rows QK^T reads)."""
+    a, kc, n_attn = tb.model.attention, eng.kernels, tb.layers["attn_core"]
+    kv_g = tb.kv_per_token_layer if tb.kv_per_token_global is None else tb.kv_per_token_global
+    qk_g = tb.qk_dim if tb.global_qk_dim is None else tb.global_qk_dim
+    v_g = tb.v_dim if tb.global_v_dim is None else tb.global_v_dim
+    pairs = tokens * a.n_heads * (kv_glob + kv_s)  # (query, key, head) pairs over all layers
+    cache = seqs * (kv_glob * kv_g + kv_s * tb.kv_per_token_layer)
+    k_share = 1.0 if a.mla is not None else tb.qk_dim / (tb.qk_dim + tb.v_dim)
+    common: dict[str, Any] = {"category": OPERATORS["attn_core"], "count": n_attn, "weight_bytes": 0}
+    return [
+        Operator(
+            name="attn_core",
+            kind="attention",
+            flops=2 * tokens * a.n_heads * (kv_glob * qk_g + kv_s * tb.qk_dim),
+            kv_bytes=k_share * cache + tokens * written + SCORE_WRITE_BYTES * pairs,
+            act_bytes=tokens * q_act * n_attn,
+            kernels=kc.attn_scores * n_attn,
+            peak="scores",
+            efficiency="score_efficiency",
+            **common,
+        ),
+        Operator(
+            name="attn_softmax",
+            kind="elementwise",
+            flops=SOFTMAX_FLOPS * pairs,
+            kv_bytes=SOFTMAX_BYTES * pairs,
+            act_bytes=0,
+            kernels=kc.attn_softmax * n_attn,
+            peak="vector",
+            efficiency="score_efficiency",
+            **common,
+        ),
+        Operator(
+            name="attn_values",
+            kind="attention",
+            flops=2 * tokens * a.n_heads * (kv_glob * v_g + kv_s * tb.v_dim),
+            kv_bytes=(1 - k_share) * cache + SCORE_READ_BYTES * pairs,
+            act_bytes=tokens * q_act * n_attn,
+            kernels=kc.attn_values * n_attn,
+            peak="attention",
+            efficiency="attention_efficiency",
+            **common,
+        ),
+    ]

@@ -105,7 +105,11 @@ class Scenario:
         sv = self.vars
         ops = self.ops
         if n_touched is not None:
-            ops = tuple(step_operators(self.tables, eng, NUMPY, *_shape_vars(sv), n_touched, self.prefill))
+            ops = tuple(
+                step_operators(
+                    self.tables, eng, NUMPY, *_shape_vars(sv), n_touched, self.prefill, self.flash_attention
+                )
+            )
         times = cost.op_times(
             list(ops), mc, eng, NUMPY, mc.main_bandwidth if bandwidth is None else bandwidth
         )
@@ -124,6 +128,13 @@ class Scenario:
     @property
     def prefill(self) -> bool:
         return self.workload.phase == "prefill"
+
+    @property
+    def flash_attention(self) -> bool:
+        """Whether the attention core runs as one flash-attention kernel: the workload's setting,
+        else the engine's default."""
+        fa = self.workload.flash_attention
+        return self.engine.flash_attention if fa is None else fa
 
     def tokens_per_second(self, engine: EngineProfile | None = None) -> float:
         return float(self.step(engine=engine).tokens_per_second)
@@ -148,16 +159,22 @@ class Scenario:
         sym = self.symbols()
         # The working set grows with B and D, so a level too small at B = 1, D = 0 never serves it:
         # drop such levels from the expression (same value, shorter formula).
-        smallest = cost.step_vars(Workload(test=self.workload.test), eng, NUMPY).to_floats()
+        smallest = cost.step_vars(
+            Workload(test=self.workload.test, flash_attention=self.workload.flash_attention), eng, NUMPY
+        ).to_floats()
         ws_min = float(
             sum(
                 o.weight_bytes + o.kv_bytes
-                for o in step_operators(self.tables, eng, NUMPY, *_shape_vars(smallest), None, self.prefill)
+                for o in step_operators(
+                    self.tables, eng, NUMPY, *_shape_vars(smallest), None, self.prefill, self.flash_attention
+                )
             )
         )
         mc = dataclasses.replace(mc, cache_levels=tuple(lv for lv in mc.cache_levels if lv[1] >= ws_min))
         sv = cost.step_vars(self.workload, eng, m, batch=sym["batch"], depth=sym["depth"])
-        ops = step_operators(self.tables, eng, m, *_shape_vars(sv), n_touched, self.prefill)
+        ops = step_operators(
+            self.tables, eng, m, *_shape_vars(sv), n_touched, self.prefill, self.flash_attention
+        )
         times = cost.op_times(ops, mc, eng, m, sym["bandwidth"])
         host = cost.host_seconds(self.device, self.model.n_layers, eng, mc)
         seconds = sum((t.seconds for t in times), sympy.Integer(0)) + host
@@ -237,6 +254,7 @@ def _build(
     routing: str,
 ) -> Scenario:
     prefill = w.phase == "prefill"
+    flash = eng.flash_attention if w.flash_attention is None else w.flash_attention
     mc = cost.resolve_machine(dev, eng, mdl.is_moe, prefill)
     sv = cost.step_vars(w, eng, NUMPY).to_floats()
     return Scenario(
@@ -250,7 +268,7 @@ def _build(
         machine=mc,
         vars=sv,
         footprint=cost.footprint(tables, mc, eng, w, sv),
-        ops=tuple(step_operators(tables, eng, NUMPY, *_shape_vars(sv), None, prefill)),
+        ops=tuple(step_operators(tables, eng, NUMPY, *_shape_vars(sv), None, prefill, flash)),
         locality=locality,
         routing=routing,
     )

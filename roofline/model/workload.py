@@ -1,4 +1,5 @@
-"""What is being run: a llama-bench-style test (ppN or tgN) at a KV depth, for a batch of sequences."""
+"""What is being run: a llama-bench-style test (ppN or tgN) at a KV depth, for a batch of sequences,
+with flash attention on or off (None: what the engine does by default)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ class Workload:
     """`tgN`: N tokens generated one step at a time per sequence, starting with `depth` tokens in the
     KV cache. `ppN`: N prompt tokens per sequence processed on top of `depth` cached tokens, in
     micro-batches of at most `ubatch` tokens (llama.cpp's n_ubatch). Throughput is over all `batch`
-    sequences, as llama-bench reports it."""
+    sequences, as llama-bench reports it. `flash_attention` is llama-bench's `-fa`: True runs the
+    attention core as one fused kernel, False materialises the attention scores, None takes the
+    engine profile's default (EngineProfile.flash_attention)."""
 
     test: str = "tg128"
     depth: int = 0
     batch: int = 1
+    flash_attention: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.test, str) or not _TEST.match(self.test):
@@ -35,6 +39,11 @@ class Workload:
             raise WorkloadError(f"test {self.test!r} must have 1-{MAX_TOKENS:,} tokens")
         _check("depth", self.depth, 0, MAX_TOKENS)
         _check("batch", self.batch, 1, MAX_BATCH)
+        if self.flash_attention is not None and not isinstance(self.flash_attention, bool):
+            raise WorkloadError(
+                f"flash_attention must be true, false or unset (the engine's default), "
+                f"got {self.flash_attention!r:.40}"
+            )
 
     @property
     def phase(self) -> str:

@@ -33,6 +33,7 @@ E2E_COLUMNS = (
     "depth",
     "batch",
     "threads",
+    "flash_attn",
     "tokens_per_s",
     "date",
     "command",
@@ -72,6 +73,9 @@ MICRO_KINDS = (
     "copy-h2d",
 )
 _TEST = re.compile(r"^(pp|tg)(\d{1,9})$")
+#: How the flash_attn column may say on and off (llama-bench writes 0/1, newer builds on/off/auto).
+_FLAG = {"1": True, "on": True, "true": True, "0": False, "off": False, "false": False, "": None}
+
 #: Fastest throughput a trace may record (tokens/s): far above any real run, it catches a unit slip.
 MAX_TOKENS_PER_S = 1e9
 #: Largest trace file read: far above any real trace (the largest committed is ~100 kB).
@@ -99,6 +103,9 @@ class E2ERow:
     date: str = ""
     command: str = ""
     notes: str = ""
+    # llama-bench's -fa for this run (column flash_attn: 1/0, on/off; empty: not recorded, the
+    # engine profile's default applies)
+    flash_attn: bool | None = None
 
     @property
     def phase(self) -> str:
@@ -171,6 +178,10 @@ def check_e2e(row: E2ERow, where: str, check_catalog: bool = True) -> E2ERow:
             raise TraceError(
                 f"{where}: field {name!r}: expected a whole number within {lo}-{hi:,}, got {value!r}"
             )
+    if row.flash_attn is not None and not isinstance(row.flash_attn, bool):
+        raise TraceError(
+            f"{where}: field 'flash_attn': expected true, false or unset, got {_shown(row.flash_attn)}"
+        )
     tps = row.tokens_per_s
     if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= MAX_TOKENS_PER_S:
         raise TraceError(
@@ -200,6 +211,7 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
                     rec["tokens_per_s"], float, where, "tokens_per_s", True, high=MAX_TOKENS_PER_S
                 ),
                 source=rec["source"],
+                flash_attn=flash_flag(rec.get("flash_attn"), where),
                 **{
                     k: rec.get(k, "") or ""
                     for k in ("engine_version", "backend", "threads", "date", "command", "notes")
@@ -208,6 +220,20 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
         )
         check_e2e(rows[-1], where, check_catalog)
     return rows
+
+
+def flash_flag(text: str | None, where: str) -> bool | None:
+    """A flash_attn cell as on (True), off (False) or not recorded (None: empty, absent, or "auto"
+    and -1, which leave the choice to the engine, as the profile's default does)."""
+    value = (text or "").strip().lower()
+    if value in ("auto", "-1"):
+        return None
+    if value not in _FLAG:
+        raise TraceError(
+            f"{where}: column 'flash_attn': expected 1/0, on/off, true/false, auto or empty, "
+            f"got {_shown(text)}"
+        )
+    return _FLAG[value]
 
 
 def _spec_ref(ref: str, trace: str | Path) -> str:
@@ -362,6 +388,8 @@ def write_rows(
     w.writeheader()
     for r in rows:
         d = asdict(r)
+        if isinstance(r, E2ERow):
+            d["flash_attn"] = "" if r.flash_attn is None else str(int(r.flash_attn))
         w.writerow({c: d.get(c, "") for c in cols})
     try:
         write_output(p, buf.getvalue(), force, inputs, make_parents=True)
@@ -375,6 +403,7 @@ __all__ = [
     "TraceError",
     "check_e2e",
     "csv_rows",
+    "flash_flag",
     "read_any",
     "read_e2e",
     "read_micro",

@@ -31,6 +31,7 @@ from roofline.traces.files import (
     check_e2e,
     check_known,
     csv_rows,
+    flash_flag,
     read_text,
 )
 
@@ -271,6 +272,7 @@ def _from_record(
         threads=_text(r, "n_threads", 40),
         date=_text(r, "test_time", 40),
         command=f"llama-bench -m {_text(r, 'model_filename')}",
+        flash_attn=flash_flag(str(r["flash_attn"]) if "flash_attn" in r else None, where),
         notes=derived + f"ngl {_text(r, 'n_gpu_layers', 20)}; fa {_text(r, 'flash_attn', 20)}; "
         f"stddev {_text(r, 'stddev_ts', 40)} t/s; cpu {_text(r, 'cpu_info')}; gpu {_text(r, 'gpu_info')}",
     )

@@ -31,7 +31,12 @@ from roofline.traces.files import E2ERow
 
 #: Parameters of the attention core alone; fitted only from rows at two or more depths, the
 #: deepest at least MIN_DEPTH_SPREAD tokens.
-ATTENTION_PARAMETERS = ("kv_bandwidth_efficiency", "attention_efficiency", "attention_key_ops")
+ATTENTION_PARAMETERS = (
+    "kv_bandwidth_efficiency",
+    "attention_efficiency",
+    "score_efficiency",
+    "attention_key_ops",
+)
 MIN_DEPTH_SPREAD = 512
 
 #: A direction in parameter space that, moved across its whole physical range, changes the log
@@ -67,7 +72,7 @@ def scenario(row: E2ERow, engine: EngineProfile | str | None = None) -> Scenario
     return resolve(
         row.device,
         row.model,
-        Workload(test=row.test, depth=row.depth, batch=row.batch),
+        Workload(test=row.test, depth=row.depth, batch=row.batch, flash_attention=row.flash_attn),
         engine=load_engine(engine or row.engine),
         quant=row.quant,
     )
@@ -91,10 +96,10 @@ class Runs:
         else:
             eng = self._engines.get(ref) or self._engines.setdefault(ref, load_engine(ref))
         key = (id(eng), row.device, row.model, row.quant)  # the profile is kept alive beside its id
-        run_key = (*key, row.test, row.depth, row.batch)
+        run_key = (*key, row.test, row.depth, row.batch, row.flash_attn)
         if run_key in self._runs:
             return self._runs[run_key][1]
-        w = Workload(test=row.test, depth=row.depth, batch=row.batch)
+        w = Workload(test=row.test, depth=row.depth, batch=row.batch, flash_attention=row.flash_attn)
         if key in self._models:
             s = self._models[key][1].at(w)
         else:
@@ -196,6 +201,7 @@ REPEAT_FIELDS = (
     "depth",
     "batch",
     "threads",
+    "flash_attn",
 )
 
 
