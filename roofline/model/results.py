@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from roofline.model import cost
+from roofline.model.energy import energy_model, energy_per_step
 from roofline.model.operators import distinct
 from roofline.model.routing import bounds
 from roofline.model.scenario import Scenario, Step
@@ -68,8 +68,9 @@ class Memory:
 
 @dataclass(frozen=True)
 class Energy:
-    """Energy per token from static power x time, DRAM bytes and FLOPs (model/energy.py); the
-    figures are literature defaults, hence `estimated`."""
+    """Energy per token from idle power x time, busy power x kernel time, DRAM bytes and FLOPs
+    (model/energy.py); literature figures times factors fitted on one device's measured power,
+    hence `estimated`."""
 
     joules_per_token: float
     average_watts: float
@@ -79,6 +80,7 @@ class Energy:
     memory_technology: str | None
     estimated: bool = True
     notes: tuple[str, ...] = ()
+    busy_watts: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
@@ -285,21 +287,26 @@ def layer_mixers(scn: Scenario) -> dict[str, int]:
 def energy(scn: Scenario, step: Step) -> Energy:
     """Main-memory bytes count only when main memory serves the step (not an on-chip level)."""
     dev, sv = scn.device, scn.vars
-    em = cost.energy_model(dev, scn.engine.compute_precision)
+    em = energy_model(dev, scn.engine.compute_precision)
     dram = (
         float(sum(float(t.op.weight_bytes + t.op.kv_bytes) for t in step.times))
         if step.serving_level == dev.main_memory.name
         else 0.0
     )
     flops = float(sum(float(t.op.flops) for t in step.times))
-    e_step = cost.energy_per_step(em, step.seconds, dram, flops)
+    busy = float(sum(float(t.seconds) for t in step.times))  # kernels run (not host overhead, not offload)
+    e_step = energy_per_step(em, step.seconds, busy, dram, flops)
     watts = e_step / step.seconds
     notes = list(em.notes)
     if watts > em.max_watts:
+        # a device cannot draw more than its power limit: it clocks down instead (the time model
+        # does not follow it there), so the energy is capped at max power x time
         notes.append(
-            f"modelled power {watts:.1f} W exceeds the spec's max {em.max_watts:.1f} W: "
-            "energy per byte/FLOP defaults are too high for this device"
+            f"modelled power {watts:.1f} W exceeds the spec's max {em.max_watts:.1f} W and is capped there: "
+            "the energy factors (fitted on another device) are too high for this one, or it throttles"
         )
+        watts = em.max_watts
+        e_step = watts * step.seconds
     return Energy(
         joules_per_token=e_step / (sv.tokens_in_test / sv.steps),
         average_watts=watts,
@@ -308,6 +315,7 @@ def energy(scn: Scenario, step: Step) -> Energy:
         joules_per_flop=em.joules_per_flop,
         memory_technology=em.memory_technology,
         notes=tuple(notes),
+        busy_watts=em.busy_watts,
     )
 
 
