@@ -294,3 +294,19 @@ def test_llama_cpp_pipelines_prefill_micro_batches_across_gpus():
             + one.host_seconds
         )
         assert one.seconds - rest == pytest.approx(gpu, rel=1e-9)
+
+
+def test_system_crossover_rechooses_placements_as_context_grows():
+    """On the 8 GB box the dense model has to give up GPU layers as its KV cache grows, and the
+    MoE more of its experts: every point re-chooses, and the chosen placements show it."""
+    c = systems.system_crossover("desktop-rtx-4060-r9-7950x", "qwen3-30b-a3b", "qwen3-8b", "depth", points=5)
+    assert c.grid[0] == 0 and c.grid[-1] == 131072
+    assert c.placements_b[0] == "all on the GPU" and c.placements_b[-1] != "all on the GPU"
+    assert all(r is not None and r > 0 for r in c.ratio)
+    for x, r in zip(c.grid, c.ratio, strict=True):
+        w = Workload(test="tg128", depth=int(x))
+        a = systems.best_step("desktop-rtx-4060-r9-7950x", "qwen3-30b-a3b", w)
+        b = systems.best_step("desktop-rtx-4060-r9-7950x", "qwen3-8b", w)
+        assert r == pytest.approx(a.tokens_per_second / b.tokens_per_second, rel=1e-12)
+    with pytest.raises(WorkloadError, match="batch or depth"):
+        systems.system_crossover("h200-machine", "qwen3-8b", "qwen3-4b", "bandwidth")

@@ -266,7 +266,15 @@ def _latex_block(info: dict[str, Any]) -> str:
 
 
 @click.command()
-@DEVICE
+@click.option(
+    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
+)
+@click.option(
+    "--system",
+    default=None,
+    type=REF,
+    help="System id or YAML instead of --device: each model at its fastest fitting placement at each point.",
+)
 @click.argument("models", nargs=2, type=REF, shell_complete=COMPLETE_MODEL)
 @click.option(
     "--vary",
@@ -278,7 +286,8 @@ def _latex_block(info: dict[str, Any]) -> str:
 @click.option("--hi", type=FiniteFloat(), default=None, help="End of the range (bandwidth in GB/s).")
 @workload_options
 def crossover(
-    device: str,
+    device: str | None,
+    system: str | None,
     models: tuple[str, str],
     vary: str,
     lo: float | None,
@@ -289,6 +298,17 @@ def crossover(
 ) -> None:
     """Where two models' throughputs are equal as batch, context or bandwidth varies."""
     vary = "depth" if vary == "context" else vary
+    if (device is None) == (system is None):
+        raise click.UsageError("give --device D, or --system S")
+    if system is not None:
+        from roofline.systems import system_crossover
+
+        sc = system_crossover(system, models[0], models[1], vary, workload, run_options["quant"], lo, hi)
+        if as_json:
+            echo_json(sc.to_json())
+        else:
+            click.echo(sc.describe())
+        return
     scale = 1e9 if vary == "bandwidth" else 1.0
     c = symbolic.crossover(
         device,
