@@ -85,7 +85,13 @@ def print_report(rep: systems.PlacementReport, top: int) -> None:
     for phase in ("decode", "prefill"):
         b = getattr(rep, f"best_{phase}")
         if b is None:
-            click.echo(f"  {phase}: no placement fits")
+            c0 = rep.candidates[0] if rep.candidates else None
+            need = sum(x.weight_bytes + x.kv_bytes for x in getattr(c0, phase).parts) / 2**30 if c0 else 0.0
+            have = {x.role: x.usable_bytes for x in getattr(c0, phase).parts} if c0 else {}
+            click.echo(
+                f"  {phase}: no placement fits: the model needs about {need:.0f} GiB here; the system has "
+                + " + ".join(f"{v / 2**30:.0f} GiB ({k})" for k, v in have.items())
+            )
             continue
         step = getattr(b, phase)
         click.echo(
