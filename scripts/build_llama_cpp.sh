@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build llama.cpp's llama-bench and llama-quantize (CPU back-end, Release) from the llama.cpp source
-# vendored in PyPI's llama-cpp-python sdist, pinned below, into a cache directory; reuse it when present.
+# Build llama.cpp's llama-bench, llama-quantize and test-backend-ops (CPU back-end, Release) from the
+# llama.cpp source vendored in PyPI's llama-cpp-python sdist, pinned below, into a cache directory; reuse
+# it when present. A CPU cache from before test-backend-ops was added is rebuilt once (a few minutes).
 #
 #   scripts/build_llama_cpp.sh            # prints the bin directory (builds on first use)
 #   LLAMA_CPP_CACHE=/path scripts/build_llama_cpp.sh
@@ -10,6 +11,10 @@
 #
 # AMX is switched off: on the workplace VMs llama.cpp's AMX kernels die with SIGILL although the CPU
 # flags list AMX; AVX-512/AVX2 stay on (GGML_NATIVE picks what the build machine has).
+#
+# test-backend-ops (`roofline bench` times llama.cpp's own MUL_MAT kernels with its perf mode) always
+# runs the CPU back-end on half the CPUs it sees; one line is patched so that GGML_N_THREADS, when set,
+# picks the thread count instead (nothing else in the source is touched).
 set -euo pipefail
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE="${LLAMA_CPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/moe-roofline/llama.cpp}"
@@ -17,7 +22,11 @@ FLAVOUR=cpu
 [ "${LLAMA_CPP_CUDA:-0}" = "1" ] && FLAVOUR=cuda
 [ "$FLAVOUR" = cuda ] && [ "${LLAMA_CPP_CUDA_FA:-ON}" = OFF ] && FLAVOUR=cuda-nofa
 DEST="$CACHE/$VERSION-$FLAVOUR"
-if [ -x "$DEST/bin/llama-bench" ] && [ -x "$DEST/bin/llama-quantize" ]; then
+tools=(llama-bench llama-quantize)
+[ "$FLAVOUR" = cpu ] && tools+=(test-backend-ops)  # GPU caches stay valid without it (their rebuild is long)
+have_all=1
+for t in "${tools[@]}"; do [ -x "$DEST/bin/$t" ] || have_all=0; done
+if [ "$have_all" = 1 ]; then
   echo "$DEST/bin"
   exit 0
 fi
@@ -37,13 +46,16 @@ commit="unknown"
 [ -f "$src/.git-commit" ] && commit="$(cat "$src/.git-commit")"
 flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF
        -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_SERVER=OFF
-       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON)
+       -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON)
 if [ "$FLAVOUR" != cpu ]; then
   flags+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DGGML_CUDA_FA="${LLAMA_CPP_CUDA_FA:-ON}")
 fi
+ops="$src/tests/test-backend-ops.cpp"
+sed -i 's|ggml_backend_set_n_threads_fn(backend.get(), std::max<int>(1, N_THREADS/2));|ggml_backend_set_n_threads_fn(backend.get(), getenv("GGML_N_THREADS") ? std::max(1, atoi(getenv("GGML_N_THREADS"))) : std::max<int>(1, N_THREADS/2));|' "$ops"
+grep -q 'getenv("GGML_N_THREADS")' "$ops" || { echo "test-backend-ops.cpp: the thread-count line to patch was not found" >&2; exit 1; }
 cmake -S "$src" -B "$work/build" "${flags[@]}" >&2
-cmake --build "$work/build" --config Release -j "$(nproc)" --target llama-bench llama-quantize >&2
+cmake --build "$work/build" --config Release -j "$(nproc)" --target llama-bench llama-quantize test-backend-ops >&2
 mkdir -p "$DEST/bin"
-cp "$work/build/bin/llama-bench" "$work/build/bin/llama-quantize" "$DEST/bin/"
+cp "$work/build/bin/llama-bench" "$work/build/bin/llama-quantize" "$work/build/bin/test-backend-ops" "$DEST/bin/"
 printf 'llama-cpp-python %s\nflavour %s\ncmake flags %s\n' "$VERSION" "$FLAVOUR" "${flags[*]}" > "$DEST/BUILD-INFO"
 echo "$DEST/bin"

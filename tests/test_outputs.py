@@ -147,7 +147,7 @@ def test_bench_json_lists_what_it_wrote(tmp_path, monkeypatch):
     microbenchmark trace, and the test is what bench prints."""
     import roofline.cli.traces as traces_cli
 
-    def fake_run(name: str, out_dir: Path, quick: bool = False) -> list[Path]:
+    def fake_run(name: str, out_dir: Path, quick: bool = False, **kwargs: object) -> list[Path]:
         p = out_dir / f"{name}.micro.csv"
         shutil.copy(TRACES / "sandbox-epyc-2vcpu.micro.csv", p)
         return [p]

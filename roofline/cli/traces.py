@@ -424,15 +424,34 @@ def calibrate(
     default=None,
     help="Also write a hardware spec YAML of this machine, sourced to the trace.",
 )
+@click.option(
+    "--llama-cpp-bin",
+    "llama_cpp_bin",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="llama.cpp bin directory whose test-backend-ops times the quantized kernels (default: "
+    "$LLAMA_CPP_BIN, else scripts/build_llama_cpp.sh's cache; none: an int8 microkernel).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
-def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None, as_json: bool) -> None:
-    """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense)."""
+def bench(
+    device_name: str | None,
+    out_dir: str,
+    quick: bool,
+    emit: str | None,
+    llama_cpp_bin: str | None,
+    as_json: bool,
+) -> None:
+    """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense, and the
+    quantized dot-product kernels llama.cpp runs on a CPU)."""
     if quick and emit:
         # --quick's GEMMs are too small to reach the machine's rate (5.1 GFLOP/s against 93 from the full
         # bench on one VM): a spec made from them would predict 18x too slow
         raise click.UsageError("--emit-spec needs the full bench: its --quick sizes understate compute ~18x")
     name = device_name or platform.node() or "this-machine"
-    paths = run_bench(name, Path(out_dir), quick=quick)
+    warnings: list[str] = []
+    paths = run_bench(name, Path(out_dir), quick=quick, llama_cpp_bin=llama_cpp_bin, warnings=warnings)
+    for w in warnings:
+        click.echo(f"WARNING: {w}", err=True)
     if not as_json:
         for p in paths:
             click.echo(f"wrote {p}")
@@ -448,5 +467,6 @@ def bench(device_name: str | None, out_dir: str, quick: bool, emit: str | None, 
                 "traces": [str(p) for p in paths],
                 "micro_rows": sum(len(read_micro(p)) for p in paths),
                 "spec": emit,
+                "warnings": warnings,
             }
         )

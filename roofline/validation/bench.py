@@ -6,6 +6,15 @@ present (CUDA events, weight buffers rotated through more than the L2, eager vs 
 Runs standalone (`python -m roofline.validation.bench`), importing only numpy, tqdm and torch, so it
 also works on a machine without the rest of the package's dependencies; `roofline bench` wraps it.
 Each call's time is the best of several repetitions (the machine may be shared).
+
+On a CPU, llama.cpp's decode on a few threads is limited by its quantized dot-product kernels, not by
+numpy's fp32 GEMM: with a llama.cpp build (`--llama-cpp-bin`, $LLAMA_CPP_BIN, or the cache of
+scripts/build_llama_cpp.sh) the bench times llama.cpp's own MUL_MAT kernels (test-backend-ops perf
+mode) at decode (n=1) and prefill (n=512) shapes per weight type and thread count; without one, a
+compiled int8 dot-product microkernel (int8dot.c, the kernel ggml runs for Q8_0) when a C compiler is
+found. The figures a spec is made from (main-memory GEMVs, GEMMs, these kernels) are measured in
+several rounds after a warm-up; each row keeps the best round and notes the spread, and a spread over
+BUSY_SPREAD is reported as a sign that the machine was busy.
 """
 
 from __future__ import annotations
@@ -15,6 +24,10 @@ import csv
 import datetime
 import os
 import platform
+import re
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +111,29 @@ def _best(fn: Callable[[], Any], min_time: float = 0.02, max_reps: int = 200) ->
     return best, reps
 
 
+#: Spread between the best and the worst round above which the machine is taken to have been busy.
+BUSY_SPREAD = 0.10
+#: Rounds the figures a spec is made from are measured in (the best is kept).
+ROUNDS = 3
+
+
+def _rounds(fn: Callable[[], Any], rounds: int = ROUNDS, min_time: float = 0.05) -> tuple[float, int, float]:
+    """Best time of `fn` over `rounds` rounds (each the best of its repetitions, after a warm-up), its
+    repetitions in all, and the spread: 1 - best / worst round (0: every round as fast as the best)."""
+    per_round, reps = [], 0
+    for _ in range(rounds):
+        t, r = _best(fn, min_time=min_time)
+        per_round.append(t)
+        reps += r
+    return min(per_round), reps, 1.0 - min(per_round) / max(per_round)
+
+
+def _spread_note(spread: float, rounds: int) -> str:
+    return f"best of {rounds} rounds; spread {100 * spread:.0f} %" + (
+        " (busy machine?)" if spread > BUSY_SPREAD else ""
+    )
+
+
 def cache_sizes() -> dict[str, int]:
     """Data/unified cache sizes of CPU 0 from sysfs (what the VM exposes)."""
     out: dict[str, int] = {}
@@ -137,6 +173,24 @@ class Recorder:
             "source": source,
             "command": "roofline bench",
         }
+        self.warnings: list[str] = []
+        self.spreads: list[tuple[str, float]] = []
+
+    def busy(self, what: str, spread: float) -> None:
+        """Keep the spread of a measurement taken in rounds (busy_warning summarises them)."""
+        self.spreads.append((what, spread))
+
+    def busy_warning(self) -> list[str]:
+        """One warning when any measurement's rounds differ by more than BUSY_SPREAD."""
+        busy = [(w, s) for w, s in self.spreads if s > BUSY_SPREAD]
+        if not busy:
+            return []
+        what, worst = max(busy, key=lambda ws: ws[1])
+        return [
+            f"{len(busy)} of {len(self.spreads)} {self.common['harness']} measurements differ by more than "
+            f"{100 * BUSY_SPREAD:.0f} % between rounds (worst: {what}, {100 * worst:.0f} %): the machine "
+            "was busy; each keeps its best round, but a rerun on a quiet machine is more reliable"
+        ]
 
     def add(
         self,
@@ -205,8 +259,11 @@ def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool | Steps = 
             w = np.random.default_rng(0).standard_normal((k, n_out)).astype(dt)
             for m in ms:
                 x = np.ones((m, k), dt)
-                t, r = _best(lambda: x @ w)
+                rounds = 1 if quick else ROUNDS
+                t, r, spread = _rounds(lambda: x @ w, rounds, min_time=0.02)
                 kind = "gemv" if m == 1 else "gemm"
+                if m >= 64:  # the GEMMs the fp32 peak is read from
+                    rec.busy(f"numpy {name} GEMM M={m} N={n_out} K={k}", spread)
                 rec.add(
                     kind,
                     name,
@@ -216,6 +273,7 @@ def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool | Steps = 
                     r,
                     flops=2.0 * m * n_out * k,
                     nbytes=w.nbytes + x.nbytes + m * n_out * w.itemsize,
+                    notes=_spread_note(spread, rounds),
                 )
         if torch is not None:
             wt = torch.randn(n_out, k, dtype=torch.bfloat16)
@@ -240,7 +298,9 @@ def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool | Steps = 
         n_big = max(4096, int(factor * llc / (4 * k_big))) if not quick else 4096
         w = np.random.default_rng(0).standard_normal((k_big, n_big)).astype(np.float32)
         x = np.ones((1, k_big), np.float32)
-        t, r = _best(lambda: x @ w)
+        rounds = 1 if quick else ROUNDS
+        t, r, spread = _rounds(lambda: x @ w, rounds, min_time=0.1)
+        rec.busy(f"main-memory GEMV over {w.nbytes / 2**20:.0f} MiB", spread)
         rec.add(
             "gemv",
             "fp32",
@@ -250,7 +310,8 @@ def cpu_benchmarks(rec: Recorder, quick: bool = False, progress: bool | Steps = 
             r,
             flops=2.0 * n_big * k_big,
             nbytes=w.nbytes + x.nbytes + 4 * n_big,
-            notes=f"weights {factor}x the last-level cache: main-memory streaming on all threads",
+            notes=f"weights {factor}x the last-level cache: main-memory streaming on all threads; "
+            + _spread_note(spread, rounds),
         )
     for _ in _step(progress, "dispatch"):
         tiny_a, tiny_b = np.ones(1, np.float32), np.ones(1, np.float32)
@@ -311,6 +372,241 @@ def _moe_cpu(rec: Recorder, quick: bool, progress: bool | Steps) -> None:
             nbytes=3 * d * k * de * 4,
             notes="dense FFN of the MoE's active width",
         )
+
+
+#: test-backend-ops' perf-mode MUL_MAT shape (M weight rows of K; a Llama-3-8B FFN matrix), timed at
+#: the token counts of a decode step and of a prefill micro-batch, for these weight types (bytes/weight)
+KERNEL_M, KERNEL_K = 4096, 14336
+KERNEL_TOKENS = (1, 512)
+KERNEL_TYPES = {"q4_K": 144 / 256, "q8_0": 34 / 32, "f16": 2.0}
+#: ggml's quantized types: their dot products run on the int8 units (activations quantized to Q8)
+QUANTIZED = ("q4_K", "q8_0")
+_PERF_LINE = re.compile(r"^\s*(MUL_MAT(?:_ID)?)\((.*?)\):\s+(\d+) runs -\s+([\d.]+) us/run")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def default_llama_cpp_bin() -> Path:
+    """Where scripts/build_llama_cpp.sh leaves its CPU build (its LLAMA_CPP_CACHE default)."""
+    cache = os.environ.get("LLAMA_CPP_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "moe-roofline" / "llama.cpp"
+    )
+    version = os.environ.get("LLAMA_CPP_PYTHON_VERSION", "0.3.36")
+    return Path(cache) / f"{version}-cpu" / "bin"
+
+
+def find_test_backend_ops(given: str | Path | None = None) -> tuple[Path | None, str]:
+    """llama.cpp's test-backend-ops in `given` (a bin directory or the executable), else in
+    $LLAMA_CPP_BIN, else in build_llama_cpp.sh's cache; with why none was found."""
+    tried = []
+    for cand in (given, os.environ.get("LLAMA_CPP_BIN"), default_llama_cpp_bin()):
+        if not cand:
+            continue
+        path = Path(cand)
+        exe = path if path.is_file() else path / "test-backend-ops"
+        tried.append(str(exe))
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return exe, ""
+        if given is not None and cand == given:
+            return None, f"no test-backend-ops executable at {exe} (--llama-cpp-bin)"
+    return None, "no llama.cpp test-backend-ops found (tried " + ", ".join(
+        tried
+    ) + "; scripts/build_llama_cpp.sh builds it)"
+
+
+def thread_counts() -> list[int]:
+    """One thread and all the CPUs this process may use."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return sorted({1, n})
+
+
+def parse_perf(text: str) -> dict[tuple[str, str, int, int, int], float]:
+    """test-backend-ops perf console output -> {(op, weight type, M, n tokens, K): microseconds per op}."""
+    out = {}
+    for line in _ANSI.sub("", text).splitlines():
+        hit = _PERF_LINE.match(line)
+        if not hit:
+            continue
+        params = dict(re.findall(r"(\w+)=([^,\[]+|\[[^\]]*\])", hit.group(2)))
+        try:
+            key = (hit.group(1), params["type_a"], int(params["m"]), int(params["n"]), int(params["k"]))
+        except (KeyError, ValueError):
+            continue
+        out[key] = float(hit.group(4))
+    return out
+
+
+def _patched_threads(exe: Path) -> bool:
+    """Whether this test-backend-ops reads GGML_N_THREADS (scripts/build_llama_cpp.sh patches it in;
+    a stock build runs the CPU back-end on half the CPUs it sees)."""
+    try:
+        return b"GGML_N_THREADS" in exe.read_bytes()
+    except OSError:
+        return False
+
+
+def llama_cpp_kernels(
+    rec: Recorder, exe: Path, quick: bool = False, progress: bool | Steps = True, rounds: int = ROUNDS
+) -> None:
+    """Time llama.cpp's MUL_MAT (weights x f32 activations, quantized to Q8 inside for the quantized
+    types) with its own perf mode: each run is the mean over >= 1 s after a warm-up run; `rounds`
+    runs per thread count, the best kept. The same weight matrix is reused, so at K=14336 a Q4_K one
+    (33 MB) may sit partly in the last-level cache: these are kernel rates, not DRAM rates."""
+    types = ["q8_0"] if quick else list(KERNEL_TYPES)
+    tokens = [1] if quick else list(KERNEL_TOKENS)
+    patched = _patched_threads(exe)
+    threads = thread_counts() if patched else [max(1, (os.cpu_count() or 2) // 2)]
+    if quick:
+        threads, rounds = threads[-1:], 1
+    if not patched:
+        rec.warnings.append(
+            f"{exe} does not read GGML_N_THREADS (not built by scripts/build_llama_cpp.sh): timed on "
+            f"{threads[0]} thread(s), half the CPUs it sees"
+        )
+    regex = (
+        f"type_a=({'|'.join(types)}),type_b=f32,m={KERNEL_M},n=({'|'.join(map(str, tokens))}),"
+        f"k={KERNEL_K},bs=\\[1,1\\],nr=\\[1,1\\]"
+    )
+    cmd = [str(exe), "perf", "-b", "CPU", "-o", "MUL_MAT", "-p", regex]
+    rec.common["command"] = " ".join(cmd[:-1]) + f" '{regex}'"
+    for t in _progress(threads, "llama.cpp MUL_MAT", progress):
+        times: dict[tuple[str, int], list[float]] = {}
+        for _ in range(rounds):
+            try:
+                run = subprocess.run(
+                    cmd,
+                    env={**os.environ, "GGML_N_THREADS": str(t)},
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                rec.warnings.append(f"{exe} could not run ({exc}): llama.cpp kernels not measured")
+                return
+            found = parse_perf(run.stdout)
+            if run.returncode != 0 or not found:
+                tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+                rec.warnings.append(f"{exe} gave no MUL_MAT timings (exit {run.returncode}: {tail[0][:200]})")
+                return
+            for (op, typ, m, n, k), us in found.items():
+                if op == "MUL_MAT" and m == KERNEL_M and k == KERNEL_K:
+                    times.setdefault((typ, n), []).append(us * 1e-6)
+        for (typ, n), secs in sorted(times.items()):
+            best, spread = min(secs), 1.0 - min(secs) / max(secs)
+            rec.busy(f"llama.cpp MUL_MAT {typ} n={n} on {t} threads", spread)
+            w_bytes = KERNEL_TYPES.get(typ, 4.0) * KERNEL_M * KERNEL_K
+            act = 4.0 * n * (KERNEL_K + KERNEL_M)
+            rec.add(
+                "gemv" if n == 1 else "gemm",
+                typ,
+                f"M={n} N={KERNEL_M} K={KERNEL_K} threads={t}",
+                w_bytes + act,
+                best,
+                len(secs),
+                flops=2.0 * n * KERNEL_M * KERNEL_K,
+                nbytes=w_bytes + act,
+                notes=f"llama.cpp test-backend-ops perf MUL_MAT on {t} thread(s), each run the mean over "
+                f">= 1 s; " + _spread_note(spread, len(secs)),
+            )
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def int8_microkernel(
+    rec: Recorder, quick: bool = False, progress: bool | Steps = True, rounds: int = ROUNDS
+) -> None:
+    """Time int8dot.c (ggml's Q8_0 x Q8_0 block dot product, L2-resident) compiled here for this CPU,
+    per thread count; skipped with a warning when no C compiler works."""
+    cc = _compiler()
+    threads = thread_counts()[-1:] if quick else thread_counts()
+    if quick:
+        rounds = 1
+    if cc is None:
+        rec.warnings.append(
+            "no C compiler (cc, gcc, clang; or $CC): the int8 dot-product microkernel is skipped"
+        )
+        for _ in _progress(threads, "int8 microkernel (skipped)", progress):
+            pass
+        return
+    src = Path(__file__).with_name("int8dot.c")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "int8dot"
+        built = None
+        for flags in (["-O3", "-march=native"], ["-O3"]):
+            r = subprocess.run(
+                [cc, *flags, "-pthread", str(src), "-o", str(exe)], capture_output=True, text=True
+            )
+            if r.returncode == 0:
+                built = flags
+                break
+        if built is None:
+            rec.warnings.append(f"{cc} could not compile {src.name}: the int8 microkernel is skipped")
+            return
+        rec.common["command"] = f"{cc} {' '.join(built)} -pthread int8dot.c && int8dot THREADS PASSES"
+
+        def once(t: int, passes: int) -> dict[str, str]:
+            out = subprocess.run([str(exe), str(t), str(passes)], capture_output=True, text=True, timeout=300)
+            return dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
+
+        for t in _progress(threads, "int8 microkernel", progress):
+            probe = once(t, 200)  # warm-up, and how many passes fill ~0.3 s
+            passes = max(200, int(200 * 0.3 / max(float(probe["seconds"]), 1e-6)))
+            runs = [once(t, passes) for _ in range(rounds)]
+            secs = [float(r["seconds"]) / passes for r in runs]
+            best, spread = min(secs), 1.0 - min(secs) / max(secs)
+            rec.busy(f"int8 microkernel on {t} threads", spread)
+            rows, k = int(runs[0]["rows"]), int(runs[0]["k"])
+            w_bytes = rows * k * 36 / 32
+            rec.add(
+                "gemv",
+                "q8_0",
+                f"M=1 N={rows} K={k} threads={t}",
+                w_bytes,
+                best,
+                rounds,
+                flops=2.0 * rows * k,
+                nbytes=w_bytes,
+                notes=f"int8dot.c ({runs[0]['isa']}): ggml's Q8_0 dot product, weights in L2; "
+                + _spread_note(spread, rounds),
+            )
+
+
+def kernel_steps(quick: bool) -> int:
+    """Steps kernel_benchmarks takes: one per thread count."""
+    return 1 if quick else len(thread_counts())
+
+
+def kernel_benchmarks(
+    device: str,
+    source: str,
+    llama_cpp_bin: str | Path | None = None,
+    quick: bool = False,
+    progress: bool | Steps = True,
+) -> Recorder:
+    """The quantized dot-product kernels llama.cpp runs: its own MUL_MAT with a build, else the
+    compiled microkernel. Returns their rows and warnings (what was skipped, a busy machine)."""
+    exe, why = find_test_backend_ops(llama_cpp_bin)
+    if exe is not None:
+        info = exe.parent.parent / "BUILD-INFO"
+        version = info.read_text().splitlines()[0] if info.is_file() else str(exe)
+        rec = Recorder(device, "llama.cpp test-backend-ops", version, "CPU", source)
+        llama_cpp_kernels(rec, exe, quick, progress)
+        if rec.rows:
+            return rec
+        warnings = rec.warnings
+    else:
+        warnings = [why]
+    rec = Recorder(device, "int8dot.c", "1", "CPU", source)
+    rec.warnings += warnings + ["the quantized-kernel figures come from the int8 microkernel instead"]
+    int8_microkernel(rec, quick, progress)
+    return rec
 
 
 def _torch() -> Any:
@@ -496,17 +792,25 @@ def run(
     cuda: bool | None = None,
     progress: bool = True,
     source: str | None = None,
+    llama_cpp_bin: str | Path | None = None,
+    warnings: list[str] | None = None,
 ) -> list[Path]:
+    """Run the bench and write its traces; what it skipped and the signs of a busy machine are
+    appended to `warnings`."""
     written = []
     host = f"{cpu_name()}, {os.cpu_count()} CPUs visible, caches {cache_sizes()}"
     rec = Recorder(device_name, "numpy", np.__version__, "CPU", source or f"measured here: {host}")
     torch = _torch()
     on_gpu = cuda is not False and torch is not None and torch.cuda.is_available()
-    steps = Steps(cpu_steps(quick) + (cuda_steps(quick) if on_gpu else 0)) if progress else False
+    total = cpu_steps(quick) + kernel_steps(quick) + (cuda_steps(quick) if on_gpu else 0)
+    steps = Steps(total) if progress else False
     try:
         cpu_benchmarks(rec, quick, steps)
+        krec = kernel_benchmarks(device_name, source or f"measured here: {host}", llama_cpp_bin, quick, steps)
+        if warnings is not None:
+            warnings += rec.warnings + rec.busy_warning() + krec.warnings + krec.busy_warning()
         p = out_dir / f"{device_name}.micro.csv"
-        write(rec.rows, p)
+        write(rec.rows + krec.rows, p)
         written.append(p)
         if on_gpu:
             written.append(_run_cuda(device_name, out_dir, quick, cuda, source, steps))
@@ -540,6 +844,7 @@ def main() -> None:
     ap.add_argument("--out", default="validation/traces")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--cuda-only", action="store_true")
+    ap.add_argument("--llama-cpp-bin", default=None, help="llama.cpp bin directory with test-backend-ops")
     args = ap.parse_args()
     if args.cuda_only:
         import torch
@@ -556,8 +861,13 @@ def main() -> None:
         write(rec.rows, path)
         print(f"wrote {path} ({len(rec.rows)} rows)")
         return
-    for p in run(args.device_name, Path(args.out), args.quick):
+    warnings: list[str] = []
+    for p in run(
+        args.device_name, Path(args.out), args.quick, llama_cpp_bin=args.llama_cpp_bin, warnings=warnings
+    ):
         print(f"wrote {p}")
+    for w in warnings:
+        print(f"WARNING: {w}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
 """Write a hardware spec for the machine a microbenchmark trace was measured on, every figure
 sourced to that trace: bandwidth of each cache level and of main memory (the best streaming rate
-whose working set sits in that level), peak FLOP/s per dtype (the best GEMM), dispatch latency."""
+whose working set sits in that level), peak FLOP/s per dtype (the best GEMM), dispatch latency, and
+the int8 peak: the best rate of the quantized dot-product kernels llama.cpp runs on a CPU (its own
+MUL_MAT on Q4_K/Q8_0 weights, or the int8dot.c microkernel), on all the threads the bench used."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from roofline.specs.hardware import PRECISIONS
 from roofline.traces.files import MicroRow
-from roofline.validation.bench import cache_sizes, cpu_name
+from roofline.validation.bench import QUANTIZED, cache_sizes, cpu_name
 
 
 def _meminfo_bytes() -> int:
@@ -28,8 +32,30 @@ def _rate(r: MicroRow) -> float:
     return r.bytes / r.seconds
 
 
+#: Harnesses whose rows time numpy/torch (bandwidth, float GEMM); the others time quantized kernels.
+FLOAT_HARNESSES = ("numpy", "torch", "torch-cuda")
+
+
+def _threads(r: MicroRow) -> int:
+    hit = re.search(r"threads=(\d+)", r.shape)
+    return int(hit.group(1)) if hit else 0
+
+
+def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
+    """The best FLOP/s of the quantized dot-product kernels (Q4_K/Q8_0 weights, Q8 activations) on
+    the most threads measured, with its row; None when the trace has none."""
+    quant = [r for r in rows if r.dtype in QUANTIZED and r.flops > 0 and r.seconds > 0]
+    if not quant:
+        return None
+    most = max(_threads(r) for r in quant)
+    best = max((r for r in quant if _threads(r) == most), key=lambda r: r.flops / r.seconds)
+    return best.flops / best.seconds, best
+
+
 def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> dict[str, Any]:
     src = f"measured: {trace_path}"
+    kernels = [r for r in rows if r.harness not in FLOAT_HARNESSES]
+    rows = [r for r in rows if r.harness in FLOAT_HARNESSES]
     caches = cache_sizes()
     stream = [r for r in rows if r.kind in ("stream-read", "stream-copy", "stream-triad") and r.bytes > 0]
     if not stream:
@@ -63,11 +89,19 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         prev = cap
     gemm = [r for r in rows if r.kind in ("gemm", "gemv") and r.flops > 0]
     peaks: dict[str, Any] = {}
-    for dt in sorted({r.dtype for r in gemm}):
+    for dt in sorted({r.dtype for r in gemm} & set(PRECISIONS)):
         best = max(r.flops / r.seconds for r in gemm if r.dtype == dt)
         peaks[dt] = {
             "value": f"{best / 1e9:.1f} GFLOPS",
             "source": f"{src} (best GEMM: a lower bound on peak)",
+        }
+    found = int8_peak(kernels)
+    if found is not None:
+        rate, row = found
+        peaks["int8"] = {
+            "value": f"{rate / 1e9:.1f} GFLOPS",
+            "source": f"{src} (best quantized dot-product kernel on all threads measured: {row.harness} "
+            f"{row.dtype} {row.shape}; a lower bound on peak)",
         }
     launch = [r.seconds for r in rows if r.kind == "launch"]
     total = _meminfo_bytes()
@@ -119,3 +153,39 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
 
 def write_spec(rows: list[MicroRow], device_id: str, trace_path: str, out: Path) -> None:
     out.write_text(yaml.safe_dump(spec_from_trace(rows, device_id, trace_path), sort_keys=False, width=110))
+
+
+#: This machine's own llama-bench runs of bundled models (2 threads, depths 0 and 2048): the held-out
+#: answer an emitted spec of it is checked against (they fit nothing).
+HELD_OUT_RUNS = (
+    "validation/traces/sandbox-epyc-2vcpu.study-sweep2.llama.cpp.e2e.csv",
+    "validation/traces/sandbox-epyc-2vcpu.study-sweep2b.llama.cpp.e2e.csv",
+)
+
+
+def held_out_errors(device: Any, traces: list[Path], engine: str = "llama.cpp-cpu") -> list[dict[str, Any]]:
+    """Predict each measured run in `traces` on `device` (a spec path or Device) with the bundled
+    `engine` profile, nothing fitted: one record per row with its phase and signed relative error
+    (predicted / measured - 1)."""
+    from roofline.api import predict
+    from roofline.model.workload import Workload
+    from roofline.traces.files import read_e2e
+
+    out = []
+    for path in traces:
+        for r in read_e2e(path):
+            w = Workload(test=r.test, depth=r.depth, batch=r.batch, flash_attention=r.flash_attn)
+            got = predict(device, r.model, w, engine=engine, quant=r.quant).tokens_per_second
+            out.append(
+                {
+                    "model": r.model,
+                    "quant": r.quant,
+                    "test": r.test,
+                    "depth": r.depth,
+                    "phase": "decode" if r.test.startswith("tg") else "prefill",
+                    "measured": r.tokens_per_s,
+                    "predicted": got,
+                    "error": got / r.tokens_per_s - 1,
+                }
+            )
+    return out
