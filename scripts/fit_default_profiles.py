@@ -33,9 +33,32 @@ from roofline.validation.calibrate import CalibrationError, Fit, calibrate, scen
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What is fitted, tried in this order: every parameter the rows determine, then the compute side
-#: only (matmul, expert, float and attention efficiencies; bandwidth and overheads keep the estimate).
+#: and the per-kernel overheads (bandwidth keeps the estimate), then the compute side and the
+#: decode steps' per-kernel overhead (prefill's keeps the estimate), then the compute side only (matmul,
+#: expert, float and attention efficiencies; bandwidth and overheads keep the estimate).
 CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("all", None),
+    (
+        "compute and kernel overheads",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+            "prefill_kernel_overhead_scale",
+        ),
+    ),
+    (
+        "compute and decode kernel overhead",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+        ),
+    ),
     (
         "compute only",
         (

@@ -24,8 +24,10 @@ from roofline.specs.sourced import Frozen
 
 
 class KernelCounts(Frozen):
-    """Kernels (graph nodes that launch work) per layer for each operator, per step for the
-    per-model ones (embedding, lm_head, per_step)."""
+    """Kernels per layer for each operator, per step for the per-model ones (embedding, lm_head,
+    per_step): what the engine launches, which is fewer than the graph's nodes where its back-end
+    fuses nodes into one kernel (llama.cpp CUDA: ggml-cuda.cu ggml_cuda_try_fuse) and more where one
+    node takes several kernels (a matmul that first quantizes its activations)."""
 
     embedding: float = Field(ge=0)
     norms: float = Field(ge=0)  # per layer: norms, their scale multiplies, residual adds
@@ -114,6 +116,13 @@ class EngineProfile(Frozen):
     per_layer_overhead: float = Field(default=0.0, ge=0)
     per_step_overhead: float = Field(default=0.0, ge=0)  # host work per forward pass (graph, sampling)
     kernels: KernelCounts
+    # kernels of a prefill step where the engine's many-token kernels differ from its decode ones
+    # (llama.cpp CUDA: MMQ instead of MMVQ, without the mat-vec fusions); None: `kernels` serves
+    # every step. `per_step` always comes from `kernels`.
+    prefill_kernels: KernelCounts | None = None
+    # decode steps of more tokens than this run `prefill_kernels` (llama.cpp CUDA: MMVQ serves up to
+    # MMVQ_MAX_BATCH_SIZE = 8 tokens, MMQ more); None: decode steps always run `kernels`
+    decode_kernels_max_tokens: int | None = Field(default=None, ge=1)
     moe_dispatch: Literal["grouped", "per-expert"] = "grouped"
     ubatch: int = Field(default=512, gt=0)
     use_caches: bool = True  # weights that fit an on-chip level stay there between steps

@@ -361,6 +361,23 @@ def distinct(tables: ModelTables, tokens: Any) -> Any:
     return distinct_experts_uniform(tokens, moe.n_experts, moe.top_k)
 
 
+def kernel_counts(eng: EngineProfile, m: Any, tokens: Any, prefill: bool) -> dict[str, Any]:
+    """Kernels per layer (per step for the per-model operators) of each operator in this step: the
+    engine's prefill counts in a prefill step and in a decode step of more tokens than
+    `decode_kernels_max_tokens` (a Piecewise in the step's tokens when they are symbolic), else its
+    decode counts (EngineProfile.kernels, prefill_kernels)."""
+    decode = eng.kernels.model_dump()
+    if eng.prefill_kernels is None:
+        return decode
+    many = eng.prefill_kernels.model_dump()
+    if prefill:
+        return many
+    if eng.decode_kernels_max_tokens is None:
+        return decode
+    big = tokens > eng.decode_kernels_max_tokens
+    return {k: v if many[k] == v else m.select([(many[k], big)], v) for k, v in decode.items()}
+
+
 def step_operators(
     tb: ModelTables,
     eng: EngineProfile,
@@ -379,7 +396,8 @@ def step_operators(
     whether the attention core runs as one flash-attention kernel (None: the engine's default)."""
     if flash is None:
         flash = eng.flash_attention
-    mdl, a, kc = tb.model, tb.model.attention, eng.kernels
+    mdl, a = tb.model, tb.model.attention
+    kc = kernel_counts(eng, m, tokens, prefill)
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     n_layers, n_moe = mdl.n_layers, tb.layers["experts"]
@@ -401,7 +419,7 @@ def step_operators(
             weight_bytes=tb.weight_bytes[name],
             kv_bytes=0,
             act_bytes=tokens * act_io * act * count,
-            kernels=count * (getattr(kc, name) + extra_kernels),
+            kernels=count * (kc[name] + extra_kernels),
             dequant_ops=tb.dequant_ops[name],
             stored_weight_bytes=tb.weight_bytes[name],
             shape=(tokens, per_layer / d, d),
@@ -417,7 +435,7 @@ def step_operators(
             weight_bytes=tokens * tb.embedding_row_bytes,
             kv_bytes=0,
             act_bytes=tokens * d * act,
-            kernels=kc.embedding,
+            kernels=kc["embedding"],
         )
     )
     norm_count = n_layers * mdl.norms_per_layer + 1
@@ -431,7 +449,7 @@ def step_operators(
             weight_bytes=tb.weight_bytes["norms"],
             kv_bytes=0,
             act_bytes=4 * tokens * d * act * norm_count,
-            kernels=kc.norms * n_layers,
+            kernels=kc["norms"] * n_layers,
             stored_weight_bytes=tb.weight_bytes["norms"],
         )
     )
@@ -458,7 +476,7 @@ def step_operators(
                 shape=(tokens, tb.params["per_layer_input"] / n_side / d, d),
             )
         )
-    extra = (kc.qk_norm if a.qk_norm else 0) + (kc.qkv_bias if a.qkv_bias else 0)
+    extra = (kc["qk_norm"] if a.qk_norm else 0) + (kc["qkv_bias"] if a.qkv_bias else 0)
     ops.append(mm("attn_qkv", extra, d + q_dim + 2 * kv_dim))
     # attention core: keys attended per query and cache read per sequence, capped by sliding windows;
     # global layers may have their own head width and KV heads (ModelTables.kv_per_token_global)
@@ -476,7 +494,7 @@ def step_operators(
         tb.n_sliding - tb.n_kv_shared_sliding
     ) * tb.kv_per_token_layer
     if n_attn and not flash:
-        ops.extend(_materialised_attention(tb, eng, tokens, seqs, kv_glob, kv_s, written, q_dim * act))
+        ops.extend(_materialised_attention(tb, kc, tokens, seqs, kv_glob, kv_s, written, q_dim * act))
         ops.append(mm("attn_output", 0, q_dim + d))
     elif n_attn:
         per_pair_s, per_pair_g = 2 * tb.qk_dim + 2 * tb.v_dim + 5, 2 * qk_g + 2 * v_g + 5
@@ -490,7 +508,7 @@ def step_operators(
                 weight_bytes=0,
                 kv_bytes=seqs * (kv_glob * kv_g + kv_s * tb.kv_per_token_layer) + tokens * written,
                 act_bytes=2 * tokens * q_dim * act * n_attn,
-                kernels=kc.attn_core * n_attn,
+                kernels=kc["attn_core"] * n_attn,
                 peak="attention",
                 efficiency="attention_efficiency",
                 key_rows=seqs * keys_sum * a.n_heads,
@@ -512,7 +530,7 @@ def step_operators(
                 weight_bytes=tb.weight_bytes["ssm_core"],
                 kv_bytes=2 * seqs * tb.recurrent_state_bytes,
                 act_bytes=2 * tokens * tb.recurrent_act_width * act,
-                kernels=kc.ssm_core * n_recurrent,
+                kernels=kc["ssm_core"] * n_recurrent,
                 peak="vector",
                 efficiency="attention_efficiency",
                 stored_weight_bytes=tb.weight_bytes["ssm_core"],
@@ -525,9 +543,9 @@ def step_operators(
             n_touched = distinct(tb, tokens)
         ops.append(mm("router", 0, d + moe.n_experts))
         rows = tokens * moe.top_k / n_touched  # activation rows per touched expert
-        exp_kernels = kc.experts + kc.experts_per_extra_k * (moe.top_k - 1)
+        exp_kernels = kc["experts"] + kc["experts_per_extra_k"] * (moe.top_k - 1)
         if eng.moe_dispatch == "per-expert":
-            exp_kernels = exp_kernels + kc.experts_per_distinct * n_touched
+            exp_kernels = exp_kernels + kc["experts_per_distinct"] * n_touched
         ops.append(
             Operator(
                 name="experts",
@@ -565,7 +583,7 @@ def step_operators(
             weight_bytes=tb.weight_bytes["lm_head"],
             kv_bytes=0,
             act_bytes=seqs * (d + mdl.vocab_size) * act,
-            kernels=kc.lm_head,
+            kernels=kc["lm_head"],
             dequant_ops=tb.dequant_ops["lm_head"],
             peak="matmul_float" if tb.is_float("lm_head") else "matmul",
             efficiency="float_compute_efficiency" if tb.is_float("lm_head") else "compute_efficiency",
@@ -578,7 +596,7 @@ def step_operators(
 
 def _materialised_attention(
     tb: ModelTables,
-    eng: EngineProfile,
+    kc: dict[str, Any],
     tokens: Any,
     seqs: Any,
     kv_glob: Any,
@@ -591,7 +609,7 @@ def _materialised_attention(
     in its cache (`kv_glob` over the global layers and `kv_s` over the sliding ones, summed over
     layers), masked keys included; K is read by QK^T and V by PV, once per sequence and step (MLA:
     V is a view of the latent rows QK^T reads)."""
-    a, kc, n_attn = tb.model.attention, eng.kernels, tb.layers["attn_core"]
+    a, n_attn = tb.model.attention, tb.layers["attn_core"]
     kv_g = tb.kv_per_token_layer if tb.kv_per_token_global is None else tb.kv_per_token_global
     qk_g = tb.qk_dim if tb.global_qk_dim is None else tb.global_qk_dim
     v_g = tb.v_dim if tb.global_v_dim is None else tb.global_v_dim
@@ -606,7 +624,7 @@ def _materialised_attention(
             flops=2 * tokens * a.n_heads * (kv_glob * qk_g + kv_s * tb.qk_dim),
             kv_bytes=k_share * cache + tokens * written + SCORE_WRITE_BYTES * pairs,
             act_bytes=tokens * q_act * n_attn,
-            kernels=kc.attn_scores * n_attn,
+            kernels=kc["attn_scores"] * n_attn,
             peak="scores",
             efficiency="score_efficiency",
             **common,
@@ -617,7 +635,7 @@ def _materialised_attention(
             flops=SOFTMAX_FLOPS * pairs,
             kv_bytes=SOFTMAX_BYTES * pairs,
             act_bytes=0,
-            kernels=kc.attn_softmax * n_attn,
+            kernels=kc["attn_softmax"] * n_attn,
             peak="vector",
             efficiency="score_efficiency",
             **common,
@@ -628,7 +646,7 @@ def _materialised_attention(
             flops=2 * tokens * a.n_heads * (kv_glob * v_g + kv_s * tb.v_dim),
             kv_bytes=(1 - k_share) * cache + SCORE_READ_BYTES * pairs,
             act_bytes=tokens * q_act * n_attn,
-            kernels=kc.attn_values * n_attn,
+            kernels=kc["attn_values"] * n_attn,
             peak="attention",
             efficiency="attention_efficiency",
             **common,

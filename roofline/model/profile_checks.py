@@ -48,9 +48,11 @@ def check_profile(eng: EngineProfile, where: str) -> EngineProfile:
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             span = f"{lo if lo is not None else 0:g}-{hi if hi is not None else 1:g}"
             raise SpecError(where, f"{v!r} is outside the plausible range {span}", name)
-    for name, v in eng.kernels.model_dump().items():
-        if v > MAX_KERNELS:
-            raise SpecError(where, f"{v!r} kernels is more than {MAX_KERNELS:g}", f"kernels.{name}")
+    for field in ("kernels", "prefill_kernels"):
+        counts = getattr(eng, field)
+        for name, v in (counts.model_dump() if counts is not None else {}).items():
+            if v > MAX_KERNELS:
+                raise SpecError(where, f"{v!r} kernels is more than {MAX_KERNELS:g}", f"{field}.{name}")
     if eng.calibration is not None:
         check_calibration(eng.calibration, where)
     return eng

@@ -36,6 +36,8 @@ Ref = str | os.PathLike[str]
 STRUCTURAL = (
     "activation_bytes",
     "kernels",
+    "prefill_kernels",
+    "decode_kernels_max_tokens",
     "moe_dispatch",
     "moe_syncs_per_layer",
     "ubatch",
