@@ -23,6 +23,7 @@ from roofline.llamacpp.synthetic import hybrid_family
 from roofline.model.workload import Workload
 from roofline.specs import load_model
 from roofline.specs.model import Model
+from roofline.specs.quant import file_size
 from roofline.traces.files import E2ERow, read_e2e
 from roofline.validation.calibrate import best_of_repeats
 
@@ -195,6 +196,19 @@ def test_trace_covers_both_hybrids_and_controls_at_three_depths(rows):
 def _slope(values: dict[int, float]) -> float:
     """Least-squares slope through the origin of a per-layer growth against the depth (s/token)."""
     return sum(v * d for d, v in values.items()) / sum(d * d for d in values)
+
+
+def test_llama_quantize_sizes_match_the_quant_rules():
+    """The probe quantized F16 files with llama-quantize; the size llama-bench reports is what
+    specs.quant's Q4_K_M rules give for the hybrid tensor kinds. They agree to 0.01 %: the one gap
+    is ffn_gate_inp_shexp, a single row (1 x d) that llama-quantize leaves F32 (ggml counts it
+    1-D) and the rules quantize, 3.5 kB a layer."""
+    for f in ROOT.glob("validation/traces/sandbox-epyc-2vcpu.hybrid*.llama.cpp.*.llama-bench.json"):
+        rec = json.loads(f.read_text())[0]
+        model = f.name.split(".llama.cpp.")[1].rsplit(".", 2)[0].rsplit(".", 1)[0]
+        m = load_model(str(ROOT / f"validation/traces/probe_specs/{model}.yaml"))
+        assert rec["model_n_params"] == m.total_params, model
+        assert file_size(m, "Q4_K_M") == pytest.approx(rec["model_size"], rel=1e-4), model
 
 
 def test_measured_recurrent_layers_decode_flat_in_depth_attention_layers_do_not(rows):
