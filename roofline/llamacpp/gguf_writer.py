@@ -2,16 +2,17 @@
 architecture metadata llama.cpp needs to load it, and a dummy vocabulary of the right size.
 
 Timing depends on shapes and quantization, not on weight values, with one exception: random
-router weights give near-uniform routing (real models route less uniformly). Recurrent-layer
+router weights give near-uniform routing (real models route less uniformly). Weights are F16,
+streamed tensor by tensor (a 7 B model never sits in memory whole); large tensors repeat a random
+block, while routers get fully random rows so that routing stays near-uniform. Recurrent-layer
 parameters get values of the sign a trained model has (decays A < 0, D = 1, unit norm weights) so
 the state stays finite over long runs; their values do not change the kernels' work.
 
 Hybrid models: Gated DeltaNet layers are written for llama.cpp's `qwen3next`, `qwen35` (dense
 FFN) and `qwen35moe` architectures, Mamba-2 layers for `nemotron_h`; tensor names, shapes and
 metadata keys as llama.cpp's loaders read them (src/models/qwen3next.cpp, qwen35.cpp,
-qwen35moe.cpp, nemotron-h.cpp in the llama.cpp vendored by llama-cpp-python 0.3.36). Weights are F16,
-streamed tensor by tensor (a 7 B model never sits in memory whole); large tensors repeat a random
-block, while routers get fully random rows so that routing stays near-uniform.
+qwen35moe.cpp, nemotron-h.cpp of the llama.cpp vendored by llama-cpp-python 0.3.36). Those
+architectures need at least one recurrent layer (an empty recurrent-state buffer aborts).
 
 With `quant` (a llama-quantize file type such as Q4_K_M, Q8_0 or MXFP4), each tensor is written
 directly in the type llama-quantize would give it (`roofline.specs.quant.tensor_type`), as valid
