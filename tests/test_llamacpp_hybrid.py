@@ -97,7 +97,16 @@ def test_writer_refuses_what_llama_cpp_cannot_run():
 @pytest.mark.skipif(not os.environ.get("LLAMA_CPP_BIN"), reason="set LLAMA_CPP_BIN to llama.cpp's bin")
 def test_llama_bench_runs_the_hybrid_ggufs(tmp_path):
     bench = Path(os.environ["LLAMA_CPP_BIN"]) / "llama-bench"
-    for m in hybrid_family(tiny=True):
+    gdn, mamba = hybrid_family(tiny=True)
+    # the same DeltaNet layers as llama.cpp's qwen3next, and as qwen35 with a dense FFN
+    dense = {"moe": None, "ffn": gdn.ffn.model_copy(update={"d_ff": 512})}
+    variants = [
+        gdn.model_copy(update={"family": "qwen3_next", "id": "probe-tiny-next"}),
+        gdn.model_copy(update={"family": "qwen3_5", "id": "probe-tiny-q35", **dense}),
+    ]
+    for v in variants:
+        v.__dict__.pop("tensors", None)
+    for m in (gdn, mamba, *variants):
         path = write_gguf(m, tmp_path / f"{m.id}.gguf", quant="Q4_K_M")
         r = subprocess.run(
             [str(bench), "-m", str(path), "-t", "2", "-r", "1", "-p", "16", "-n", "4", "-o", "json"],
