@@ -1,0 +1,145 @@
+"""The CPU kernels `roofline bench` times (llama.cpp's MUL_MAT, or the int8 microkernel), the spec it
+emits from them, and that spec's held-out check on this machine's own llama-bench runs (issue 15.2).
+
+The check uses the committed bench traces of this 2-vCPU EPYC VM (three `roofline bench` runs), not a
+live bench; benchmarks/bench_cpu_spec.py is the live version."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from roofline.specs.catalog import check_file
+from roofline.traces.files import read_micro
+from roofline.validation.bench import (
+    Recorder,
+    find_test_backend_ops,
+    int8_microkernel,
+    parse_perf,
+)
+from roofline.validation.emit_spec import HELD_OUT_RUNS, held_out_errors, int8_peak, write_spec
+
+ROOT = Path(__file__).parents[1]
+RUNS = sorted((ROOT / "validation" / "traces").glob("sandbox-epyc-2vcpu.bench-run*.micro.csv"))
+
+# test-backend-ops perf output as this build prints it (colour codes included)
+PERF_OUT = (
+    "Testing 1 devices\n\nBackend 1/1: CPU\n  Device description: AMD EPYC\n"
+    "  MUL_MAT(type_a=q4_K,type_b=f32,m=4096,n=1,k=14336,bs=[1,1],nr=[1,1],per=[0,1,2,3],k_v=0,o=1):"
+    "          134 runs -  7461.01 us/run - 117.44 MFLOP/run - \x1b[1;34m 15.74 GFLOPS\x1b[0m\n"
+    "  MUL_MAT(type_a=f16,type_b=f32,m=4096,n=512,k=14336,bs=[1,1],nr=[1,1],per=[0,1,2,3],k_v=0,o=1):"
+    "            2 runs - 912345.50 us/run -  60.13 GFLOP/run - \x1b[1;34m 65.91 GFLOPS\x1b[0m\n"
+    "  Backend CPU: \x1b[1;32mOK\x1b[0m\n"
+)
+
+
+def test_parse_perf_reads_each_case():
+    got = parse_perf(PERF_OUT)
+    assert got == {
+        ("MUL_MAT", "q4_K", 4096, 1, 14336): 7461.01,
+        ("MUL_MAT", "f16", 4096, 512, 14336): 912345.50,
+    }
+    assert parse_perf("no timings here\n") == {}
+
+
+def test_missing_build_is_said_not_raised(tmp_path):
+    exe, why = find_test_backend_ops(tmp_path)
+    assert exe is None and str(tmp_path) in why and "--llama-cpp-bin" in why
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+def test_int8_microkernel_runs_and_is_sane():
+    rec = Recorder("t", "int8dot.c", "1", "CPU", "measured here: test")
+    int8_microkernel(rec, quick=True, progress=False)
+    assert rec.rows, rec.warnings
+    (row,) = rec.rows
+    rate = row["flops"] / row["seconds"]
+    # an int8 dot product on any CPU of the last 15 years: more than 1 GOP/s, less than 100 TOP/s
+    assert 1e9 < rate < 1e14 and row["dtype"] == "q8_0" and "threads=" in row["shape"]
+
+
+def test_emitted_spec_takes_the_int8_peak_from_the_kernels(tmp_path):
+    trace = RUNS[0]
+    rows = read_micro(trace)
+    rate, row = int8_peak(rows)
+    assert row.dtype in ("q4_K", "q8_0") and row.harness != "numpy"
+    spec = tmp_path / "box.yaml"
+    write_spec(rows, "box", str(trace), spec)
+    dev = check_file(spec)
+    proc = dev.processors[0]
+    assert proc.peak("int8") == pytest.approx(rate, rel=1e-3)
+    assert str(trace) in proc.vector["int8"].source and row.shape in proc.vector["int8"].source
+    # the fp32 peak is numpy's GEMM, not llama.cpp's F16 kernel
+    numpy_best = max(r.flops / r.seconds for r in rows if r.harness == "numpy" and r.kind == "gemm")
+    assert proc.peak("fp32") == pytest.approx(numpy_best, rel=1e-3)
+
+
+def _figures(trace: Path, tmp_path: Path) -> dict[str, float]:
+    spec = tmp_path / f"{trace.stem.replace('.', '-')}.yaml"
+    write_spec(read_micro(trace), spec.stem, str(trace), spec)
+    dev = check_file(spec)
+    proc = dev.processors[0]
+    return {"main_bandwidth": dev.main_bandwidth, "int8": proc.peak("int8"), "fp32": proc.peak("fp32")}
+
+
+def _spread(values: list[float]) -> float:
+    return 1 - min(values) / max(values)
+
+
+def test_busy_rounds_are_flagged_where_runs_disagree(tmp_path):
+    """Where the three committed runs disagree by more than 10 % on a figure, the bench flagged the
+    rows that figure comes from in at least one run (its rounds differed by more than 10 %): the
+    warning says so when a spec's figures are not to be trusted."""
+    assert len(RUNS) == 3
+    figs = [_figures(t, tmp_path) for t in RUNS]
+    source_rows = {
+        "main_bandwidth": lambda r: r.harness == "numpy" and "main-memory" in r.notes,
+        "fp32": lambda r: r.harness == "numpy" and r.kind == "gemm",
+        "int8": lambda r: r.dtype in ("q4_K", "q8_0"),
+    }
+    for key, is_source in source_rows.items():
+        if _spread([f[key] for f in figs]) <= 0.10:
+            continue
+        spreads = [
+            float(m.group(1))
+            for t in RUNS
+            for r in read_micro(t)
+            if is_source(r) and (m := re.search(r"spread (\d+) %", r.notes))
+        ]
+        assert spreads and max(spreads) > 10, key
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met on the shared 2-vCPU VM (2026-12-01, load 4-6 from other agents and a llama.cpp "
+    "build): main bandwidth 46-64 GB/s, int8 329-522 GFLOP/s, fp32 81-117 GFLOP/s across the three "
+    "runs (spreads 28 %, 37 %, 31 %); the bench warned of busy rounds in every run",
+)
+def test_three_bench_runs_agree_within_10_percent(tmp_path):
+    figs = [_figures(t, tmp_path) for t in RUNS]
+    for key in figs[0]:
+        assert _spread([f[key] for f in figs]) <= 0.10, (key, [f[key] for f in figs])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met: with the bundled llama.cpp-cpu profile one int8 peak serves decode and prefill, "
+    "but llama.cpp's n=1 kernels run 3-10x slower than its n=512 ones, and the separate dequant term "
+    "charges Q4_K unpacking again on the (noisy) fp32 figure: decode median |error| 52-56 %, prefill "
+    "27-63 % over the three runs (a model change, see the issue 15.2 report)",
+)
+def test_emitted_spec_predicts_this_machine_held_out(tmp_path):
+    """A spec emitted from a bench trace alone (no llama.cpp run) predicts this machine's own
+    llama-bench runs: decode within 25 % and prefill within 35 % (median of the rows)."""
+    for trace in RUNS:
+        spec = tmp_path / f"held-out-{trace.stem.replace('.', '-')}.yaml"
+        write_spec(read_micro(trace), spec.stem, str(trace), spec)
+        errs = held_out_errors(spec, [ROOT / p for p in HELD_OUT_RUNS])
+        assert len(errs) == 32
+        for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
+            e = [abs(x["error"]) for x in errs if x["phase"] == phase]
+            assert np.median(e) <= limit, (trace.name, phase, sorted(e))
