@@ -171,7 +171,7 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "dequant_efficiency": (0.01, 1.0),
     "kernel_overhead_scale": (0.0, 20.0),
     "prefill_kernel_overhead_scale": (0.0, 50.0),
-    "expert_half_rows": (0.5, 512.0),
+    "expert_half_rows": (0.0, 512.0),  # 0: no tile-fill loss (the unset value, NEUTRAL)
     "per_step_overhead": (0.0, 0.05),
 }
 
