@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Build llama.cpp's llama-bench, llama-quantize and test-backend-ops (CPU back-end, Release) from the
-# llama.cpp source vendored in PyPI's llama-cpp-python sdist, pinned below, into a cache directory; reuse
-# it when present. A CPU cache from before test-backend-ops was added is rebuilt once (a few minutes).
+# Build llama.cpp's llama-bench and llama-quantize (and, with LLAMA_CPP_TEST_OPS=1, test-backend-ops)
+# (CPU back-end, Release) from the llama.cpp source vendored in PyPI's llama-cpp-python sdist, pinned
+# below, into a cache directory; reuse it when present. test-backend-ops is opt-in because it is a long
+# compile on 2 cores (tens of minutes) that only `roofline bench`'s kernel timing needs; CI does not.
 #
 #   scripts/build_llama_cpp.sh            # prints the bin directory (builds on first use)
 #   LLAMA_CPP_CACHE=/path scripts/build_llama_cpp.sh
 #   LLAMA_CPP_CUDA=1 scripts/build_llama_cpp.sh   # CUDA back-end (sm_90) instead, on a machine with nvcc
 #   LLAMA_CPP_SRC=path/llama.cpp.tgz ...          # offline: that archive (llama.cpp/ inside) instead of PyPI
 #   LLAMA_CPP_CUDA_FA=OFF ...                     # leave out the CUDA flash-attention kernels (faster build)
+#   LLAMA_CPP_TEST_OPS=1 ...                      # also build test-backend-ops (for `roofline bench`)
 #
 # AMX is switched off: on the workplace VMs llama.cpp's AMX kernels die with SIGILL although the CPU
 # flags list AMX; AVX-512/AVX2 stay on (GGML_NATIVE picks what the build machine has).
@@ -23,7 +25,8 @@ FLAVOUR=cpu
 [ "$FLAVOUR" = cuda ] && [ "${LLAMA_CPP_CUDA_FA:-ON}" = OFF ] && FLAVOUR=cuda-nofa
 DEST="$CACHE/$VERSION-$FLAVOUR"
 tools=(llama-bench llama-quantize)
-[ "$FLAVOUR" = cpu ] && tools+=(test-backend-ops)  # GPU caches stay valid without it (their rebuild is long)
+TEST_OPS="${LLAMA_CPP_TEST_OPS:-0}"
+[ "$TEST_OPS" = 1 ] && tools+=(test-backend-ops)
 have_all=1
 for t in "${tools[@]}"; do [ -x "$DEST/bin/$t" ] || have_all=0; done
 if [ "$have_all" = 1 ]; then
@@ -46,16 +49,21 @@ commit="unknown"
 [ -f "$src/.git-commit" ] && commit="$(cat "$src/.git-commit")"
 flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF
        -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_SERVER=OFF
-       -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON)
+       -DLLAMA_BUILD_TESTS="$([ "$TEST_OPS" = 1 ] && echo ON || echo OFF)" -DLLAMA_BUILD_EXAMPLES=OFF
+       -DLLAMA_BUILD_TOOLS=ON)
 if [ "$FLAVOUR" != cpu ]; then
   flags+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DGGML_CUDA_FA="${LLAMA_CPP_CUDA_FA:-ON}")
 fi
+targets=(llama-bench llama-quantize)
+if [ "$TEST_OPS" = 1 ]; then
 ops="$src/tests/test-backend-ops.cpp"
 sed -i 's|ggml_backend_set_n_threads_fn(backend.get(), std::max<int>(1, N_THREADS/2));|ggml_backend_set_n_threads_fn(backend.get(), getenv("GGML_N_THREADS") ? std::max(1, atoi(getenv("GGML_N_THREADS"))) : std::max<int>(1, N_THREADS/2));|' "$ops"
 grep -q 'getenv("GGML_N_THREADS")' "$ops" || { echo "test-backend-ops.cpp: the thread-count line to patch was not found" >&2; exit 1; }
+targets+=(test-backend-ops)
+fi
 cmake -S "$src" -B "$work/build" "${flags[@]}" >&2
-cmake --build "$work/build" --config Release -j "$(nproc)" --target llama-bench llama-quantize test-backend-ops >&2
+cmake --build "$work/build" --config Release -j "$(nproc)" --target "${targets[@]}" >&2
 mkdir -p "$DEST/bin"
-cp "$work/build/bin/llama-bench" "$work/build/bin/llama-quantize" "$work/build/bin/test-backend-ops" "$DEST/bin/"
+for t in "${targets[@]}"; do cp "$work/build/bin/$t" "$DEST/bin/"; done
 printf 'llama-cpp-python %s\nflavour %s\ncmake flags %s\n' "$VERSION" "$FLAVOUR" "${flags[*]}" > "$DEST/BUILD-INFO"
 echo "$DEST/bin"

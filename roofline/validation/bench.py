@@ -410,7 +410,7 @@ def find_test_backend_ops(given: str | Path | None = None) -> tuple[Path | None,
             return None, f"no test-backend-ops executable at {exe} (--llama-cpp-bin)"
     return None, "no llama.cpp test-backend-ops found (tried " + ", ".join(
         tried
-    ) + "; scripts/build_llama_cpp.sh builds it)"
+    ) + "; LLAMA_CPP_TEST_OPS=1 scripts/build_llama_cpp.sh builds it)"
 
 
 def thread_counts() -> list[int]:
