@@ -278,7 +278,7 @@ def test_model_predicts_how_much_faster_the_hybrid_is_at_each_depth(rows):
                 )
 
 
-def test_prediction_error_per_row(rows, capsys):
+def test_prediction_error_per_row(rows):
     """Every row's error, printed (pytest -s). The device spec and its llama.cpp-cpu profile were
     fitted to this VM's earlier runs, and the probe-dense-ff2048 trace of 2026-11-28 has pp512
     302 t/s and tg128 87 t/s where this session measures 1073 and 152-244 with the same llama.cpp
@@ -302,8 +302,7 @@ def test_prediction_error_per_row(rows, capsys):
             f"{mid:26} {r.test:6} {r.depth:>6} {r.tokens_per_s:>8.1f} {fast:>8.1f} {p:>9.1f}"
             f" {p / r.tokens_per_s - 1:>+6.0%} {p / fast - 1:>+10.0%}"
         )
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+    print("\n" + "\n".join(lines))  # shown with pytest -s, and with a failure
 
     def mean_log(mid: str) -> float:
         logs = [math.log(e) for (m, _, _), e in error.items() if m == mid]
