@@ -133,10 +133,7 @@ def best_step(
     ss = resolve_system(sysm, mdl, workload, quant=quant)
     best: SystemStep | None = None
     for pl in candidate_placements(sysm, mdl):
-        sc = ss
-        if pl.gpus == 0 and ss.gpu is not None:
-            sc = dataclasses.replace(ss, gpu=None)  # CPU only: a CPU build
-        step = sc.step(pl)
+        step = ss.step(pl)
         if step.fits and (best is None or step.tokens_per_second > best.tokens_per_second):
             best = step
     return best

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from roofline.model.energy import literature_coefficients  # noqa: E402
+from roofline.model.results import energy_inputs  # noqa: E402
 from roofline.model.scenario import resolve  # noqa: E402
 from roofline.model.workload import Workload  # noqa: E402
 
@@ -51,9 +52,8 @@ def features(r: dict[str, str]) -> tuple[np.ndarray, float, dict[str, float]]:
     idle, pmax = dev.power.idle.value, dev.power.max.value
     e_b, e_f = literature_coefficients(dev, s.engine.compute_precision)
     per_step_tokens = s.vars.tokens_in_test / s.vars.steps
-    dram = float(sum(float(t.op.weight_bytes + t.op.kv_bytes) for t in st.times))
-    flops = float(sum(float(t.op.flops) for t in st.times))
-    busy = float(sum(float(t.seconds) for t in st.times)) / st.seconds
+    dram, flops, busy_s = energy_inputs(s, st)
+    busy = busy_s / st.seconds
     rate = float(r["tokens_per_s"]) / per_step_tokens  # measured steps per second
     x = np.array([(pmax - idle) * busy, e_b * dram * rate, e_f * flops * rate])
     q = {

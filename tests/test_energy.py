@@ -12,6 +12,7 @@ import pytest
 
 from roofline.api import predict
 from roofline.model.energy import energy_model, energy_per_step
+from roofline.model.results import energy_inputs
 from roofline.model.scenario import resolve
 from roofline.model.workload import Workload
 from roofline.specs.catalog import load_device
@@ -34,11 +35,9 @@ def _watts_at_measured_rate(r: dict[str, str]) -> float:
     )
     st = s.step()
     em = energy_model(s.device, s.engine.compute_precision)
-    dram = float(sum(float(t.op.weight_bytes + t.op.kv_bytes) for t in st.times))
-    flops = float(sum(float(t.op.flops) for t in st.times))
-    busy = float(sum(float(t.seconds) for t in st.times)) / st.seconds
+    dram, flops, busy = energy_inputs(s, st)
     step_s = s.vars.tokens_in_test / s.vars.steps / float(r["tokens_per_s"])
-    return energy_per_step(em, step_s, busy * step_s, dram, flops) / step_s
+    return energy_per_step(em, step_s, busy / st.seconds * step_s, dram, flops) / step_s
 
 
 def test_power_predicted_at_the_measured_rate_within_15_percent():

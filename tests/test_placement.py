@@ -117,6 +117,9 @@ def test_tensor_parallel_splits_the_weights():
 def test_unified_memory_shares_one_memory():
     step = system_step("apple-m4-max-unified", "qwen3-30b-a3b", DECODE, Placement(n_cpu_moe=24))
     assert any("unified memory" in n for n in step.notes) and step.link_bytes == 0
+    # Qwen3-235B: each share alone is under the 96 GiB, together they are not
+    big = system_step("apple-m4-max-unified", "qwen3-235b-a22b", DECODE, Placement(n_cpu_moe=60))
+    assert all(p.fits for p in big.parts) and not big.fits
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,8 @@ REF = Ref()
 
 
 def _complete(kind: str) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
-    """Shell completion of `kind` ids ('device', 'model', 'engine', or 'spec' for devices and models)
+    """Shell completion of `kind` ids ('device', 'model', 'system', 'engine', or 'spec' for devices and
+    models)
     for an option or argument; in a comma-separated list the last item is completed. Spec directories
     given with --spec-dir on the same command line are searched too (the command itself does not run
     while the shell completes)."""
@@ -116,6 +117,7 @@ COMPLETE_DEVICE = _complete("device")
 COMPLETE_MODEL = _complete("model")
 COMPLETE_ENGINE = _complete("engine")
 COMPLETE_SPEC = _complete("spec")
+COMPLETE_SYSTEM = _complete("system")
 
 
 def si(x: float, unit: str) -> str:

@@ -8,12 +8,7 @@ from typing import Any
 import click
 
 from roofline import systems
-from roofline.cli.common import COMPLETE_MODEL, REF, echo_json
-from roofline.specs.catalog import list_ids
-
-
-def _complete_system(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return [s for s in list_ids("system") if s.startswith(incomplete)]
+from roofline.cli.common import COMPLETE_MODEL, COMPLETE_SYSTEM, REF, echo_json
 
 
 @click.command()
@@ -22,7 +17,7 @@ def _complete_system(ctx: click.Context, param: click.Parameter, incomplete: str
     "system",
     required=True,
     type=REF,
-    shell_complete=_complete_system,
+    shell_complete=COMPLETE_SYSTEM,
     help="System id (roofline specs list) or system spec YAML.",
 )
 @click.option(

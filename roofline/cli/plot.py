@@ -15,6 +15,7 @@ from roofline.cli.common import (
     COMPLETE_DEVICE,
     COMPLETE_ENGINE,
     COMPLETE_MODEL,
+    COMPLETE_SYSTEM,
     REF,
     FiniteFloat,
     checked_engine,
@@ -245,7 +246,13 @@ def plot_measured(trace_paths: tuple[str, ...], output: str, force: bool, data_p
 
 
 @plot.command("placement")
-@click.option("--system", required=True, type=REF, help="System id (system_specs/) or system spec YAML.")
+@click.option(
+    "--system",
+    required=True,
+    type=REF,
+    shell_complete=COMPLETE_SYSTEM,
+    help="System id (system_specs/) or system spec YAML.",
+)
 @click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
 @click.option(
     "--placements",

@@ -14,6 +14,7 @@ from roofline.cli.common import (
     COMPLETE_DEVICE,
     COMPLETE_ENGINE,
     COMPLETE_MODEL,
+    COMPLETE_SYSTEM,
     MAX_GRID,
     REF,
     FiniteFloat,
@@ -49,7 +50,13 @@ MODEL = click.option(
 @click.option(
     "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
 )
-@click.option("--system", default=None, type=REF, help="System id or YAML (instead of --device).")
+@click.option(
+    "--system",
+    default=None,
+    type=REF,
+    shell_complete=COMPLETE_SYSTEM,
+    help="System id or YAML (instead of --device).",
+)
 @click.option(
     "--placement",
     default=None,
@@ -135,6 +142,7 @@ def _print_prediction(p: Prediction) -> None:
     "--system",
     default=None,
     type=REF,
+    shell_complete=COMPLETE_SYSTEM,
     help="System id or YAML (system_specs/): each model at its fastest placement on it.",
 )
 @click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
@@ -273,6 +281,7 @@ def _latex_block(info: dict[str, Any]) -> str:
     "--system",
     default=None,
     type=REF,
+    shell_complete=COMPLETE_SYSTEM,
     help="System id or YAML instead of --device: each model at its fastest fitting placement at each point.",
 )
 @click.argument("models", nargs=2, type=REF, shell_complete=COMPLETE_MODEL)

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from roofline.errors import SpecError
-from roofline.model.energy import EnergyModel, energy_model
 from roofline.model.engine import EngineProfile
 from roofline.model.operators import ModelTables, Operator, step_operators
 from roofline.model.workload import Workload
@@ -324,18 +323,12 @@ def host_seconds(device: Device, n_layers: int, eng: EngineProfile, mc: Machine)
     return host
 
 
-def energy_per_step(em: EnergyModel, step_seconds: float, dram_bytes: float, flops: float) -> float:
-    return em.static_watts * step_seconds + em.joules_per_byte * dram_bytes + em.joules_per_flop * flops
-
-
 __all__ = [
     "Footprint",
     "Machine",
     "Offload",
     "OpTime",
     "StepVars",
-    "energy_model",
-    "energy_per_step",
     "footprint",
     "offload",
     "op_times",

@@ -214,9 +214,12 @@ class SystemStep:
     seconds: float
     tokens_per_second: float
     notes: tuple[str, ...] = field(default=())
+    shared_memory_bytes: float | None = None  # unified memory: the one capacity all parts share
 
     @property
     def fits(self) -> bool:
+        if self.shared_memory_bytes is not None:
+            return sum(p.weight_bytes + p.kv_bytes for p in self.parts) <= self.shared_memory_bytes
         return all(p.fits for p in self.parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -233,6 +236,7 @@ class SystemStep:
             "link_bytes": self.link_bytes,
             "host_seconds": self.host_seconds,
             "fits": self.fits,
+            "shared_memory_bytes": self.shared_memory_bytes,
             "parts": [
                 {
                     "role": p.role,
@@ -500,6 +504,7 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
     else:
         if gpu_sc is not None and pl.gpus > 1 and peer_link is None:
             raise SpecError(sysm.id, "several GPUs need a 'peer' link", "links")
+        # gpus=0 is a CPU-only build: no GPU share, and no op offload of prefill matmuls to a GPU
         shares, host_x, peer_x = _llama_cpp_shares(mdl, pl, gpu_sc if pl.gpus else None, cpu_sc, tokens)
         sync = gpu_sc.machine.kernel_overhead if gpu_sc else 0.0
         if host_x:
@@ -570,10 +575,9 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
         for sh in shares
         if sh.role not in {p.role for p in parts} and (_resident_weight_bytes(sh) or _resident_kv_bytes(sh))
     ]
+    shared = None
     if sysm.unified_memory and len(parts) > 1:
-        total = sum(p.weight_bytes + p.kv_bytes for p in parts)
-        usable = parts[0].usable_bytes
-        parts = [dataclasses.replace(p, usable_bytes=usable if total <= usable else 0.0) for p in parts]
+        shared = parts[0].usable_bytes  # one memory, which every part's share comes out of
         notes.append("unified memory: the CPU and GPU shares hold one memory between them")
     main = gpu_sc if gpu_sc is not None and (pl.gpus or pl.engine == "vllm") else cpu_sc
     host_s = cost.host_seconds(main.device, mdl.n_layers, main.engine, main.machine)
@@ -604,6 +608,7 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
         seconds=seconds,
         tokens_per_second=sv.tokens_in_test / (sv.steps * seconds),
         notes=tuple(dict.fromkeys(notes)),
+        shared_memory_bytes=shared,
     )
 
 
@@ -700,9 +705,6 @@ def search(
     out = []
     for pl in candidate_placements(sysm, mdl, tuple(by_engine)):
         dec, pre = by_engine[pl.engine]
-        if pl.gpus == 0 and pl.engine == "llama.cpp" and dec.gpu is not None:
-            # CPU only: a CPU build (no op offload to a GPU in prefill)
-            dec, pre = dataclasses.replace(dec, gpu=None), dataclasses.replace(pre, gpu=None)
         out.append(Candidate(pl, dec.step(pl), pre.step(pl)))
     out.sort(key=lambda c: (not c.fits, -c.decode.tokens_per_second))
     return out

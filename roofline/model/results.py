@@ -284,17 +284,24 @@ def layer_mixers(scn: Scenario) -> dict[str, int]:
     return out
 
 
-def energy(scn: Scenario, step: Step) -> Energy:
-    """Main-memory bytes count only when main memory serves the step (not an on-chip level)."""
-    dev, sv = scn.device, scn.vars
-    em = energy_model(dev, scn.engine.compute_precision)
+def energy_inputs(scn: Scenario, step: Step) -> tuple[float, float, float]:
+    """What a step's energy depends on besides its time: main-memory bytes (only when main memory
+    serves the step, not an on-chip level), FLOPs, and the seconds kernels run (not host overhead,
+    not offload)."""
     dram = (
         float(sum(float(t.op.weight_bytes + t.op.kv_bytes) for t in step.times))
-        if step.serving_level == dev.main_memory.name
+        if step.serving_level == scn.device.main_memory.name
         else 0.0
     )
     flops = float(sum(float(t.op.flops) for t in step.times))
-    busy = float(sum(float(t.seconds) for t in step.times))  # kernels run (not host overhead, not offload)
+    busy = float(sum(float(t.seconds) for t in step.times))
+    return dram, flops, busy
+
+
+def energy(scn: Scenario, step: Step) -> Energy:
+    dev, sv = scn.device, scn.vars
+    em = energy_model(dev, scn.engine.compute_precision)
+    dram, flops, busy = energy_inputs(scn, step)
     e_step = energy_per_step(em, step.seconds, busy, dram, flops)
     watts = e_step / step.seconds
     notes = list(em.notes)

@@ -137,13 +137,7 @@ class Device(Frozen):
                         f"cache {c.name} ({c.capacity.text}) is not smaller than main memory"
                         f" ({main.capacity.text})"
                     )
-        for path, fig in self.figures():
-            src = fig.source
-            if src is not None and _looks_like_key(src) and src not in self.references:
-                raise ValueError(
-                    f"{path}: source {src!r} is neither a URL/citation nor a key of 'references'"
-                    f" (keys: {sorted(self.references) or 'none'})"
-                )
+        check_sources(self.figures(), self.references)
         return self
 
     # ---- derived -------------------------------------------------------------------------
@@ -186,6 +180,17 @@ class Device(Frozen):
         found: list[tuple[str, Sourced]] = []
         _collect(self, "", found)
         return found
+
+
+def check_sources(figures: list[tuple[str, Sourced]], references: dict[str, str]) -> None:
+    """Every figure's source is a URL/citation or a key of the spec's `references` (ValueError)."""
+    for path, fig in figures:
+        src = fig.source
+        if src is not None and _looks_like_key(src) and src not in references:
+            raise ValueError(
+                f"{path}: source {src!r} is neither a URL/citation nor a key of 'references'"
+                f" (keys: {sorted(references) or 'none'})"
+            )
 
 
 def _looks_like_key(src: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from roofline.specs.hardware import KEBAB, _collect, _looks_like_key
+from roofline.specs.hardware import KEBAB, _collect, check_sources
 from roofline.specs.sourced import Bandwidth, Frozen, Sourced, Time
 
 
@@ -76,13 +76,7 @@ class System(Frozen):
             )
         if len({a.device for a in self.accelerators}) > 1:
             raise ValueError("accelerators: mixed accelerator models are not supported yet (one device id)")
-        for path, fig in self.figures():
-            src = fig.source
-            if src is not None and _looks_like_key(src) and src not in self.references:
-                raise ValueError(
-                    f"{path}: source {src!r} is neither a URL/citation nor a key of 'references'"
-                    f" (keys: {sorted(self.references) or 'none'})"
-                )
+        check_sources(self.figures(), self.references)
         return self
 
     # ---- derived -------------------------------------------------------------------------

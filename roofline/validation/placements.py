@@ -200,10 +200,7 @@ def check(path: str | Path) -> tuple[list[PlacementRow], dict[str, int]]:
             if key not in cache:
                 w = Workload(test=test, depth=int(r["depth"] or 0))
                 cache[key] = resolve_system(sysm, mdl, w, quant=quant, engine=engine)
-            ss = cache[key]
-            if pl.gpus == 0 and ss.gpu is not None:
-                ss = type(ss)(ss.system, ss.model, ss.workload, None, ss.cpu)
-            step = ss.step(pl)
+            step = cache[key].step(pl)
         except RooflineError as exc:
             reason = str(exc).split(":")[0][:80]
             skipped[reason] = skipped.get(reason, 0) + 1
