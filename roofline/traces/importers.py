@@ -149,25 +149,34 @@ def read_llama_bench(
         recs = [(f"{p}: line {i}", r) for i, r in enumerate(rows, start=2)]
     if len(recs) > MAX_RECORDS:
         raise TraceError(f"{p}: {len(recs):,} records, more than {MAX_RECORDS:,}; split the file")
-    out = Imported([])
     match = _ModelMatcher()
     prompt_runs = _prompt_runs(recs)
+
+    def convert(rec: Any, where: str) -> list[E2ERow]:
+        if isinstance(rec, _MarkdownRow):
+            return [_from_markdown(rec, where, device, model, engine, source)]
+        return [_from_record(rec, where, device, model, engine, source, match, prompt_runs)]
+
+    return _import_records(recs, convert, skip_bad, f"{p}: no valid llama-bench records")
+
+
+def _import_records(recs: list[tuple[str, Any]], convert: Any, skip_bad: bool, none_message: str) -> Imported:
+    """Each record's rows (`convert(rec, where)`), checked; a bad record (a TraceError in the list,
+    or one `convert` or the check refuses) is an error, or with `skip_bad` skipped with its message.
+    No row at all is an error (`none_message`, with the first skip)."""
+    out = Imported([])
     for where, rec in recs:
         try:
             if isinstance(rec, TraceError):
                 raise rec
-            if isinstance(rec, _MarkdownRow):
-                row = _from_markdown(rec, where, device, model, engine, source)
-            else:
-                row = _from_record(rec, where, device, model, engine, source, match, prompt_runs)
-            out.rows.append(check_e2e(row, where))
+            out.rows.extend(check_e2e(row, where) for row in convert(rec, where))
         except RooflineError as exc:
             if not skip_bad:
                 raise
             out.skipped.append(str(exc))
     if not out.rows:
         first = f" (first: {out.skipped[0]})" if out.skipped else ""
-        raise TraceError(f"{p}: no valid llama-bench records{first}")
+        raise TraceError(f"{none_message}{first}")
     return out
 
 
@@ -556,23 +565,14 @@ def read_serving(
             "nearest, or a calibrated profile YAML) to say which profile its rows test"
         )
     _check_refs_once(p, device, model, engine)
-    out = Imported([])
-    for where, rec in _json_records(p, read_text(p)):
-        try:
-            if isinstance(rec, TraceError):
-                raise rec
-            for row in _serving_rows(
-                rec, where, tool, command, device, quant, model, engine, source, under_load
-            ):
-                out.rows.append(check_e2e(row, where))
-        except RooflineError as exc:
-            if not skip_bad:
-                raise
-            out.skipped.append(str(exc))
-    if not out.rows:
-        first = f" (first: {out.skipped[0]})" if out.skipped else ""
-        raise TraceError(f"{p}: no importable {command} results{first}")
-    return out
+    return _import_records(
+        _json_records(p, read_text(p)),
+        lambda rec, where: _serving_rows(
+            rec, where, tool, command, device, quant, model, engine, source, under_load
+        ),
+        skip_bad,
+        f"{p}: no importable {command} results",
+    )
 
 
 def _json_records(p: Path, text: str) -> list[tuple[str, Any]]:

@@ -27,7 +27,7 @@ from roofline.model.scenario import Scenario, resolve
 from roofline.model.stacked import stack
 from roofline.model.workload import Workload
 from roofline.specs.catalog import load_device
-from roofline.traces.files import E2ERow
+from roofline.traces.files import E2E_COLUMNS, E2ERow
 
 #: Parameters of the attention core alone; fitted only from rows at two or more depths, the
 #: deepest at least MIN_DEPTH_SPREAD tokens.
@@ -190,19 +190,7 @@ def _exp(x: float) -> str:
 
 
 #: Rows equal in these fields are repeated measurements of one configuration.
-REPEAT_FIELDS = (
-    "device",
-    "engine",
-    "engine_version",
-    "backend",
-    "model",
-    "quant",
-    "test",
-    "depth",
-    "batch",
-    "threads",
-    "flash_attn",
-)
+REPEAT_FIELDS = E2E_COLUMNS[: E2E_COLUMNS.index("tokens_per_s")]  # what a run was, not what it measured
 
 
 def repeat_key(r: E2ERow) -> tuple[Any, ...]:
