@@ -293,7 +293,12 @@ def _frac(layers: frozenset[int], subset: set[int]) -> float:
 
 
 def _llama_cpp_shares(
-    model: Model, pl: Placement, gpu: Scenario | None, cpu: Scenario, prefill_tokens: float
+    model: Model,
+    layers: dict[str, frozenset[int]],
+    pl: Placement,
+    gpu: Scenario | None,
+    cpu: Scenario,
+    prefill_tokens: float,
 ) -> tuple[list[Share], int, int]:
     """Shares for llama.cpp: layer il < L + 1 - ngl on the CPU (llama-model.cpp, i_gpu_start), the
     output layer on the GPUs when ngl >= 1, the embedding gather on the CPU; routed experts of
@@ -310,7 +315,6 @@ def _llama_cpp_shares(
     start = max(n + 1 - ngl, 0)  # first layer on the GPUs (index n stands for the output layer)
     cpu_layers = set(range(min(start, n)))
     cpu_expert_layers = cpu_layers | set(range(min(pl.n_cpu_moe, n)))
-    layers = _op_layers(model)
     cpu_f: dict[str, float] = {}
     for o in gpu.ops:
         if o.name == "embedding":
@@ -422,6 +426,7 @@ class SystemScenario:
     workload: Workload
     gpu: Scenario | None
     cpu: Scenario
+    layers: dict[str, frozenset[int]]  # the layers each per-layer operator spans (_op_layers)
 
     def step(self, placement: Placement | None = None) -> SystemStep:
         return _system_step(self, placement or Placement(gpus=1 if self.gpu is not None else 0))
@@ -451,7 +456,7 @@ def resolve_system(
     cpu_sc = resolve(
         host_dev, mdl, w, engine=load_engine(cpu_engine or CPU_ENGINE), quant=q, kv_dtype=kv_dtype
     )
-    return SystemScenario(sysm, mdl, w, gpu_sc, cpu_sc)
+    return SystemScenario(sysm, mdl, w, gpu_sc, cpu_sc, _op_layers(mdl))
 
 
 def system_step(
@@ -496,7 +501,7 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
             link_s += 2 * mdl.n_layers * per
             link_b += 2 * mdl.n_layers * 2 * (pl.tp - 1) / pl.tp * nbytes
             if pl.ep and mdl.moe is not None:
-                moe_layers = len(_op_layers(mdl).get("experts", ()))
+                moe_layers = len(ss.layers.get("experts", ()))
                 a2a = tokens * mdl.moe.top_k * d * 2 * (pl.tp - 1) / pl.tp
                 link_s += moe_layers * 2 * (a2a / peer_link.bandwidth.value + peer_link.latency.value)
                 link_b += moe_layers * 2 * a2a
@@ -505,7 +510,9 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
         if gpu_sc is not None and pl.gpus > 1 and peer_link is None:
             raise SpecError(sysm.id, "several GPUs need a 'peer' link", "links")
         # gpus=0 is a CPU-only build: no GPU share, and no op offload of prefill matmuls to a GPU
-        shares, host_x, peer_x = _llama_cpp_shares(mdl, pl, gpu_sc if pl.gpus else None, cpu_sc, tokens)
+        shares, host_x, peer_x = _llama_cpp_shares(
+            mdl, ss.layers, pl, gpu_sc if pl.gpus else None, cpu_sc, tokens
+        )
         sync = gpu_sc.machine.kernel_overhead if gpu_sc else 0.0
         if host_x:
             s, b = _crossing(None if sysm.unified_memory else host_link, tokens, d, sync)
@@ -655,27 +662,21 @@ def candidate_placements(
     n = system.n_accelerators
     out: list[Placement] = [Placement(gpus=0)]
     counts = sorted({g for g in (1, 2, 4, 8, n) if 1 <= g <= n})
-    moe_layers = len(_op_layers(model).get("experts", ())) if model.moe is not None else 0
+    experts = _op_layers(model).get("experts", frozenset()) if model.moe is not None else frozenset()
     if "llama.cpp" in engines:
         for g in counts:
             out.append(Placement(gpus=g))
-            first = min(_op_layers(model).get("experts", frozenset({0})))  # dense layers before it
-            out += [Placement(gpus=g, n_cpu_moe=k) for k in range(first + 1, max_moe_layer(model) + 1)]
+            if experts:  # --n-cpu-moe from the first MoE layer (dense layers before it) to past the last
+                out += [Placement(gpus=g, n_cpu_moe=k) for k in range(min(experts) + 1, max(experts) + 2)]
             out += [Placement(gpus=g, ngl=k) for k in range(model.n_layers, -1, -1) if g == 1 or k > 0]
             if g > 1:
                 out.append(Placement(gpus=g, split_mode="row"))
     if "vllm" in engines and n:
         for g in counts:
             out.append(Placement(engine="vllm", tp=g))
-            if moe_layers and g > 1:
+            if experts and g > 1:
                 out.append(Placement(engine="vllm", tp=g, ep=True))
     return out
-
-
-def max_moe_layer(model: Model) -> int:
-    """The n-cpu-moe value that puts every MoE layer's experts on the CPU (one past the last)."""
-    layers = _op_layers(model).get("experts", frozenset())
-    return max(layers) + 1 if layers else 0
 
 
 def search(
