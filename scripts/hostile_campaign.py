@@ -316,6 +316,8 @@ class Builder:
         """A case; its rejection must name one of `names` or of the files and paths it was given."""
         args = [str(a) for a in args]
         given = [Path(a).name for a in args if "/" in a and len(a) < 300]  # files and paths given
+        # a spec's id is its file's stem (the loader enforces it): naming the id names the file
+        given += [Path(a).stem for a in args if "/" in a and a.endswith(".yaml") and len(a) < 300]
         self.cases.append({"class": cls, "args": args, "names": [*names, *given], **kw})
 
 

@@ -277,7 +277,9 @@ class Offload:
     resident_expert_fraction: float | None
 
 
-def offload(mc: Machine, fp: Footprint, ops: list[Operator], locality: float) -> Offload:
+def offload(
+    mc: Machine, fp: Footprint, ops: list[Operator], locality: float, model: str = "the model"
+) -> Offload:
     """When the footprint exceeds usable memory, the excess lives on the offload tier (host RAM over
     PCIe, or storage through mmap) and whatever of it a step touches is fetched, serially, at that
     tier's bandwidth. MoE: experts are the first to go; a resident fraction r of each layer's experts
@@ -291,7 +293,7 @@ def offload(mc: Machine, fp: Footprint, ops: list[Operator], locality: float) ->
     if not tiers:
         raise SpecError(
             mc.device.id,
-            f"the model needs {fp.total / 2**30:.1f} GiB but the device has "
+            f"{model} needs {fp.total / 2**30:.1f} GiB but the device has "
             f"{fp.usable / 2**30:.1f} GiB usable and no offload tier with "
             f"{excess / 2**30:.1f} GiB free",
             "offload",

@@ -116,7 +116,7 @@ class Scenario:
             list(ops), mc, eng, NUMPY, mc.main_bandwidth if bandwidth is None else bandwidth
         )
         host = cost.host_seconds(self.device, self.model.n_layers, eng, mc)
-        off = cost.offload(mc, self.footprint, list(ops), self.locality)
+        off = cost.offload(mc, self.footprint, list(ops), self.locality, self.model.id)
         seconds = float(sum(float(t.seconds) for t in times)) + host + off.seconds_per_step
         return Step(
             times=tuple(times),

@@ -196,7 +196,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         hpt = s.device.host_overhead_per_token
         flags["has_host_per_token"][i] = hpt is not None
         per_run["host_per_token"][i] = hpt.value if hpt is not None else 0.0
-        per_run["offload_seconds"][i] = cost.offload(mc, s.footprint, ops, s.locality).seconds_per_step
+        per_run["offload_seconds"][i] = cost.offload(mc, s.footprint, ops, s.locality, s.model.id).seconds_per_step
         per_run["tokens_in_test"][i] = s.vars.tokens_in_test
         per_run["steps"][i] = s.vars.steps
     return Stacked(
