@@ -93,6 +93,30 @@ PLAN: list[tuple[str, str, str, str]] = [
     ("bench", "qwen2.5-14b", "Q4_K_M", "r3"),
     ("bench", "llama-2-13b", "Q4_K_M", "r3"),
 ]
+# The micro-batch ladder (issue 16.1): one prompt of N tokens is one micro-batch, so each
+# matmul runs with N rows (dense) or about N*k/E rows per expert (MoE); batched decode with short
+# prompts separates the matmul shapes from the KV traffic of 64 x 512-token sequences.
+LADDER = ["-ngl", "99", "-fa", "1", "-p", "1,2,4,8,16,32,64,128,256,512", "-n", "0", "-r", "3",
+          "-o", "jsonl", "--progress"]  # fmt: skip
+BATCHED_SHORT = ["-ngl", "99", "-c", "8192", "-b", "2048", "-ub", "512", "-npp", "64", "-ntg", "32",
+                 "-npl", "1,2,4,8,16,32,64", "--output-format", "jsonl"]  # fmt: skip
+PLAN_LADDER: list[tuple[str, str, str, str]] = [
+    ("bench", "qwen3-8b", "Q4_K_M", "ladder"),
+    ("batched", "qwen3-8b", "Q4_K_M", "short"),
+    ("bench", "qwen3-30b-a3b", "Q4_K_M", "ladder"),
+    ("batched", "qwen3-30b-a3b", "Q4_K_M", "short"),
+    ("bench", "llama-3.2-1b", "Q4_K_M", "ladder"),
+    ("batched", "llama-3.2-1b", "Q4_K_M", "short"),
+    ("bench", "olmoe-1b-7b", "Q4_K_M", "ladder"),
+    ("batched", "olmoe-1b-7b", "Q4_K_M", "short"),
+    ("bench", "qwen3-4b", "Q4_K_M", "ladder"),
+    ("batched", "qwen3-4b", "Q4_K_M", "short"),
+    ("bench", "gpt-oss-20b", "MXFP4", "ladder"),
+    ("bench", "llama-3.1-8b", "Q4_K_M", "ladder"),
+    ("bench", "mixtral-8x7b", "Q4_K_M", "ladder"),
+    ("bench", "deepseek-v2-lite", "Q4_K_M", "ladder"),
+    ("bench", "qwen3-8b", "Q8_0", "ladder"),
+]
 MARGIN = 3 * 2**30
 
 
@@ -133,6 +157,7 @@ def main() -> int:
     ap.add_argument("bin", type=Path)
     ap.add_argument("gguf_dir", type=Path)
     ap.add_argument("--only", default="")
+    ap.add_argument("--plan", choices=("default", "ladder"), default="default")
     ap.add_argument("--writers", type=int, default=6)
     ap.add_argument("--idle", type=float, default=10.0)
     ap.add_argument("--wait-ready", type=Path, help="wait for this file (the build) before the first run")
@@ -140,10 +165,10 @@ def main() -> int:
     work, gg = args.work, args.gguf_dir
     (work / "runs").mkdir(parents=True, exist_ok=True)
     gg.mkdir(parents=True, exist_ok=True)
-    plan = PLAN
+    plan = PLAN_LADDER if args.plan == "ladder" else PLAN
     if args.only:
         keep = set(args.only.split(","))
-        plan = [s for s in PLAN if s[1] in keep or f"{s[0]}:{s[1]}" in keep]
+        plan = [s for s in plan if s[1] in keep or f"{s[0]}:{s[1]}" in keep]
     models = list(dict.fromkeys((m, q) for _, m, q, _ in plan))
     last_use = {mq: max(i for i, s in enumerate(plan) if (s[1], s[2]) == mq) for mq in models}
     capacity = shutil.disk_usage(gg).free - MARGIN
@@ -208,7 +233,11 @@ def main() -> int:
             log(work, f"{name}: GGUF writer failed\n{traceback.format_exc()}")
             continue
         f = str(path(mq))
-        if kind == "bench":
+        if kind == "bench" and extra == "ladder":
+            cmd = [str(args.bin / "llama-bench"), "-m", f, *LADDER]
+        elif kind == "batched" and extra == "short":
+            cmd = [str(args.bin / "llama-batched-bench"), "-m", f, *BATCHED_SHORT, "-fa", "on"]
+        elif kind == "bench":
             cmd = [str(args.bin / "llama-bench"), "-m", f, *BENCH, "-r", extra[1:]]
         elif kind == "threads":
             cmd = [str(args.bin / "llama-bench"), "-m", f, *THREADS] + (["-t", "2"] if extra == "t2" else [])

@@ -85,7 +85,7 @@ EOB
     --stop-file "$W/STOP_SAMPLER" > "$W/sampler.log" 2>&1 < /dev/null &
   sleep 1
   setsid nohup python3 scripts/probe_h200_default_build.py "$W" "$W/bin" "$GG" --wait-ready "$W/bin/READY" \
-    --writers "${WRITERS:-4}" ${ONLY:+--only "$ONLY"} > "$W/campaign.log" 2>&1 < /dev/null &
+    --writers "${WRITERS:-4}" ${ONLY:+--only "$ONLY"} ${PLAN:+--plan "$PLAN"} > "$W/campaign.log" 2>&1 < /dev/null &
 fi
 
 # wait while the campaign runs, then pack what it has measured
