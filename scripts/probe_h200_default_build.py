@@ -30,6 +30,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -111,16 +112,21 @@ PLAN_LADDER: list[tuple[str, str, str, str]] = [
     ("batched", "olmoe-1b-7b", "Q4_K_M", "short"),
     ("bench", "qwen3-4b", "Q4_K_M", "ladder"),
     ("batched", "qwen3-4b", "Q4_K_M", "short"),
-    ("bench", "gpt-oss-20b", "MXFP4", "ladder"),
     ("bench", "llama-3.1-8b", "Q4_K_M", "ladder"),
     ("bench", "mixtral-8x7b", "Q4_K_M", "ladder"),
     ("bench", "deepseek-v2-lite", "Q4_K_M", "ladder"),
     ("bench", "qwen3-8b", "Q8_0", "ladder"),
+    ("batched", "mixtral-8x7b", "Q4_K_M", "short"),
+    # its writer died twice on the machine (2026-12-01), taking the pool with it: last
+    ("bench", "gpt-oss-20b", "MXFP4", "ladder"),
 ]
 MARGIN = 3 * 2**30
 
 
 def _write(model_id: str, quant: str, path: str) -> float:
+    import faulthandler
+
+    faulthandler.enable()  # a writer killed by a signal says where (the pool only says "abruptly")
     from roofline.llamacpp.gguf_writer import write_gguf
     from roofline.specs import load_model
 
@@ -190,11 +196,16 @@ def main() -> int:
         return gg / f"{mq[0]}-{mq[1]}.gguf"
 
     def prefetch() -> None:
-        nonlocal reserved
+        nonlocal reserved, pool
         while queue and reserved + sizes[queue[0]] <= capacity:
             mq = queue.pop(0)
             reserved += sizes[mq]
-            futures[mq] = pool.submit(_write, mq[0], mq[1], str(path(mq)))
+            try:
+                futures[mq] = pool.submit(_write, mq[0], mq[1], str(path(mq)))
+            except BrokenProcessPool:  # a writer died: a fresh pool for the rest
+                log(work, "writer pool broken: starting a new one")
+                pool = ProcessPoolExecutor(max_workers=args.writers)
+                futures[mq] = pool.submit(_write, mq[0], mq[1], str(path(mq)))
 
     prefetch()
     if args.wait_ready:

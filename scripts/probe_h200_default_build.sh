@@ -47,7 +47,8 @@ if [ "$mode" = start ]; then
   ok=0
   if [ -x .llama-bin/llama-bench ]; then
     cp .llama-bin/llama-* .llama-bin/BUILD-INFO "$W/bin/" 2>/dev/null
-    "$W/bin/llama-bench" --list-devices 2>&1 | tee "$W/list-devices.txt" | grep -q "H200" && ok=1
+    "$W/bin/llama-bench" --list-devices > "$W/list-devices.txt" 2>&1
+    grep -q "H200" "$W/list-devices.txt" && ok=1  # not in a pipe: grep -q's early exit fails it under pipefail
     echo "carried build: $( [ $ok = 1 ] && echo works || echo 'does not run here' )"
   fi
   if [ $ok = 1 ]; then
@@ -80,6 +81,7 @@ EOB
   # GGUFs where there is most room: /dev/shm (RAM) or /tmp (disk)
   shm=$(df --output=avail -B1 /dev/shm | tail -1) tmp=$(df --output=avail -B1 /tmp | tail -1)
   GG=/dev/shm/gg; [ "$tmp" -gt "$shm" ] && GG=/tmp/gg
+  [ -n "${GGDIR:-}" ] && GG="$GGDIR"
   echo "GGUF dir $GG"
   setsid nohup python3 -m roofline.llamacpp.power sample --out "$W/power.csv" --hz 50 \
     --stop-file "$W/STOP_SAMPLER" > "$W/sampler.log" 2>&1 < /dev/null &
