@@ -160,6 +160,8 @@ def _assemble(d: Path, e2e: list[E2ERow], power: list[dict], failed: list[str]) 
                     f"{float(rec.get('stddev_ts', 0)):.2f} t/s; run {name}{cut}; "
                     f"cpu {rec.get('cpu_info', '')}; gpu {rec.get('gpu_info', '')}"
                 )
+                if extra == "ladder":
+                    _warm_rate(r, rec)
                 e2e.append(r)
                 n_tok = int(rec.get("n_prompt") or rec.get("n_gen")) * reps
                 power.append(_power(r, fa, threads, n_tok, win, samples, idle_w, name))
@@ -180,6 +182,19 @@ def _assemble(d: Path, e2e: list[E2ERow], power: list[dict], failed: list[str]) 
 
 
 _PLANNED = re.compile(r"benchmark (\d+)/(\d+): starting")
+
+
+def _warm_rate(r: E2ERow, rec: dict) -> None:
+    """The ladder's rate is the median repetition: llama-bench warms up with at most 32 tokens, so
+    the first repetition of each larger shape runs cold (CUDA loads kernels lazily) and was 20-60 %
+    slower on the H200, which its average would carry into a 3-repetition row."""
+    ns = sorted(int(x) for x in rec.get("samples_ns") or [])
+    if not ns:
+        return
+    n = int(rec.get("n_prompt") or rec.get("n_gen"))
+    r.tokens_per_s = n / (ns[len(ns) // 2] / 1e9)
+    cold = [round(n / (x / 1e9), 1) for x in rec["samples_ns"]]
+    r.notes += f"; tokens_per_s = median repetition (llama-bench avg_ts {float(rec['avg_ts']):.1f}; repetitions {cold} t/s)"
 
 
 def _version(d: Path) -> str:
