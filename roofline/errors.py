@@ -20,6 +20,11 @@ class SpecError(RooflineError):
         loc = f"{where}: {field}" if field else where
         super().__init__(f"{loc}: {message}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str | None]]:
+        # rebuilt from its own arguments, not the formatted text: it crosses process boundaries
+        # (a process pool's worker raising it) as itself
+        return (type(self), (self.where, self.message, self.field))
+
 
 class WorkloadError(RooflineError):
     """A workload or option given on the command line or to the API makes no sense."""

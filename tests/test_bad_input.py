@@ -768,3 +768,16 @@ def test_calibration_that_misses_by_a_few_x_writes_the_profile_and_says_so(tmp_p
     r = run("calibrate", _scaled_sweep(tmp_path, 8.0), "--engine", "llama.cpp-cpu", "-o", out)
     assert r.exit_code == 0, r.output
     assert "still misses these" in r.output and out.exists()
+
+
+def test_spec_errors_survive_a_process_boundary():
+    """A SpecError raised in a worker process reaches the parent as itself (pickled and rebuilt), not
+    as a broken process pool."""
+    import pickle
+
+    from roofline.errors import SpecError
+
+    err = pickle.loads(pickle.dumps(SpecError("m.yaml", "expected a number", "moe.top_k")))
+    assert isinstance(err, SpecError)
+    assert (err.where, err.field, err.message) == ("m.yaml", "moe.top_k", "expected a number")
+    assert str(err) == "m.yaml: moe.top_k: expected a number"
