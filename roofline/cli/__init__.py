@@ -1,10 +1,12 @@
 """The `roofline` command: a thin shell over the Python API (it parses, calls, prints).
 
-Commands live in modules by topic: specs.py (specs, model import), predict.py (predict, compare,
-explain, crossover, sweep), traces.py (traces import, validate, calibrate, bench), plot.py and
-probe.py. A command's module is imported only when that command runs, so `roofline --help` and
-`roofline predict` load neither matplotlib nor sympy; COMMANDS is the index (and the one-line help
-`--help` lists, checked against each command's own docstring by the tests).
+Commands live in modules by topic: specs.py (specs, model import), predict.py (predict, compare),
+symbolic.py (explain, crossover, sweep), traces.py (traces, validate, calibrate, bench) with
+traces_import.py (traces import), plot.py, report.py, probe.py and place.py; options.py and
+common.py hold what they share (options in, output and files out). A command's module is imported
+only when that command runs, so `roofline --help` and `roofline predict` load neither matplotlib nor
+sympy; COMMANDS is the index (and the one-line help `--help` lists, checked against each command's
+own docstring by the tests).
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Compare models on one device: a table and a verdict (first model against the second).",
     ),
     "explain": (
-        "predict:explain",
+        "symbolic:explain",
         "The per-step latency formula in B (batch), D (KV depth) and W (memory bandwidth), term by term.",
     ),
     "crossover": (
-        "predict:crossover",
+        "symbolic:crossover",
         "Where two models' throughputs are equal as batch, context or bandwidth varies.",
     ),
     "sweep": (
-        "predict:sweep",
+        "symbolic:sweep",
         "Throughput over a grid of devices, models, quants, batches and depths (lambdified, vectorised).",
     ),
     "traces": (

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from roofline import systems
-from roofline.cli.common import COMPLETE_MODEL, COMPLETE_SYSTEM, REF, echo_json
+from roofline.cli.common import echo_json
+from roofline.cli.options import COMPLETE_MODEL, COMPLETE_SYSTEM, REF
 
 
 @click.command()

@@ -11,7 +11,8 @@ import click
 
 from roofline import plots
 from roofline.cli import Group
-from roofline.cli.common import (
+from roofline.cli.common import refuse_overwrite, trace_files
+from roofline.cli.options import (
     COMPLETE_DEVICE,
     COMPLETE_ENGINE,
     COMPLETE_MODEL,
@@ -21,8 +22,6 @@ from roofline.cli.common import (
     checked_engine,
     csv_list,
     options,
-    refuse_overwrite,
-    trace_files,
 )
 from roofline.cli.progress import progress_bar
 from roofline.errors import WorkloadError

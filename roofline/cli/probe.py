@@ -9,7 +9,8 @@ import click
 from tqdm import tqdm
 
 from roofline.cli import Group
-from roofline.cli.common import COMPLETE_DEVICE, csv_list, echo_json, refuse_overwrite, write_profile
+from roofline.cli.common import echo_json, refuse_overwrite, write_profile
+from roofline.cli.options import COMPLETE_DEVICE, csv_list
 from roofline.llamacpp.probe import run_probe
 from roofline.llamacpp.synthetic import family, hybrid_family
 from roofline.traces.files import write_rows

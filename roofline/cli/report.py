@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from roofline.cli.common import REF, checked_engine, csv_list, refuse_overwrite, write_text
+from roofline.cli.common import refuse_overwrite, write_text
+from roofline.cli.options import REF, checked_engine, csv_list
 from roofline.errors import WorkloadError
 from roofline.model.workload import Workload
 from roofline.plots.html import build_report, to_html

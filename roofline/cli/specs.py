@@ -11,7 +11,8 @@ import click
 import yaml
 
 from roofline.cli import Group
-from roofline.cli.common import COMPLETE_SPEC, REF, echo_json, gib, refuse_overwrite, si, write_text
+from roofline.cli.common import echo_json, gib, refuse_overwrite, si, write_text
+from roofline.cli.options import COMPLETE_SPEC, REF
 from roofline.errors import RooflineError, SpecError
 from roofline.model.cost import resolve_machine
 from roofline.model.engine import default_engine, load_engine
