@@ -194,7 +194,8 @@ def _warm_rate(r: E2ERow, rec: dict) -> None:
     n = int(rec.get("n_prompt") or rec.get("n_gen"))
     r.tokens_per_s = n / (ns[len(ns) // 2] / 1e9)
     cold = [round(n / (x / 1e9), 1) for x in rec["samples_ns"]]
-    r.notes += f"; tokens_per_s = median repetition (llama-bench avg_ts {float(rec['avg_ts']):.1f}; repetitions {cold} t/s)"
+    avg = float(rec["avg_ts"])
+    r.notes += f"; tokens_per_s = median repetition (llama-bench avg_ts {avg:.1f}; repetitions {cold} t/s)"
 
 
 def _version(d: Path) -> str:

@@ -39,6 +39,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("all", None),
     (
+        "compute, matmul shapes and kernel overheads",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "matmul_half_rows",
+            "small_batch_efficiency",
+            "kernel_overhead_scale",
+            "prefill_kernel_overhead_scale",
+        ),
+    ),
+    (
         "compute and kernel overheads",
         (
             "compute_efficiency",
@@ -175,6 +188,16 @@ def main() -> int:
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--exclude", default=",".join(EXCLUDE))
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--only", default="", help="try only the candidate fits of these labels (separated by |)")
+    ap.add_argument(
+        "--note", default="", help="a sentence added to the provenance (what the fit kept, and why)"
+    )
+    ap.add_argument(
+        "--adopt",
+        action="store_true",
+        help="adopt the first candidate tried even where the estimated profile's in-sample error is lower "
+        "(for a structural change judged by comparing leave-one-device-out errors before and after)",
+    )
     ap.add_argument(
         "--no-balance",
         dest="balance",
@@ -194,6 +217,8 @@ def main() -> int:
         before = estimate_errors(mine, base)
         chosen = None
         for label, free in CANDIDATES:
+            if args.only and label not in args.only.split("|"):
+                continue
             try:
                 fit = calibrate(mine, base, free, balance_devices=args.balance)
             except CalibrationError as exc:
@@ -214,7 +239,7 @@ def main() -> int:
                 + "; ".join(f"{p} {np.median(v):.0%}" for p, v in sorted(before.items()))
                 + ("; adopted" if better else "; not adopted")
             )
-            if better:
+            if better or args.adopt:
                 chosen = (fit, errors, updates)
                 break
         if args.write and chosen:
@@ -222,7 +247,10 @@ def main() -> int:
             path = ROOT / "roofline" / "engines" / f"{engine}.yaml"
             old = " ".join(str(base.provenance).split())
             old = old.split(" Before the fit: ")[-1]
-            path.write_text(rewrite(path, updates, provenance(engine, mine, fit, errors, old, args.balance)))
+            prov = provenance(engine, mine, fit, errors, old, args.balance)
+            if args.note:
+                prov = prov.replace(" Before the fit: ", f" {args.note} Before the fit: ", 1)
+            path.write_text(rewrite(path, updates, prov))
             load_engine(str(path))  # the rewritten profile must still load
     return 0
 

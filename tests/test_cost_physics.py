@@ -200,7 +200,8 @@ def test_float_weights_take_the_engines_float_path():
     from roofline.model.engine import load_engine
 
     w = Workload(test="pp512")
-    shipped = load_engine("llama.cpp-cuda")
+    # MMQ's tile fill (matmul_half_rows) is a quantized-path term: cuBLAS's F16 path has none
+    shipped = load_engine("llama.cpp-cuda").model_copy(update={"matmul_half_rows": None})
     same_share = shipped.model_copy(update={"float_compute_efficiency": None})  # isolate the peaks
     for eng, ratio in (
         (same_share, 2.0),
@@ -239,25 +240,55 @@ def test_a_depth_past_the_models_context_warns():
 
 
 def test_expert_matmuls_lose_efficiency_to_their_shape_in_prefill():
-    """An expert GEMM fed 32 tokens fills half the tiles a dense GEMM fed 512 fills: with
-    expert_half_rows = 32 it runs at half its efficiency; decode's mat-vec kernels do not tile."""
+    """An expert GEMM fed 32 tokens fills fewer of its tiles than a dense GEMM fed 512: with half
+    rows of 32 the expert matmuls run at half their large-M efficiency and the dense ones at
+    512/544 of it, by their shapes alone; a decode step of one token takes the mat-vec path."""
     from roofline.model.engine import load_engine
     from roofline.model.scenario import resolve
 
-    eng = load_engine("llama.cpp-cuda").model_copy(update={"expert_half_rows": 32.0})
+    plain = load_engine("llama.cpp-cuda").model_copy(
+        update={"matmul_half_rows": None, "expert_half_rows": None, "small_batch_efficiency": None}
+    )
+    eng = plain.model_copy(update={"matmul_half_rows": 32.0})
     pre = {
         o.name: o for o in resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"), engine=eng).ops
     }
     assert pre["experts"].shape[0] == pytest.approx(512 * 8 / 128, rel=1e-3)  # all 128 experts touched
-    assert pre["experts"].tile_rows == pytest.approx(32, rel=1e-3)
-    assert pre["attn_qkv"].tile_rows is None
+    assert pre["experts"].tile_rows == pytest.approx(32, rel=1e-3) and pre["experts"].tiled
+    assert pre["attn_qkv"].tile_rows == pytest.approx(512) and pre["attn_qkv"].tiled
+    assert not pre["lm_head"].tiled and pre["lm_head"].matvec  # the last token's logits only
     dec = {o.name: o for o in resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(), engine=eng).ops}
-    assert dec["experts"].tile_rows is None
-    # at 32 rows per expert the expert matmuls run at half the rate they would with the tiles full
-    full = resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"))
-    half = resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"), engine=eng)
-    exp = [next(t for t in s.step().times if t.op.name == "experts") for s in (full, half)]
-    assert exp[1].compute == pytest.approx(2 * exp[0].compute, rel=2e-3)
+    assert not dec["experts"].tiled and dec["experts"].matvec
+    runs = [
+        resolve("h200-sxm-141gb", "qwen3-30b-a3b", Workload(test="pp512"), engine=e) for e in (plain, eng)
+    ]
+    full, half = ({t.op.name: t for t in s.step().times} for s in runs)
+    assert half["experts"].compute == pytest.approx(2 * full["experts"].compute, rel=2e-3)
+    assert half["attn_qkv"].compute == pytest.approx(544 / 512 * full["attn_qkv"].compute, rel=1e-9)
+
+
+def test_few_token_steps_run_mat_vec_kernels_at_the_vector_peak():
+    """With small_batch_efficiency set, a step of up to decode_kernels_max_tokens tokens runs its
+    quantized matmuls at that share of the vector peak, each token a further pass; above it the
+    tiled path's rate holds, the same for a prefill of N tokens and a decode of N sequences."""
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+
+    eng = load_engine("llama.cpp-cuda").model_copy(update={"small_batch_efficiency": 0.25})
+    assert eng.decode_kernels_max_tokens == 8
+
+    def ffn(w: Workload):
+        s = resolve("h200-sxm-141gb", "qwen3-8b", w, engine=eng)
+        return next(t for t in s.step().times if t.op.name == "dense_ffn"), s.machine
+
+    for n in (1, 4, 8):
+        t, mc = ffn(Workload(test=f"pp{n}"))
+        assert t.op.matvec and not t.op.tiled
+        assert t.compute == pytest.approx(t.op.flops / (mc.vector_peak * 0.25), rel=1e-9)
+        assert ffn(Workload(batch=n))[0].compute == pytest.approx(t.compute, rel=1e-9)
+    t16, mc = ffn(Workload(test="pp16"))
+    assert t16.op.tiled and not t16.op.matvec
+    assert t16.compute < t16.op.flops / (mc.vector_peak * 0.25)
 
 
 def test_prefill_launches_are_not_graph_replays():

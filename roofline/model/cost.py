@@ -204,8 +204,12 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     out = []
     for o in ops:
         rate = mc.peak(o.peak) * eng.value(o.efficiency)
-        if o.tile_rows is not None and eng.expert_half_rows:
-            rate = rate * o.tile_rows / (o.tile_rows + eng.expert_half_rows)  # half-filled tiles
+        if o.tile_rows is not None:
+            half = eng.value("expert_half_rows" if o.kind == "routed_matmul" else "matmul_half_rows")
+            if half:
+                rate = _pick(m, o.tiled, rate * o.tile_rows / (o.tile_rows + half), rate)  # half-filled tiles
+        if o.matvec is not False and eng.small_batch_efficiency is not None:
+            rate = _pick(m, o.matvec, mc.vector_peak * eng.small_batch_efficiency, rate)
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq
@@ -215,6 +219,13 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
             overhead = overhead + o.syncs * eng.sync_latency
         out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + overhead))
     return out
+
+
+def _pick(m: Any, cond: Any, yes: Any, no: Any) -> Any:
+    """`yes` where the kernel-path condition holds, else `no` (a plain choice for a known bool)."""
+    if isinstance(cond, (bool, np.bool_)):
+        return yes if cond else no
+    return m.select([(yes, cond)], no)
 
 
 def serving_level(ops: list[Operator], mc: Machine, eng: EngineProfile) -> str:

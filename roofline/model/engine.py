@@ -111,6 +111,17 @@ class EngineProfile(Frozen):
     # M / (M + expert_half_rows) of its large-M efficiency (None = no such loss). Decode's few tokens
     # take the mat-vec kernels, which have no tiles to fill.
     expert_half_rows: float | None = Field(default=None, gt=0)
+    # every quantized matmul on the tiled kernel (prefill; with decode_kernels_max_tokens, any step
+    # above it): M / (M + matmul_half_rows) of its large-M efficiency, M = activation rows per weight
+    # matrix. llama.cpp's MMQ loads and converts a whole weight tile to int8 in shared memory per
+    # tile of up to 128 rows, however few of them hold tokens: a per-weight cost that M amortises.
+    # None = no such loss; the routed experts use expert_half_rows where it is set.
+    matmul_half_rows: float | None = Field(default=None, gt=0)
+    # with decode_kernels_max_tokens: steps of that many tokens or fewer run their quantized matmuls
+    # on mat-vec kernels (llama.cpp CUDA: MMVQ, dp4a dot products) at this share of the vector
+    # (fp32) peak, each further token a further pass of dot products over the weights; None = at
+    # the matmul peak and compute_efficiency, as every other step
+    small_batch_efficiency: float | None = Field(default=None, gt=0, le=1)
     moe_syncs_per_layer: float = Field(default=0.0, ge=0)  # host round trips per MoE layer (ids to host)
     sync_latency: float = Field(default=0.0, ge=0)  # s per device->host synchronisation
     per_layer_overhead: float = Field(default=0.0, ge=0)
@@ -144,7 +155,7 @@ class EngineProfile(Frozen):
 
 
 #: Parameters whose unset value means "no such effect", and the number that means the same.
-NEUTRAL = {"expert_half_rows": 0.0}
+NEUTRAL = {"matmul_half_rows": 0.0}
 
 #: Specialised efficiencies, unset by default, and the general efficiency each falls back to.
 FALLBACKS = {
@@ -154,6 +165,9 @@ FALLBACKS = {
     "prefill_kernel_overhead_scale": "kernel_overhead_scale",
     "kv_bandwidth_efficiency": "bandwidth_efficiency",
     "score_efficiency": "attention_efficiency",
+    "expert_half_rows": "matmul_half_rows",
+    # only a fit's starting point: the mat-vec path runs at the vector peak once this is set
+    "small_batch_efficiency": "compute_efficiency",
 }
 
 
@@ -172,6 +186,8 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "kernel_overhead_scale": (0.0, 20.0),
     "prefill_kernel_overhead_scale": (0.0, 50.0),
     "expert_half_rows": (0.0, 512.0),  # 0: no tile-fill loss (the unset value, NEUTRAL)
+    "matmul_half_rows": (0.0, 512.0),
+    "small_batch_efficiency": (0.01, 1.0),
     "per_step_overhead": (0.0, 0.05),
 }
 

@@ -343,9 +343,13 @@ class Operator:
     syncs: Any = 0
     stored_weight_bytes: Any = 0.0
     shape: tuple[Any, Any, Any] | None = None
-    tile_rows: Any = (
-        None  # rows of activations per weight matrix when its kernel tiles them (prefill experts)
-    )
+    # the quantized matmuls' kernel path (cost.op_times): `tiled` (a condition: bool, or sympy when
+    # the step's tokens are symbolic) says the engine runs its many-token tiled kernel, which fills
+    # its tiles with `tile_rows` activation rows per weight matrix; `matvec` says it runs the
+    # few-token mat-vec kernel (EngineProfile.small_batch_efficiency). Neither: the engine's one path.
+    tile_rows: Any = None
+    tiled: Any = False
+    matvec: Any = False
 
     @property
     def bytes(self) -> Any:
@@ -370,10 +374,8 @@ def kernel_counts(eng: EngineProfile, m: Any, tokens: Any, prefill: bool) -> dic
     if eng.prefill_kernels is None:
         return decode
     many = eng.prefill_kernels.model_dump()
-    if prefill:
-        return many
     if eng.decode_kernels_max_tokens is None:
-        return decode
+        return many if prefill else decode
     big = tokens > eng.decode_kernels_max_tokens
     return {k: v if many[k] == v else m.select([(many[k], big)], v) for k, v in decode.items()}
 
@@ -398,6 +400,18 @@ def step_operators(
         flash = eng.flash_attention
     mdl, a = tb.model, tb.model.attention
     kc = kernel_counts(eng, m, tokens, prefill)
+    few = eng.decode_kernels_max_tokens
+
+    def path(rows: Any, tiles_in_prefill: bool = True) -> dict[str, Any]:
+        """A quantized matmul's kernel path for `rows` activation rows: with a few-token limit, the
+        mat-vec kernel up to it and the tiled kernel above (llama.cpp CUDA: MMVQ up to 8 rows, MMQ
+        above, for prefill and decode alike); without one, the tiled kernel in prefill."""
+        if few is None:
+            tiled = prefill and tiles_in_prefill
+            return {"tile_rows": rows if tiled else None, "tiled": tiled}
+        tiled = rows > few
+        return {"tile_rows": rows, "tiled": tiled, "matvec": rows <= few}
+
     d, act = mdl.d_model, eng.activation_bytes
     q_dim, kv_dim = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     n_layers, n_moe = mdl.n_layers, tb.layers["experts"]
@@ -423,6 +437,7 @@ def step_operators(
             dequant_ops=tb.dequant_ops[name],
             stored_weight_bytes=tb.weight_bytes[name],
             shape=(tokens, per_layer / d, d),
+            **({} if is_float else path(tokens)),
         )
 
     ops.append(
@@ -543,6 +558,14 @@ def step_operators(
             n_touched = distinct(tb, tokens)
         ops.append(mm("router", 0, d + moe.n_experts))
         rows = tokens * moe.top_k / n_touched  # activation rows per touched expert
+        # MUL_MAT_ID takes its kernel path by the step's tokens; its tiles fill with each expert's rows
+        expert_path = (
+            path(rows)
+            if few is None
+            else {}
+            if tb.is_float("experts")
+            else {**path(tokens), "tile_rows": rows}
+        )
         exp_kernels = kc["experts"] + kc["experts_per_extra_k"] * (moe.top_k - 1)
         if eng.moe_dispatch == "per-expert":
             exp_kernels = exp_kernels + kc["experts_per_distinct"] * n_touched
@@ -563,7 +586,7 @@ def step_operators(
                 syncs=n_moe * eng.moe_syncs_per_layer,
                 stored_weight_bytes=tb.weight_bytes["experts"],
                 shape=(rows, tb.expert_params / max(n_moe, 1) / d, d),
-                tile_rows=rows if prefill else None,
+                **expert_path,
             )
         )
         if moe.n_shared_experts:
@@ -589,6 +612,8 @@ def step_operators(
             efficiency="float_compute_efficiency" if tb.is_float("lm_head") else "compute_efficiency",
             stored_weight_bytes=tb.weight_bytes["lm_head"],
             shape=(seqs, mdl.vocab_size, d),
+            # the logits of each sequence's last token only: rows = sequences, never tiled in prefill
+            **({} if tb.is_float("lm_head") else path(seqs, tiles_in_prefill=False)),
         )
     )
     return ops

@@ -48,6 +48,8 @@ class Stacked:
     syncs: np.ndarray
     tile_rows: np.ndarray  # 1 where the operator has no tiles (see `tiled`)
     tiled: np.ndarray
+    routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
+    matvec: np.ndarray
     peak: np.ndarray  # the peak (FLOP/s) each operator's FLOPs run at
     efficiency: np.ndarray  # index into `efficiencies`
     # per run
@@ -83,8 +85,13 @@ class Stacked:
         r_deq = self.vector_peak * eng.dequant_efficiency
         effs = np.array([eng.value(n) for n in self.efficiencies] or [1.0])
         rate = self.peak * effs[self.efficiency]
-        if eng.expert_half_rows and self.tiled.any():
-            rate = np.where(self.tiled, rate * self.tile_rows / (self.tile_rows + eng.expert_half_rows), rate)
+        half_m, half_e = eng.value("matmul_half_rows"), eng.value("expert_half_rows")
+        if (half_m or half_e) and self.tiled.any():
+            half = np.where(self.routed, half_e, half_m)
+            filled = self.tiled & (half != 0)
+            rate = np.where(filled, rate * self.tile_rows / (self.tile_rows + half), rate)
+        if eng.small_batch_efficiency is not None and self.matvec.any():
+            rate = np.where(self.matvec, self.vector_peak * eng.small_batch_efficiency, rate)
         key_ops = eng.attention_key_ops
         if np.isfinite(key_ops):
             compute = (self.flops + self.key_rows * key_ops) / rate
@@ -154,6 +161,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     flops, key_rows, dequant, wb, kvb, act = table(), table(), table(), table(), table(), table()
     kernels, syncs, tile_rows, peak = table(), table(), table(1.0), table(1.0)
     tiled = np.zeros((width, n), dtype=bool)
+    routed = np.zeros((width, n), dtype=bool)
+    matvec = np.zeros((width, n), dtype=bool)
     eff_idx = np.zeros((width, n), dtype=int)
     per_run = {
         k: np.zeros(n)
@@ -182,7 +191,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             wb[j, i], kvb[j, i], act[j, i] = float(o.weight_bytes), float(o.kv_bytes), float(o.act_bytes)
             kernels[j, i], syncs[j, i] = float(o.kernels), float(o.syncs)
             if o.tile_rows is not None:
-                tiled[j, i], tile_rows[j, i] = True, float(o.tile_rows)
+                tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
+            routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
             peak[j, i] = mc.peak(o.peak)
             eff_idx[j, i] = effs.index(o.efficiency)
         per_run["serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng)
@@ -196,7 +206,9 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         hpt = s.device.host_overhead_per_token
         flags["has_host_per_token"][i] = hpt is not None
         per_run["host_per_token"][i] = hpt.value if hpt is not None else 0.0
-        per_run["offload_seconds"][i] = cost.offload(mc, s.footprint, ops, s.locality, s.model.id).seconds_per_step
+        per_run["offload_seconds"][i] = cost.offload(
+            mc, s.footprint, ops, s.locality, s.model.id
+        ).seconds_per_step
         per_run["tokens_in_test"][i] = s.vars.tokens_in_test
         per_run["steps"][i] = s.vars.steps
     return Stacked(
@@ -213,6 +225,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         syncs=syncs,
         tile_rows=tile_rows,
         tiled=tiled,
+        routed=routed,
+        matvec=matvec,
         peak=peak,
         efficiency=eff_idx,
         **per_run,

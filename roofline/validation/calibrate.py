@@ -38,6 +38,10 @@ ATTENTION_PARAMETERS = (
     "attention_key_ops",
 )
 MIN_DEPTH_SPREAD = 512
+#: The matmul-shape constants (EngineProfile.matmul_half_rows, small_batch_efficiency) describe the
+#: kernels' structure and are told apart from compute_efficiency only by rows at many micro-batch
+#: sizes (a prompt ladder, batched decode): a calibration fits them only when `free` names them.
+SHAPE_PARAMETERS = ("matmul_half_rows", "small_batch_efficiency")
 
 #: A direction in parameter space that, moved across its whole physical range, changes the log
 #: predictions of all rows together (root sum of squares) by less than this is not constrained by
@@ -216,9 +220,10 @@ def calibrate(
     balance_devices: bool = False,
     runs: Runs | None = None,
 ) -> Fit:
-    """Fit `free` (default: all of PARAMETER_BOUNDS) to the rows; repeated configurations are merged first
-    (best_of_repeats). `balance_devices` weighs each device's rows together as much as any other
-    device's (a profile meant for devices nobody measured should not follow the most measured one).
+    """Fit `free` (default: PARAMETER_BOUNDS but SHAPE_PARAMETERS) to the rows; repeated
+    configurations are merged first (best_of_repeats). `balance_devices` weighs each device's rows
+    together as much as any other device's (a profile meant for devices nobody measured should not
+    follow the most measured one).
     `runs`: a cache of resolved rows shared between fits (default: one for this fit)."""
     rows = best_of_repeats(rows)
     if not rows:
@@ -226,7 +231,7 @@ def calibrate(
     base = load_engine(engine)
     runs = runs or Runs()
     scens = [runs(r, base) for r in rows]
-    names = list(free or PARAMETER_BOUNDS)
+    names = list(free or (n for n in PARAMETER_BOUNDS if n not in SHAPE_PARAMETERS))
     depths = {r.depth for r in rows}
     if free is None and (len(depths) < 2 or max(depths) < MIN_DEPTH_SPREAD):
         # the attention core is told apart from the weights' compute and bandwidth only by varying

@@ -82,11 +82,32 @@ def folds(entries: list[Entry], key: str) -> list[Fold]:
         values = sorted({getattr(e.row, key) for e in group})
         if len(values) < 2:
             continue
+        shared = _shared_shapes([e.row for e in group]) if key == "device" else None
         for v in values:
-            train = [e.row for e in group if getattr(e.row, key) != v]
+            train = [
+                e.row
+                for e in group
+                if getattr(e.row, key) != v and (shared is None or _shape(e.row) in shared)
+            ]
             test = [e for e in group if getattr(e.row, key) == v]
             out.append(Fold(engine, key, v, train, test))
     return out
+
+
+def _shape(r: E2ERow) -> tuple[str, int, int]:
+    """What a run asks of the kernels: its phase, prompt tokens (prefill) and sequences."""
+    return (r.phase, int(r.test[2:]) if r.phase == "prefill" else 0, r.batch)
+
+
+def _shared_shapes(rows: list[E2ERow]) -> set[tuple[str, int, int]]:
+    """Run shapes measured on at least two devices. A device-held-out fit trains on these only: rows
+    of a shape one device alone measured (the H200's prompt ladder and batched decode) say how that
+    device's kernels behave there, and would pull the shared efficiencies towards it; they are still
+    scored in their own device's fold."""
+    devices: dict[tuple[str, int, int], set[str]] = {}
+    for r in rows:
+        devices.setdefault(_shape(r), set()).add(r.device)
+    return {k for k, v in devices.items() if len(v) >= 2}
 
 
 def inner_residuals(
