@@ -39,13 +39,17 @@ from roofline.model.results import energy_inputs  # noqa: E402
 from roofline.model.scenario import resolve  # noqa: E402
 from roofline.model.workload import Workload  # noqa: E402
 
-TRACE = ROOT / "validation/traces/power/h200-sxm-141gb.default-build.power.csv"
+TRACES = (
+    ROOT / "validation/traces/power/h200-sxm-141gb.default-build.power.csv",
+    ROOT / "validation/traces/power/h200-sxm-141gb.ladder.power.csv",
+)
 OUT = ROOT / "roofline/data/energy_fit.yaml"
 
 
 def features(r: dict[str, str]) -> tuple[np.ndarray, float, dict[str, float]]:
     """(features in W per unit factor, the target W above the spec's idle, step quantities)."""
-    w = Workload(test=r["test"], depth=int(r["depth"]), batch=int(r["batch"]))
+    fa = {"0": False, "1": True}.get(r.get("fa", ""))  # the run's -fa (-1 or empty: the engine's default)
+    w = Workload(test=r["test"], depth=int(r["depth"]), batch=int(r["batch"]), flash_attention=fa)
     s = resolve(r["device"], r["model"], w, quant=r["quant"])
     st = s.step()
     dev = s.device
@@ -82,7 +86,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="Print the fit, write nothing.")
     args = ap.parse_args()
-    rows = list(csv.DictReader(TRACE.open()))
+    # a window shorter than the NVML counter's refresh (window_ok 0) carries no usable energy
+    rows = [r for t in TRACES for r in csv.DictReader(t.open()) if r.get("window_ok", "1") == "1"]
     X, y, Q, models = [], [], [], []
     for r in rows:
         x, target, q = features(r)
@@ -130,7 +135,7 @@ def main() -> None:
         "dram_energy_factor": round(float(coef[1]), 4),
         "flop_energy_factor": round(float(coef[2]), 4),
         "provenance": {
-            "trace": str(TRACE.relative_to(ROOT)),
+            "traces": [str(t.relative_to(ROOT)) for t in TRACES],
             "rows": len(rows),
             "models": sorted(set(models)),
             "devices": sorted({r["device"] for r in rows}),
