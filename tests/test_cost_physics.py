@@ -301,3 +301,37 @@ def test_prefill_launches_are_not_graph_replays():
         "h200-sxm-141gb", "llama-3.1-8b", Workload(test="pp512"), engine=eng
     ).machine.kernel_overhead
     assert pre == pytest.approx(dec * 2.0 / eng.kernel_overhead_scale)
+
+
+def test_builds_before_mmq_by_default_dequantize_to_a_float_gemm():
+    """llama.cpp CUDA builds before June 2024 multiplied quantized weights by more than 32 rows with
+    FP16 cuBLAS: a run of such a build (its number known) costs pp512's matmuls at the float peak plus
+    a dequantize kernel per matrix; its decode, and every run of an unknown or current build, keep
+    the MMQ/MMVQ paths."""
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+
+    w = Workload(test="pp512")
+    old = resolve("rtx-4090", "llama-3.1-8b", w, engine="llama.cpp-cuda", build=2843)
+    new = resolve("rtx-4090", "llama-3.1-8b", w, engine="llama.cpp-cuda", build=7000)
+    unknown = resolve("rtx-4090", "llama-3.1-8b", w, engine="llama.cpp-cuda")
+    assert old.engine.float_gemm_min_rows == 32 and new.engine.float_gemm_min_rows is None
+    assert new.tokens_per_second() == unknown.tokens_per_second()
+    t_old, t_new = ({t.op.name: t for t in s.step().times} for s in (old, new))
+    ffn, mc, eng = t_old["dense_ffn"], old.machine, old.engine
+    assert ffn.compute == pytest.approx(
+        ffn.op.flops / (mc.float_peak * eng.value("float_compute_efficiency"))
+    )
+    r_mem = mc.main_bandwidth * eng.bandwidth_efficiency
+    dequant = (ffn.op.weight_bytes + ffn.op.f16_bytes) / r_mem
+    assert ffn.seconds == pytest.approx(max(ffn.compute, ffn.memory) + dequant + ffn.overhead, rel=1e-12)
+    assert t_new["dense_ffn"].seconds < ffn.seconds
+    dec = [
+        resolve("rtx-4090", "llama-3.1-8b", engine="llama.cpp-cuda", build=b).tokens_per_second()
+        for b in (2843, 7000)
+    ]
+    assert dec[0] == dec[1]
+    # a profile fitted from the current one (what calibration hands back) takes the variant for such runs
+    fitted = load_engine("llama.cpp-cuda").model_copy(update={"compute_efficiency": 0.5})
+    assert old.step(engine=fitted).seconds == old.at(w).step(engine=fitted).seconds
+    assert old.step(engine=fitted).seconds != new.step(engine=fitted).seconds

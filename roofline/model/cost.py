@@ -214,10 +214,26 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq
         memory = o.weight_bytes / r_mem + o.kv_bytes / r_kv + o.act_bytes / r_act
+        extra = 0.0
+        if (
+            eng.float_gemm_min_rows is not None
+            and o.peak == "matmul"
+            and o.tile_rows is not None
+            and (o.tiled is not False)
+        ):
+            # dequantize to F16 in a kernel of its own (read the quantized weights, write the F16
+            # ones), then a float GEMM reading the F16 weights at the float peak. Rows above the
+            # threshold are on the tiled path whenever the path is a condition (it is >= the
+            # few-token limit), so the rows alone decide.
+            fg = o.tile_rows > eng.float_gemm_min_rows
+            f_compute = o.flops / (mc.float_peak * eng.value("float_compute_efficiency"))
+            compute = _pick(m, fg, f_compute, compute)
+            memory = _pick(m, fg, o.f16_bytes / r_mem + o.act_bytes / r_act, memory)
+            extra = _pick(m, fg, (o.weight_bytes + o.f16_bytes) / r_mem, 0.0)
         overhead = o.kernels * mc.kernel_overhead
         if o.syncs:
             overhead = overhead + o.syncs * eng.sync_latency
-        out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + overhead))
+        out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + extra + overhead))
     return out
 
 

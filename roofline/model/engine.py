@@ -57,6 +57,16 @@ class KernelCounts(Frozen):
     per_step: float = Field(default=0, ge=0)  # sampling, graph set-up
 
 
+class BuildVariant(Frozen):
+    """What an engine's older builds did differently: builds numbered below `before` (llama.cpp's
+    bNNNN) ran their quantized matmuls of more than `float_gemm_min_rows` rows through a dequantize
+    + float GEMM (see EngineProfile.float_gemm_min_rows)."""
+
+    before: int = Field(gt=0)
+    float_gemm_min_rows: int | None = Field(default=None, ge=0)
+    note: str = ""
+
+
 class EngineProfile(Frozen):
     name: str
     description: str = ""
@@ -122,6 +132,13 @@ class EngineProfile(Frozen):
     # (fp32) peak, each further token a further pass of dot products over the weights; None = at
     # the matmul peak and compute_efficiency, as every other step
     small_batch_efficiency: float | None = Field(default=None, gt=0, le=1)
+    # quantized matmuls of more activation rows than this dequantize their weights to F16 in a kernel
+    # of their own (reading the quantized and writing the F16 weights) and multiply them with a
+    # float GEMM at the float peak and float_compute_efficiency (llama.cpp CUDA before June 2024:
+    # cuBLAS above MMQ_MAX_BATCH_SIZE = 32 rows on GPUs with tensor cores); None: never
+    float_gemm_min_rows: int | None = Field(default=None, ge=0)
+    # older builds' kernel paths, applied to a run of a known build (`for_build`)
+    build_variants: tuple[BuildVariant, ...] = ()
     moe_syncs_per_layer: float = Field(default=0.0, ge=0)  # host round trips per MoE layer (ids to host)
     sync_latency: float = Field(default=0.0, ge=0)  # s per device->host synchronisation
     per_layer_overhead: float = Field(default=0.0, ge=0)
@@ -144,6 +161,18 @@ class EngineProfile(Frozen):
     flash_attention: bool = False
     runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
     calibration: dict[str, Any] | None = None  # written by `roofline calibrate`: fit, uncertainty, range
+
+    def for_build(self, build: int | None) -> EngineProfile:
+        """The profile as a run of engine build `build` (None: unknown, taken as current) saw it."""
+        if build is None:
+            return self
+        update: dict[str, Any] = {}
+        for v in self.build_variants:  # a profile as loaded describes current builds
+            if build < v.before:
+                update["float_gemm_min_rows"] = v.float_gemm_min_rows
+        if not update or all(getattr(self, k) == x for k, x in update.items()):
+            return self
+        return self.model_copy(update=update)
 
     def value(self, name: str) -> float:
         """A numeric parameter as the cost model uses it: an unset specialised efficiency is the

@@ -350,6 +350,7 @@ class Operator:
     tile_rows: Any = None
     tiled: Any = False
     matvec: Any = False
+    f16_bytes: Any = 0.0  # the touched weights as F16 (an engine that dequantizes before a float GEMM)
 
     @property
     def bytes(self) -> Any:
@@ -437,7 +438,7 @@ def step_operators(
             dequant_ops=tb.dequant_ops[name],
             stored_weight_bytes=tb.weight_bytes[name],
             shape=(tokens, per_layer / d, d),
-            **({} if is_float else path(tokens)),
+            **({} if is_float else {**path(tokens), "f16_bytes": 2.0 * tb.params[name]}),
         )
 
     ops.append(
@@ -566,6 +567,8 @@ def step_operators(
             if tb.is_float("experts")
             else {**path(tokens), "tile_rows": rows}
         )
+        if not tb.is_float("experts"):
+            expert_path["f16_bytes"] = 2.0 * n_touched * tb.expert_params  # over the MoE layers
         exp_kernels = kc["experts"] + kc["experts_per_extra_k"] * (moe.top_k - 1)
         if eng.moe_dispatch == "per-expert":
             exp_kernels = exp_kernels + kc["experts_per_distinct"] * n_touched

@@ -82,6 +82,7 @@ class Scenario:
     ops: tuple[Operator, ...]  # the step's operators with the expected experts touched
     locality: float = 0.0
     routing: str = "uniform"
+    build: int | None = None  # the engine build the run used, where known (EngineProfile.for_build)
 
     def step(
         self,
@@ -94,7 +95,7 @@ class Scenario:
         """The step's cost under `engine` (default: the scenario's), evaluated with `math` (NUMPY or
         SYMPY). `n_touched` fixes the distinct experts per MoE layer (routing bounds); `bandwidth`
         replaces the main memory's (what the symbol W stands for in a symbolic step)."""
-        eng = self.engine if engine is None else engine
+        eng = self.engine if engine is None else engine.for_build(self.build)
         if any(getattr(eng, f) != getattr(self.engine, f) for f in STRUCTURAL):
             return self._with_engine(eng).step(math, n_touched=n_touched, bandwidth=bandwidth)
         mc = (
@@ -192,7 +193,14 @@ class Scenario:
     def at(self, workload: Workload) -> Scenario:
         """The same run at another workload (the tables and engine are reused, nothing reloaded)."""
         return _build(
-            self.device, self.model, workload, self.engine, self.tables, self.locality, self.routing
+            self.device,
+            self.model,
+            workload,
+            self.engine,
+            self.tables,
+            self.locality,
+            self.routing,
+            self.build,
         )
 
     def footprint_at(self, workload: Workload) -> cost.Footprint:
@@ -201,7 +209,9 @@ class Scenario:
         return cost.footprint(self.tables, self.machine, self.engine, workload, sv)
 
     def _with_engine(self, eng: EngineProfile) -> Scenario:
-        return _build(self.device, self.model, self.workload, eng, self.tables, self.locality, self.routing)
+        return _build(
+            self.device, self.model, self.workload, eng, self.tables, self.locality, self.routing, self.build
+        )
 
 
 def _shape_vars(sv: cost.StepVars) -> tuple[Any, Any, Any, Any]:
@@ -219,9 +229,11 @@ def resolve(
     routing_skew: float = 0.0,
     routing_popularity: list[float] | None = None,
     locality: float = 0.0,
+    build: int | None = None,
 ) -> Scenario:
     """Load and check the specs and resolve the run (quant None: the model's published format,
-    else DEFAULT_QUANT). `routing_skew` (Zipf exponent, 0 = uniform) or
+    else DEFAULT_QUANT). `build`: the engine build the run used, where known (the profile's
+    build_variants describe what older builds did). `routing_skew` (Zipf exponent, 0 = uniform) or
     `routing_popularity` (a per-expert histogram) describe non-uniform routing; `locality` is the
     chance a routed expert was fetched for a recent token (it only matters when experts are
     offloaded)."""
@@ -243,7 +255,7 @@ def resolve(
             pop = zipf_popularity(mdl.moe.n_experts, mdl.moe.top_k, routing_skew)
             routing = f"zipf({routing_skew})"
     tables = build_tables(mdl, quant, kv_dtype, pop)
-    return _build(dev, mdl, workload or Workload(), eng, tables, locality, routing)
+    return _build(dev, mdl, workload or Workload(), eng.for_build(build), tables, locality, routing, build)
 
 
 def _build(
@@ -254,6 +266,7 @@ def _build(
     tables: ModelTables,
     locality: float,
     routing: str,
+    build: int | None = None,
 ) -> Scenario:
     prefill = w.phase == "prefill"
     flash = eng.flash_attention if w.flash_attention is None else w.flash_attention
@@ -273,6 +286,7 @@ def _build(
         ops=tuple(step_operators(tables, eng, NUMPY, *_shape_vars(sv), None, prefill, flash)),
         locality=locality,
         routing=routing,
+        build=build,
     )
 
 

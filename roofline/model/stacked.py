@@ -50,12 +50,15 @@ class Stacked:
     tiled: np.ndarray
     routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
     matvec: np.ndarray
+    float_gemm: np.ndarray  # dequantized to F16 for a float GEMM (the run's build, see cost.op_times)
+    f16_bytes: np.ndarray
     peak: np.ndarray  # the peak (FLOP/s) each operator's FLOPs run at
     efficiency: np.ndarray  # index into `efficiencies`
     # per run
     serving_bandwidth: np.ndarray  # main memory's or the cache level's holding the working set
     act_bandwidth: np.ndarray
     vector_peak: np.ndarray
+    float_peak: np.ndarray
     launch_latency: np.ndarray  # 0 where the processor lists none
     has_launch_latency: np.ndarray
     is_moe: np.ndarray
@@ -102,13 +105,19 @@ class Stacked:
         if eng.dequant_cost:
             compute = compute + self.dequant_ops / r_deq
         memory = self.weight_bytes / r_mem + self.kv_bytes / r_kv + self.act_bytes / r_act
+        extra: Any = 0.0
+        if self.float_gemm.any():
+            f_compute = self.flops / (self.float_peak * eng.value("float_compute_efficiency"))
+            compute = np.where(self.float_gemm, f_compute, compute)
+            memory = np.where(self.float_gemm, self.f16_bytes / r_mem + self.act_bytes / r_act, memory)
+            extra = np.where(self.float_gemm, (self.weight_bytes + self.f16_bytes) / r_mem, 0.0)
         k_ovh = self.kernel_overhead(eng)
         overhead = self.kernels * k_ovh
         if np.isfinite(eng.sync_latency):
             overhead = overhead + self.syncs * eng.sync_latency
         else:
             overhead = np.where(self.syncs != 0, overhead + self.syncs * eng.sync_latency, overhead)
-        times = np.maximum(compute, memory) + overhead
+        times = np.maximum(compute, memory) + extra + overhead
         if not np.all(np.isfinite(k_ovh)):
             times = np.where(self.valid, times, 0.0)
         total = times[0] if len(times) else np.zeros(len(self))
@@ -163,6 +172,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     tiled = np.zeros((width, n), dtype=bool)
     routed = np.zeros((width, n), dtype=bool)
     matvec = np.zeros((width, n), dtype=bool)
+    float_gemm = np.zeros((width, n), dtype=bool)
+    f16 = table()
     eff_idx = np.zeros((width, n), dtype=int)
     per_run = {
         k: np.zeros(n)
@@ -170,6 +181,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             "serving_bandwidth",
             "act_bandwidth",
             "vector_peak",
+            "float_peak",
             "launch_latency",
             "n_layers",
             "host_per_token",
@@ -193,11 +205,21 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             if o.tile_rows is not None:
                 tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
             routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
+            f16[j, i] = float(o.f16_bytes)
+            fg_rows = eng.float_gemm_min_rows
+            float_gemm[j, i] = bool(
+                fg_rows is not None
+                and o.peak == "matmul"
+                and o.tile_rows is not None
+                and o.tiled is not False
+                and o.tile_rows > fg_rows
+            )
             peak[j, i] = mc.peak(o.peak)
             eff_idx[j, i] = effs.index(o.efficiency)
         per_run["serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng)
         per_run["act_bandwidth"][i] = mc.act_bandwidth
         per_run["vector_peak"][i] = mc.vector_peak
+        per_run["float_peak"][i] = mc.float_peak
         latency = mc.processor.launch_latency
         flags["has_launch_latency"][i] = latency is not None
         per_run["launch_latency"][i] = latency.value if latency is not None else 0.0
@@ -227,6 +249,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         tiled=tiled,
         routed=routed,
         matvec=matvec,
+        float_gemm=float_gemm,
+        f16_bytes=f16,
         peak=peak,
         efficiency=eff_idx,
         **per_run,

@@ -111,6 +111,15 @@ class E2ERow:
     def phase(self) -> str:
         return "decode" if self.test.startswith("tg") else "prefill"
 
+    @property
+    def build(self) -> int | None:
+        """The engine's build number where engine_version names one (llama.cpp's "b2843")."""
+        m = _BUILD.search(self.engine_version or "")
+        return int(m.group(1)) if m else None
+
+
+_BUILD = re.compile(r"\bb(\d{3,5})\b")
+
 
 @dataclass
 class MicroRow:

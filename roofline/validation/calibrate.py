@@ -79,6 +79,7 @@ def scenario(row: E2ERow, engine: EngineProfile | str | None = None) -> Scenario
         Workload(test=row.test, depth=row.depth, batch=row.batch, flash_attention=row.flash_attn),
         engine=load_engine(engine or row.engine),
         quant=row.quant,
+        build=row.build,
     )
 
 
@@ -99,7 +100,13 @@ class Runs:
             eng = ref
         else:
             eng = self._engines.get(ref) or self._engines.setdefault(ref, load_engine(ref))
-        key = (id(eng), row.device, row.model, row.quant)  # the profile is kept alive beside its id
+        key = (
+            id(eng),
+            row.device,
+            row.model,
+            row.quant,
+            row.build,
+        )  # the profile is kept alive beside its id
         run_key = (*key, row.test, row.depth, row.batch, row.flash_attn)
         if run_key in self._runs:
             return self._runs[run_key][1]
@@ -107,7 +114,7 @@ class Runs:
         if key in self._models:
             s = self._models[key][1].at(w)
         else:
-            s = resolve(row.device, row.model, w, engine=eng, quant=row.quant)
+            s = resolve(row.device, row.model, w, engine=eng, quant=row.quant, build=row.build)
             self._models[key] = (eng, s)
         self._runs[run_key] = (eng, s)
         return s
