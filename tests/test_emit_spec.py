@@ -24,7 +24,9 @@ from roofline.validation.bench import (
 from roofline.validation.emit_spec import HELD_OUT_RUNS, held_out_errors, int8_peak, write_spec
 
 ROOT = Path(__file__).parents[1]
-RUNS = sorted((ROOT / "validation" / "traces").glob("sandbox-epyc-2vcpu.bench-run*.micro.csv"))
+#: three `roofline bench` runs in a row at load ~1 (2026-12-01), with this machine's llama-bench runs
+#: measured right after them (emit_spec.HELD_OUT_RUNS); the earlier bench-run1..3 ran at load 4-6
+RUNS = sorted((ROOT / "validation" / "traces").glob("sandbox-epyc-2vcpu.bench-quiet*.micro.csv"))
 
 # test-backend-ops perf output as this build prints it (colour codes included)
 PERF_OUT = (
@@ -90,6 +92,12 @@ def _spread(values: list[float]) -> float:
     return 1 - min(values) / max(values)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met (2026-12-01, load ~1): main-memory bandwidth drifted 55 -> 66 -> 72 GB/s over three "
+    "runs two minutes apart while each run's back-to-back rounds agreed within 1-6 %: the busy warning "
+    "sees only the spread inside a run, not drift between runs",
+)
 def test_busy_rounds_are_flagged_where_runs_disagree(tmp_path):
     """Where the three committed runs disagree by more than 10 % on a figure, the bench flagged the
     rows that figure comes from in at least one run (its rounds differed by more than 10 %): the
@@ -115,9 +123,10 @@ def test_busy_rounds_are_flagged_where_runs_disagree(tmp_path):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="not met on the shared 2-vCPU VM (2026-12-01, load 4-6 from other agents and a llama.cpp "
-    "build): main bandwidth 46-64 GB/s, int8 329-522 GFLOP/s, fp32 81-117 GFLOP/s across the three "
-    "runs (spreads 28 %, 37 %, 31 %); the bench warned of busy rounds in every run",
+    reason="not met for main-memory bandwidth on the shared 2-vCPU VM: at load ~1 (2026-12-01) llama.cpp's "
+    "int8 kernels agree within 4.6 % (951-997 GFLOP/s) and numpy's fp32 GEMM within 3.8 % (236-245), "
+    "but streaming bandwidth varies 55-72 GB/s (23.5 %) between runs; at load 4-6 every figure varied "
+    "28-37 % (the bench-run1..3 traces)",
 )
 def test_three_bench_runs_agree_within_10_percent(tmp_path):
     figs = [_figures(t, tmp_path) for t in RUNS]
@@ -127,10 +136,11 @@ def test_three_bench_runs_agree_within_10_percent(tmp_path):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="not met: with the bundled llama.cpp-cpu profile one int8 peak serves decode and prefill, "
-    "but llama.cpp's n=1 kernels run 3-10x slower than its n=512 ones, and the separate dequant term "
-    "charges Q4_K unpacking again on the (noisy) fp32 figure: decode median |error| 52-56 %, prefill "
-    "27-63 % over the three runs (a model change, see the issue 15.2 report)",
+    reason="not met: against llama-bench runs measured right after the bench, decode median |error| is "
+    "21-38 % over the three emitted specs (Q4_K_M 34-50 % too slow: the separate dequant term charges "
+    "Q4_K unpacking again on the fp32 units, while llama.cpp's vec_dot unpacks inside the int8 dot "
+    "product; Q8_0 follows the noisy bandwidth figure, +1..+40 %) and prefill 44-50 % (Q8_0 and the "
+    "MoE's experts too fast)",
 )
 def test_emitted_spec_predicts_this_machine_held_out(tmp_path):
     """A spec emitted from a bench trace alone (no llama.cpp run) predicts this machine's own
@@ -139,7 +149,7 @@ def test_emitted_spec_predicts_this_machine_held_out(tmp_path):
         spec = tmp_path / f"held-out-{trace.stem.replace('.', '-')}.yaml"
         write_spec(read_micro(trace), spec.stem, str(trace), spec)
         errs = held_out_errors(spec, [ROOT / p for p in HELD_OUT_RUNS])
-        assert len(errs) == 32
+        assert len(errs) == 16
         for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
             e = [abs(x["error"]) for x in errs if x["phase"] == phase]
             assert np.median(e) <= limit, (trace.name, phase, sorted(e))
