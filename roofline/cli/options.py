@@ -131,6 +131,15 @@ MODEL = click.option(
 )
 
 
+ENGINE = click.option(
+    "--engine",
+    default=None,
+    type=REF,
+    shell_complete=COMPLETE_ENGINE,
+    help="Engine profile name or YAML (default: the device's).",
+)
+
+
 def options(*opts: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Apply click options in the order they are listed (the order --help shows)."""
 
@@ -154,13 +163,7 @@ def workload_options(f: Any) -> Any:
             help="Weight format (roofline specs list); default: the model's published one, else Q4_K_M.",
         ),
         click.option("--kv-dtype", default="f16", show_default=True, type=REF, help="KV-cache element type."),
-        click.option(
-            "--engine",
-            default=None,
-            type=REF,
-            shell_complete=COMPLETE_ENGINE,
-            help="Engine profile name or YAML (default: the device's).",
-        ),
+        ENGINE,
         click.option(
             "--profile",
             default=None,

@@ -14,9 +14,9 @@ from roofline.cli import Group
 from roofline.cli.common import refuse_overwrite, trace_files
 from roofline.cli.options import (
     COMPLETE_DEVICE,
-    COMPLETE_ENGINE,
     COMPLETE_MODEL,
     COMPLETE_SYSTEM,
+    ENGINE,
     REF,
     FiniteFloat,
     checked_engine,
@@ -82,13 +82,7 @@ def plot_options(f: Any) -> Any:
             type=REF,
             help="Weight format; default: the model's published one, else Q4_K_M.",
         ),
-        click.option(
-            "--engine",
-            default=None,
-            type=REF,
-            shell_complete=COMPLETE_ENGINE,
-            help="Engine profile name or YAML (default: the device's).",
-        ),
+        ENGINE,
         click.option("--test", default="tg128", show_default=True),
         click.option("--depth", default=0, show_default=True, type=int),
         click.option("--batch", default=1, show_default=True, type=int),
