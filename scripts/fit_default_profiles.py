@@ -108,19 +108,13 @@ EXCLUDE = (
 #: 3-6x slower than the same machine's dense models of equal active size) measure kernels since
 #: replaced.
 MIN_BUILD = 2000
-_BUILD = re.compile(r"\bb(\d{3,5})\b")
 
 
 def rows_of(paths: list[Path]) -> list[E2ERow]:
     rows: list[E2ERow] = []
     for p in paths:
         rows += read_any(p)[0]
-    return [r for r in rows if not _old_build(r)]
-
-
-def _old_build(r: E2ERow) -> bool:
-    m = _BUILD.search(r.engine_version or "")
-    return m is not None and int(m.group(1)) < MIN_BUILD
+    return [r for r in rows if r.build is None or r.build >= MIN_BUILD]
 
 
 def lodo(

@@ -38,6 +38,7 @@ from roofline.model.energy import literature_coefficients  # noqa: E402
 from roofline.model.results import energy_inputs  # noqa: E402
 from roofline.model.scenario import resolve  # noqa: E402
 from roofline.model.workload import Workload  # noqa: E402
+from roofline.traces.files import flash_flag  # noqa: E402
 
 TRACES = (
     ROOT / "validation/traces/power/h200-sxm-141gb.default-build.power.csv",
@@ -48,7 +49,7 @@ OUT = ROOT / "roofline/data/energy_fit.yaml"
 
 def features(r: dict[str, str]) -> tuple[np.ndarray, float, dict[str, float]]:
     """(features in W per unit factor, the target W above the spec's idle, step quantities)."""
-    fa = {"0": False, "1": True}.get(r.get("fa", ""))  # the run's -fa (-1 or empty: the engine's default)
+    fa = flash_flag(r.get("fa"), str(TRACES))  # the run's -fa (-1 or empty: the engine's default)
     w = Workload(test=r["test"], depth=int(r["depth"]), batch=int(r["batch"]), flash_attention=fa)
     s = resolve(r["device"], r["model"], w, quant=r["quant"])
     st = s.step()

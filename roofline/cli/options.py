@@ -140,6 +140,17 @@ ENGINE = click.option(
 )
 
 
+#: --device when a command also takes --system instead (predict, compare, crossover)
+OPTIONAL_DEVICE = click.option(
+    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
+)
+
+
+def system_option(help_text: str) -> Callable[[Any], Any]:
+    """--system (a system id or YAML, instead of --device), with what the command does on it."""
+    return click.option("--system", default=None, type=REF, shell_complete=COMPLETE_SYSTEM, help=help_text)
+
+
 def options(*opts: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Apply click options in the order they are listed (the order --help shows)."""
 

@@ -11,10 +11,11 @@ from roofline.cli.common import echo_json, gib
 from roofline.cli.options import (
     COMPLETE_DEVICE,
     COMPLETE_MODEL,
-    COMPLETE_SYSTEM,
     MODEL,
+    OPTIONAL_DEVICE,
     REF,
     csv_list,
+    system_option,
     workload_options,
 )
 from roofline.model.results import Prediction
@@ -22,16 +23,8 @@ from roofline.model.workload import Workload
 
 
 @click.command()
-@click.option(
-    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
-)
-@click.option(
-    "--system",
-    default=None,
-    type=REF,
-    shell_complete=COMPLETE_SYSTEM,
-    help="System id or YAML (instead of --device).",
-)
+@OPTIONAL_DEVICE
+@system_option("System id or YAML (instead of --device).")
 @click.option(
     "--placement",
     default=None,
@@ -104,22 +97,14 @@ def _print_prediction(p: Prediction) -> None:
 
 
 @click.command()
-@click.option(
-    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
-)
+@OPTIONAL_DEVICE
 @click.option(
     "--devices",
     default=None,
     shell_complete=COMPLETE_DEVICE,
     help="Comma-separated devices: the same models on each (which board to buy?).",
 )
-@click.option(
-    "--system",
-    default=None,
-    type=REF,
-    shell_complete=COMPLETE_SYSTEM,
-    help="System id or YAML (system_specs/): each model at its fastest placement on it.",
-)
+@system_option("System id or YAML (system_specs/): each model at its fastest placement on it.")
 @click.argument("models", nargs=-1, required=True, type=REF, shell_complete=COMPLETE_MODEL)
 @workload_options
 def compare(

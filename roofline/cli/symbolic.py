@@ -16,14 +16,15 @@ from roofline.cli.options import (
     COMPLETE_DEVICE,
     COMPLETE_ENGINE,
     COMPLETE_MODEL,
-    COMPLETE_SYSTEM,
     DEVICE,
     MAX_GRID,
     MODEL,
+    OPTIONAL_DEVICE,
     REF,
     FiniteFloat,
     checked_engine,
     csv_list,
+    system_option,
     workload_options,
 )
 from roofline.errors import RooflineError, WorkloadError
@@ -92,15 +93,9 @@ def _latex_block(info: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option(
-    "--device", default=None, type=REF, shell_complete=COMPLETE_DEVICE, help="Device id or spec YAML."
-)
-@click.option(
-    "--system",
-    default=None,
-    type=REF,
-    shell_complete=COMPLETE_SYSTEM,
-    help="System id or YAML instead of --device: each model at its fastest fitting placement at each point.",
+@OPTIONAL_DEVICE
+@system_option(
+    "System id or YAML instead of --device: each model at its fastest fitting placement at each point."
 )
 @click.argument("models", nargs=2, type=REF, shell_complete=COMPLETE_MODEL)
 @click.option(

@@ -308,13 +308,14 @@ def _prompt_runs(recs: list[tuple[str, Any]]) -> dict[tuple[tuple[str, str], ...
 
 
 def _ns_field(r: dict[str, Any], key: str, where: str, allow_zero: bool = False) -> float:
-    """A time in nanoseconds (llama-bench's avg_ns, stddev_ns): finite, at most a day."""
+    """A time in nanoseconds (llama-bench's avg_ns, stddev_ns; a numeric string is read as its
+    number): finite, above 0 (or 0 with `allow_zero`), at most a day."""
     v = r.get(key)
     if isinstance(v, str) and re.fullmatch(r"[0-9]{1,20}(\.[0-9]{1,9})?", v.strip()):
         v = float(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 if allow_zero else 1) <= v <= 8.64e13:
-        raise TraceError(f"{where}: field {key!r}: expected a time in ns within 1-8.64e13, got {_shown(v)}")
-    return float(v)
+    if allow_zero and v == 0 and not isinstance(v, bool):
+        return 0.0
+    return _positive({key: v} if key in r else {}, key, where, hi=8.64e13)
 
 
 def _generation_of_mixed(
