@@ -215,17 +215,10 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
             compute = compute + o.dequant_ops / r_deq
         memory = o.weight_bytes / r_mem + o.kv_bytes / r_kv + o.act_bytes / r_act
         extra = 0.0
-        if (
-            eng.float_gemm_min_rows is not None
-            and o.peak == "matmul"
-            and o.tile_rows is not None
-            and (o.tiled is not False)
-        ):
+        fg = float_gemm(o, eng)
+        if fg is not False:
             # dequantize to F16 in a kernel of its own (read the quantized weights, write the F16
-            # ones), then a float GEMM reading the F16 weights at the float peak. Rows above the
-            # threshold are on the tiled path whenever the path is a condition (it is >= the
-            # few-token limit), so the rows alone decide.
-            fg = o.tile_rows > eng.float_gemm_min_rows
+            # ones), then a float GEMM reading the F16 weights at the float peak
             f_compute = o.flops / (mc.float_peak * eng.value("float_compute_efficiency"))
             compute = _pick(m, fg, f_compute, compute)
             memory = _pick(m, fg, o.f16_bytes / r_mem + o.act_bytes / r_act, memory)
@@ -235,6 +228,16 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
             overhead = overhead + o.syncs * eng.sync_latency
         out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + extra + overhead))
     return out
+
+
+def float_gemm(o: Operator, eng: EngineProfile) -> Any:
+    """Whether a quantized matmul runs the engine's dequantize + float GEMM path (its rows above
+    float_gemm_min_rows): False, or a condition (a bool, or sympy when the step's tokens are
+    symbols). Rows above the threshold are on the tiled path whenever the path is a condition (the
+    threshold is at least the few-token limit), so the rows alone decide."""
+    if eng.float_gemm_min_rows is None or o.peak != "matmul" or o.tile_rows is None or o.tiled is False:
+        return False
+    return o.tile_rows > eng.float_gemm_min_rows
 
 
 def _pick(m: Any, cond: Any, yes: Any, no: Any) -> Any:

@@ -206,14 +206,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
                 tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
             routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
             f16[j, i] = float(o.f16_bytes)
-            fg_rows = eng.float_gemm_min_rows
-            float_gemm[j, i] = bool(
-                fg_rows is not None
-                and o.peak == "matmul"
-                and o.tile_rows is not None
-                and o.tiled is not False
-                and o.tile_rows > fg_rows
-            )
+            float_gemm[j, i] = bool(cost.float_gemm(o, eng))
             peak[j, i] = mc.peak(o.peak)
             eff_idx[j, i] = effs.index(o.efficiency)
         per_run["serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng)
