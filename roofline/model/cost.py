@@ -41,6 +41,7 @@ class Machine:
     vector_peak: float
     attention_peak: float  # peak of the precision and units the attention core runs on
     float_peak: float  # peak of the matmuls on float (F16/BF16/F32) weights
+    dequant_peak: float  # peak of the units that unpack quantized weights (EngineProfile.dequant_precision)
     main_bandwidth: float
     cache_levels: tuple[tuple[str, float, float], ...]  # (name, capacity, bandwidth), innermost first
     act_bandwidth: float
@@ -100,6 +101,11 @@ def resolve_machine(
         return found or peak
 
     attn_peak = other_peak(eng.attention_precision, "the attention core")
+    deq_peak = vector
+    if eng.dequant_precision == eng.compute_precision:
+        deq_peak = peak  # unpacking inside the matmul kernels' loops (a missing peak warned above)
+    elif eng.dequant_precision is not None:
+        deq_peak = other_peak(eng.dequant_precision, "weight unpacking")
     float_peak = other_peak(eng.float_precision, "the matmuls on float weights")
     score_peak = None
     if eng.score_precision is not None:
@@ -130,6 +136,7 @@ def resolve_machine(
         vector,
         attn_peak,
         float_peak,
+        deq_peak,
         device.main_bandwidth,
         tuple(levels),
         act_bw,
@@ -200,7 +207,7 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
         bw = main_bw
     r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
     r_kv = bw * eng.value("kv_bandwidth_efficiency")
-    r_deq = mc.vector_peak * eng.dequant_efficiency
+    r_deq = mc.dequant_peak * eng.dequant_efficiency
     out = []
     for o in ops:
         rate = mc.peak(o.peak) * eng.value(o.efficiency)

@@ -77,7 +77,12 @@ class EngineProfile(Frozen):
     activation_bytes: float = Field(default=4.0, gt=0)
     bandwidth_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large streaming kernels
     compute_efficiency: float = Field(gt=0, le=1)  # achieved / peak for large GEMMs
-    dequant_efficiency: float = Field(default=1.0, gt=0, le=1)  # of the vector peak, for unpacking weights
+    dequant_efficiency: float = Field(default=1.0, gt=0, le=1)  # of the dequant peak, for unpacking weights
+    # The units weight unpacking runs on (None: the fp32 vector FMAs). ggml's CPU dot products unpack
+    # Q4_K/Q8_0 blocks with byte-lane integer SIMD (and, shift, shuffle on 32-64 weights per
+    # instruction) inside the same loop as the int8 multiply-adds, so they unpack at the int8 lanes'
+    # rate, not at the fp32 FMAs' (16 lanes per 512-bit instruction).
+    dequant_precision: Literal["fp32", "fp16", "int8"] | None = None
     # The attention core (QK^T, softmax, PV over the KV cache) runs on its own kernels and precision:
     # e.g. ggml's CPU flash attention works in f16/f32 on the vector units, not through the int8 dot
     # products of the weight matmuls. None = the weight matmuls' precision / efficiency.

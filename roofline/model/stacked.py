@@ -59,6 +59,7 @@ class Stacked:
     act_bandwidth: np.ndarray
     vector_peak: np.ndarray
     float_peak: np.ndarray
+    dequant_peak: np.ndarray
     launch_latency: np.ndarray  # 0 where the processor lists none
     has_launch_latency: np.ndarray
     is_moe: np.ndarray
@@ -85,7 +86,7 @@ class Stacked:
         r_mem = bw * eng.bandwidth_efficiency
         r_act = self.act_bandwidth * eng.bandwidth_efficiency
         r_kv = bw * eng.value("kv_bandwidth_efficiency")
-        r_deq = self.vector_peak * eng.dequant_efficiency
+        r_deq = self.dequant_peak * eng.dequant_efficiency
         effs = np.array([eng.value(n) for n in self.efficiencies] or [1.0])
         rate = self.peak * effs[self.efficiency]
         half_m, half_e = eng.value("matmul_half_rows"), eng.value("expert_half_rows")
@@ -182,6 +183,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             "act_bandwidth",
             "vector_peak",
             "float_peak",
+            "dequant_peak",
             "launch_latency",
             "n_layers",
             "host_per_token",
@@ -213,6 +215,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         per_run["act_bandwidth"][i] = mc.act_bandwidth
         per_run["vector_peak"][i] = mc.vector_peak
         per_run["float_peak"][i] = mc.float_peak
+        per_run["dequant_peak"][i] = mc.dequant_peak
         latency = mc.processor.launch_latency
         flags["has_launch_latency"][i] = latency is not None
         per_run["launch_latency"][i] = latency.value if latency is not None else 0.0
