@@ -13,6 +13,8 @@ FFN) and `qwen35moe` architectures, Mamba-2 layers for `nemotron_h`; tensor name
 metadata keys as llama.cpp's loaders read them (src/models/qwen3next.cpp, qwen35.cpp,
 qwen35moe.cpp, nemotron-h.cpp of the llama.cpp vendored by llama-cpp-python 0.3.36). Those
 architectures need at least one recurrent layer (an empty recurrent-state buffer aborts).
+DeepSeek-V2 (MLA) is written for llama.cpp's `deepseek2`, MLA keys and the k_b/v_b split in
+gguf_deepseek.
 
 With `quant` (a llama-quantize file type such as Q4_K_M, Q8_0 or MXFP4), each tensor is written
 directly in the type llama-quantize would give it (`roofline.specs.quant.tensor_type`), as valid
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from roofline.errors import SpecError
+from roofline.llamacpp import gguf_deepseek
 from roofline.specs.model import Model, Tensor
 from roofline.specs.quant import check_quant, tensor_type
 
@@ -49,6 +52,7 @@ ARCHES = {
     "qwen3_5": "qwen35",
     "qwen3_5_moe": "qwen35moe",
     "nemotron_h": "nemotron_h",
+    "deepseek_v2": gguf_deepseek.ARCH,
 }
 _NORMS = {
     "gemma2": ["attn_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm"],
@@ -127,7 +131,8 @@ class Placed:
 def layout(m: Model) -> list[Placed]:
     """The tensors of `m` as llama.cpp's loader for its architecture expects them. Mostly one per
     spec tensor; Qwen3.5 splits the DeltaNet's beta/alpha projection (ssm_ba) into ssm_beta and
-    ssm_alpha, and Nemotron-H reads A and D as (1, heads) and the gated norm one group per row."""
+    ssm_alpha, Nemotron-H reads A and D as (1, heads) and the gated norm one group per row, and
+    deepseek2 reads MLA's attn_kv_b as attn_k_b and attn_v_b (gguf_deepseek.place)."""
     arch = ARCHES.get(m.family)
     out = []
     for t in m.tensors:
@@ -144,6 +149,8 @@ def layout(m: Model) -> list[Placed]:
             assert m.mamba is not None
             g = m.mamba.n_groups
             out.append(Placed(name, (g, t.shape[0] // g), t))
+        elif arch == gguf_deepseek.ARCH:
+            out += [Placed(*p) for p in gguf_deepseek.place(m, t, name)]
         else:
             out.append(Placed(name, t.shape, t))
     return out
@@ -279,7 +286,9 @@ def _hybrid_keys(m: Model, arch: str) -> dict[str, Any]:
 
 
 def _add_key(w: Any, key: str, value: Any) -> None:
-    if isinstance(value, list):
+    if isinstance(value, bool):
+        w.add_bool(key, value)
+    elif isinstance(value, list):
         w.add_array(key, value)  # bools as BOOL, ints as INT32, as convert_hf_to_gguf writes them
     elif isinstance(value, float):
         w.add_float32(key, value)
@@ -301,10 +310,13 @@ def write_gguf(
     quant = check_quant(quant) if quant is not None else None
     arch = ARCHES[m.family]
     a = m.attention
-    if a.mla is not None:
-        raise SpecError(m.id, "MLA models are not supported by the probe writer", "attention")
+    if arch == gguf_deepseek.ARCH:
+        gguf_deepseek.check(m)
+    elif a.mla is not None:
+        raise SpecError(m.id, "MLA models are written for family deepseek_v2 only", "attention")
     _check_hybrid(m, arch)
-    hybrid = _hybrid_keys(m, arch)
+    # architecture keys; generic keys they contain are not written a second time
+    hybrid = gguf_deepseek.keys(m) if arch == gguf_deepseek.ARCH else _hybrid_keys(m, arch)
     p = Path(path)
     w = gguf.GGUFWriter(str(p), arch)
     w.add_name(f"roofline probe: {m.id}")
@@ -316,8 +328,9 @@ def write_gguf(
     w.add_head_count(a.n_heads)
     if "attention.head_count_kv" not in hybrid:
         w.add_head_count_kv(a.n_kv_heads)
-    w.add_key_length(a.head_dim)
-    w.add_value_length(a.head_dim)
+    if "attention.key_length" not in hybrid:
+        w.add_key_length(a.head_dim)
+        w.add_value_length(a.head_dim)
     if "rope.dimension_count" not in hybrid:
         w.add_rope_dimension_count(a.head_dim)
     w.add_rope_freq_base(10000.0)
@@ -328,10 +341,11 @@ def write_gguf(
     if m.moe is not None:
         w.add_expert_count(m.moe.n_experts)
         w.add_expert_used_count(m.moe.top_k)
-        if arch in ("qwen3moe", "olmoe", "gpt-oss", *_DELTANET_ARCHES) or not m.ffn.d_ff:
+        own = arch in ("qwen3moe", "olmoe", "gpt-oss", *_DELTANET_ARCHES) or not m.ffn.d_ff
+        if own and "expert_feed_forward_length" not in hybrid:
             w.add_expert_feed_forward_length(m.moe.d_expert)
-            if not m.ffn.d_ff:
-                w.add_feed_forward_length(m.moe.d_expert)
+        if not m.ffn.d_ff:
+            w.add_feed_forward_length(m.moe.d_expert)
     if arch == "gemma2":
         w.add_sliding_window(a.sliding_window or 4096)
         w.add_attn_logit_softcapping(50.0)
@@ -354,6 +368,8 @@ def write_gguf(
     block = (0.02 * rng.standard_normal(1 << 20)).astype(np.float16)
     placed = layout(m)
     kinds = [ggml_type_name(m, pt.spec, quant) for pt in placed]
+    if arch == gguf_deepseek.ARCH:
+        kinds = gguf_deepseek.ggml_types(placed, quant, kinds)
     patterns: dict[str, np.ndarray] = {}
     for pt, kind in zip(placed, kinds, strict=True):
         if kind in ("F32", "F16"):
