@@ -120,6 +120,17 @@ PLAN_LADDER: list[tuple[str, str, str, str]] = [
     # its writer died twice on the machine (2026-12-01), taking the pool with it: last
     ("bench", "gpt-oss-20b", "MXFP4", "ladder"),
 ]
+# The follow-up of 2026-12-01 (second session): DeepSeek-V2-Lite (its GGUF writer is new) on the
+# default plan, and the ladder of the models the first ladder visit could not write
+PLAN_FOLLOWUP: list[tuple[str, str, str, str]] = [
+    ("bench", "deepseek-v2-lite", "Q4_K_M", "ladder"),
+    ("bench", "mixtral-8x7b", "Q4_K_M", "ladder"),
+    ("bench", "deepseek-v2-lite", "Q4_K_M", "r3"),
+    ("batched", "deepseek-v2-lite", "Q4_K_M", "short"),
+    ("batched", "mixtral-8x7b", "Q4_K_M", "short"),
+    ("batched", "deepseek-v2-lite", "Q4_K_M", "fa1"),
+    ("bench", "qwen3-8b", "Q8_0", "ladder"),
+]
 MARGIN = 3 * 2**30
 
 
@@ -163,7 +174,7 @@ def main() -> int:
     ap.add_argument("bin", type=Path)
     ap.add_argument("gguf_dir", type=Path)
     ap.add_argument("--only", default="")
-    ap.add_argument("--plan", choices=("default", "ladder"), default="default")
+    ap.add_argument("--plan", choices=("default", "ladder", "followup"), default="default")
     ap.add_argument("--writers", type=int, default=6)
     ap.add_argument("--idle", type=float, default=10.0)
     ap.add_argument("--wait-ready", type=Path, help="wait for this file (the build) before the first run")
@@ -171,7 +182,7 @@ def main() -> int:
     work, gg = args.work, args.gguf_dir
     (work / "runs").mkdir(parents=True, exist_ok=True)
     gg.mkdir(parents=True, exist_ok=True)
-    plan = PLAN_LADDER if args.plan == "ladder" else PLAN
+    plan = {"ladder": PLAN_LADDER, "followup": PLAN_FOLLOWUP}.get(args.plan, PLAN)
     if args.only:
         keep = set(args.only.split(","))
         plan = [s for s in plan if s[1] in keep or f"{s[0]}:{s[1]}" in keep]
