@@ -146,6 +146,15 @@ def resolve_machine(
     )
 
 
+def prefill_overheads(eng: EngineProfile, prefill: bool, tokens: float) -> bool:
+    """Whether a step pays the engine's prefill per-kernel overhead: a prefill step on the tiled
+    kernels. A prefill of no more tokens than `decode_kernels_max_tokens` runs the decode step's
+    kernels (llama.cpp CUDA: MMVQ, the same CUDA graph as a decode step of that many tokens), so it
+    pays the decode overhead."""
+    few = eng.decode_kernels_max_tokens
+    return prefill and (few is None or tokens > few)
+
+
 @dataclass(frozen=True)
 class StepVars:
     """Quantities of one step (floats, numpy arrays or sympy symbols)."""
@@ -200,7 +209,7 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     peak and efficiency, plus weight unpacking on the vector units; its weight and KV bytes at the
     serving level's bandwidth, activations at the activation level's; its kernels at the per-kernel
     overhead and its host round trips at the engine's sync latency."""
-    ws = sum(o.weight_bytes + o.kv_bytes for o in ops)
+    ws = reuse_set(ops)
     if eng.use_caches and mc.cache_levels:
         bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
     else:
@@ -237,6 +246,15 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     return out
 
 
+def reuse_set(ops: list[Operator]) -> Any:
+    """The bytes a cache level must hold for a step's weights and KV to stay there until the next
+    step: every weight and KV byte the step reads, and for routed experts all of the layer's experts
+    (the next token may route to any of them), not only those this step touched."""
+    return sum(
+        (o.stored_weight_bytes if o.kind == "routed_matmul" else o.weight_bytes) + o.kv_bytes for o in ops
+    )
+
+
 def float_gemm(o: Operator, eng: EngineProfile) -> Any:
     """Whether a quantized matmul runs the engine's dequantize + float GEMM path (its rows above
     float_gemm_min_rows): False, or a condition (a bool, or sympy when the step's tokens are
@@ -255,7 +273,7 @@ def _pick(m: Any, cond: Any, yes: Any, no: Any) -> Any:
 
 
 def serving_level(ops: list[Operator], mc: Machine, eng: EngineProfile) -> str:
-    ws = float(sum(o.weight_bytes + o.kv_bytes for o in ops))
+    ws = float(reuse_set(ops))
     if eng.use_caches:
         for name, cap, _ in mc.cache_levels:
             if ws <= cap:
@@ -371,6 +389,7 @@ __all__ = [
     "footprint",
     "offload",
     "op_times",
+    "prefill_overheads",
     "resolve_machine",
     "serving_level",
     "step_operators",

@@ -117,9 +117,11 @@ class EngineProfile(Frozen):
     kernel_overhead: float | None = Field(default=None, ge=0)  # s per kernel; None = device launch latency
     kernel_overhead_scale: float = Field(default=1.0, ge=0)  # x device launch latency (CUDA graphs < 1)
     moe_kernel_overhead_scale: float | None = Field(default=None, ge=0)  # replaces the scale for MoE models
-    # x device launch latency in prefill steps (None = kernel_overhead_scale): llama.cpp replays a
-    # CUDA graph only for single-token decode steps; a prefill step launches each kernel, and its
-    # kernels over a micro-batch of activations start and drain more slowly than a graph's
+    # x device launch latency in prefill steps on the tiled kernels (None = kernel_overhead_scale; a
+    # prefill of at most decode_kernels_max_tokens tokens runs a decode step's kernels and pays its
+    # overhead, cost.prefill_overheads). A fitted constant, not a launch cost: the vendored llama.cpp
+    # replays CUDA graphs at any batch size, and the H200 ladder puts a 1-token prefill at 1.2 ms in
+    # all; it stands in for the per-step cost of small-M MMQ tiles that matmul_half_rows misses
     prefill_kernel_overhead_scale: float | None = Field(default=None, ge=0)
     # routed experts in prefill: the grouped expert matmul (llama.cpp's MMQ MUL_MAT_ID) fills its
     # tiles with the tokens routed to each expert, M = tokens x k / experts touched; it reaches

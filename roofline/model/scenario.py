@@ -101,7 +101,9 @@ class Scenario:
         mc = (
             self.machine
             if eng is self.engine
-            else cost.resolve_machine(self.device, eng, self.model.is_moe, self.prefill)
+            else cost.resolve_machine(
+                self.device, eng, self.model.is_moe, cost.prefill_overheads(eng, self.prefill, self.vars.tokens)
+            )
         )
         if math.symbolic:
             return self._symbolic_step(math, eng, mc, n_touched)
@@ -270,8 +272,8 @@ def _build(
 ) -> Scenario:
     prefill = w.phase == "prefill"
     flash = eng.flash_attention if w.flash_attention is None else w.flash_attention
-    mc = cost.resolve_machine(dev, eng, mdl.is_moe, prefill)
     sv = cost.step_vars(w, eng, NUMPY).to_floats()
+    mc = cost.resolve_machine(dev, eng, mdl.is_moe, cost.prefill_overheads(eng, prefill, sv.tokens))
     return Scenario(
         device=dev,
         model=mdl,

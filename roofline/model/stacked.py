@@ -219,7 +219,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         latency = mc.processor.launch_latency
         flags["has_launch_latency"][i] = latency is not None
         per_run["launch_latency"][i] = latency.value if latency is not None else 0.0
-        flags["is_moe"][i], flags["prefill"][i] = s.model.is_moe, s.prefill
+        flags["is_moe"][i] = s.model.is_moe
+        flags["prefill"][i] = cost.prefill_overheads(eng, s.prefill, s.vars.tokens)
         per_run["n_layers"][i] = s.model.n_layers
         hpt = s.device.host_overhead_per_token
         flags["has_host_per_token"][i] = hpt is not None
@@ -258,7 +259,7 @@ def _serving_bandwidth(ops: list[Operator], mc: cost.Machine, eng: EngineProfile
     """The bandwidth cost.op_times streams weights and KV at: the innermost cache level holding
     the step's working set, else main memory (the working set does not change with what
     calibration varies)."""
-    ws = sum(o.weight_bytes + o.kv_bytes for o in ops)
+    ws = cost.reuse_set(ops)
     if eng.use_caches and mc.cache_levels:
         return float(NUMPY.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], mc.main_bandwidth))
     return mc.main_bandwidth

@@ -57,6 +57,11 @@ def load_traces(paths: list[Path]) -> list[E2ERow]:
 Progress = Callable[[int, int, str], None]
 
 
+def _fa(flag: bool | None) -> str:
+    """A run's flash-attention switch as the report prints it (blank: the engine's default)."""
+    return "" if flag is None else str(int(flag))
+
+
 def _no_progress(done: int, total: int, what: str) -> None:
     return None
 
@@ -377,7 +382,8 @@ def probe_sections(
             continue
         preds = {id(r): runs(r).tokens_per_second(prof) for r in real}
         spec = {id(r): spec_of[id(r)] for r in real}
-        keyf = lambda r: (r.model, r.quant, r.test, r.depth)  # noqa: E731
+        # a configuration: batch (sequences) and flash attention are part of what a run was
+        keyf = lambda r: (r.model, r.quant, r.test, r.depth, r.batch, _fa(r.flash_attn))  # noqa: E731
         by: dict[Any, list[E2ERow]] = {}
         for r in real:
             by.setdefault(keyf(r), []).append(r)
@@ -401,9 +407,9 @@ def probe_sections(
         )
         lines += [
             "",
-            "| model | quant | test | depth | measured t/s: best (median, runs) | spread "
+            "| model | quant | test | depth | batch | fa | measured t/s: best (median, runs) | spread "
             "| calibrated on probes | err | spec sheet only | err |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for k, rs in sorted(by.items()):
             meas = np.array([r.tokens_per_s for r in rs])
@@ -411,7 +417,8 @@ def probe_sections(
             spread = (meas.max() - meas.min()) / med[k] if len(meas) > 1 else 0.0
             pc, ps = preds[id(rs[0])], spec[id(rs[0])]
             lines.append(
-                f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {m:.1f} ({med[k]:.1f}, {len(rs)}) | {spread:.0%} | "
+                f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {k[4]} | {k[5]} | {m:.1f} ({med[k]:.1f}, {len(rs)}) "
+                f"| {spread:.0%} | "
                 f"{pc:.1f} | {pc / m - 1:+.0%} | {ps:.1f} | {ps / m - 1:+.0%} |"
             )
         moe = sorted({r.model for r in real if load_model(r.model).is_moe})
@@ -422,17 +429,21 @@ def probe_sections(
                 "MoE / dense throughput on this machine, measured (best runs) vs predicted (calibrated on "
                 "probes):",
                 "",
-                "| MoE / dense | quant | test | depth | measured | predicted |",
-                "|---|---|---|---|---|---|",
+                "| MoE / dense | quant | test | depth | batch | fa | measured | predicted |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for a in moe:
                 for b in dense:
-                    for (mk, q, t, d), rs in sorted(by.items()):
-                        if mk != a or (b, q, t, d) not in by:
+                    for (mk, *rest), rs in sorted(by.items()):
+                        other = (b, *rest)
+                        if mk != a or other not in by:
                             continue
-                        ma, mb = best[(mk, q, t, d)], best[(b, q, t, d)]
-                        pa, pb = preds[id(rs[0])], preds[id(by[(b, q, t, d)][0])]
-                        lines.append(f"| {a} / {b} | {q} | {t} | {d} | {ma / mb:.2f} | {pa / pb:.2f} |")
+                        ma, mb = best[(mk, *rest)], best[other]
+                        pa, pb = preds[id(rs[0])], preds[id(by[other][0])]
+                        q, t, d, n, fa = rest
+                        lines.append(
+                            f"| {a} / {b} | {q} | {t} | {d} | {n} | {fa} | {ma / mb:.2f} | {pa / pb:.2f} |"
+                        )
     return lines
 
 
