@@ -63,8 +63,10 @@ class Machine:
 
 
 def resolve_machine(
-    device: Device, eng: EngineProfile, is_moe: bool = False, prefill: bool = False
+    device: Device, eng: EngineProfile, is_moe: bool = False, tiled_prefill: bool = False
 ) -> Machine:
+    """The device as `eng` sees it; `tiled_prefill` (see prefill_overheads) says whether the step
+    pays the engine's prefill per-kernel overhead."""
     kind = eng.processor
     if kind == "auto":
         kind = "gpu" if device.processor("gpu") else "cpu"
@@ -101,11 +103,9 @@ def resolve_machine(
         return found or peak
 
     attn_peak = other_peak(eng.attention_precision, "the attention core")
-    deq_peak = vector
-    if eng.dequant_precision == eng.compute_precision:
-        deq_peak = peak  # unpacking inside the matmul kernels' loops (a missing peak warned above)
-    elif eng.dequant_precision is not None:
-        deq_peak = other_peak(eng.dequant_precision, "weight unpacking")
+    deq_peak = (
+        vector if eng.dequant_precision is None else other_peak(eng.dequant_precision, "weight unpacking")
+    )
     float_peak = other_peak(eng.float_precision, "the matmuls on float weights")
     score_peak = None
     if eng.score_precision is not None:
@@ -123,7 +123,7 @@ def resolve_machine(
         scale = eng.kernel_overhead_scale
         if is_moe and eng.moe_kernel_overhead_scale is not None:
             scale = eng.moe_kernel_overhead_scale
-        if prefill and eng.prefill_kernel_overhead_scale is not None:
+        if tiled_prefill and eng.prefill_kernel_overhead_scale is not None:
             scale = eng.prefill_kernel_overhead_scale
         k_ovh = proc.launch_latency.value * scale
     else:
@@ -206,9 +206,9 @@ class OpTime:
 
 def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> list[OpTime]:
     """Each operator's time from what it says of itself: its FLOPs (and per-key-row work) at its
-    peak and efficiency, plus weight unpacking on the vector units; its weight and KV bytes at the
-    serving level's bandwidth, activations at the activation level's; its kernels at the per-kernel
-    overhead and its host round trips at the engine's sync latency."""
+    peak and efficiency, plus weight unpacking on the engine's dequant units; its weight and KV
+    bytes at the serving level's bandwidth, activations at the activation level's; its kernels at
+    the per-kernel overhead and its host round trips at the engine's sync latency."""
     ws = reuse_set(ops)
     if eng.use_caches and mc.cache_levels:
         bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)

@@ -102,7 +102,10 @@ class Scenario:
             self.machine
             if eng is self.engine
             else cost.resolve_machine(
-                self.device, eng, self.model.is_moe, cost.prefill_overheads(eng, self.prefill, self.vars.tokens)
+                self.device,
+                eng,
+                self.model.is_moe,
+                cost.prefill_overheads(eng, self.prefill, self.vars.tokens),
             )
         )
         if math.symbolic:

@@ -63,7 +63,7 @@ class Stacked:
     launch_latency: np.ndarray  # 0 where the processor lists none
     has_launch_latency: np.ndarray
     is_moe: np.ndarray
-    prefill: np.ndarray
+    tiled_prefill: np.ndarray  # pays the prefill per-kernel overhead (cost.prefill_overheads)
     n_layers: np.ndarray
     host_per_token: np.ndarray
     has_host_per_token: np.ndarray
@@ -138,7 +138,7 @@ class Stacked:
         if eng.moe_kernel_overhead_scale is not None:
             scale = np.where(self.is_moe, eng.moe_kernel_overhead_scale, scale)
         if eng.prefill_kernel_overhead_scale is not None:
-            scale = np.where(self.prefill, eng.prefill_kernel_overhead_scale, scale)
+            scale = np.where(self.tiled_prefill, eng.prefill_kernel_overhead_scale, scale)
         if np.all(np.isfinite(scale)):
             return self.launch_latency * scale
         return np.where(self.has_launch_latency, self.launch_latency * scale, 0.0)
@@ -193,7 +193,8 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         )
     }
     flags = {
-        k: np.zeros(n, dtype=bool) for k in ("has_launch_latency", "is_moe", "prefill", "has_host_per_token")
+        k: np.zeros(n, dtype=bool)
+        for k in ("has_launch_latency", "is_moe", "tiled_prefill", "has_host_per_token")
     }
     for i, s in enumerate(scens):
         mc, eng, ops = s.machine, s.engine, list(s.ops)
@@ -220,7 +221,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         flags["has_launch_latency"][i] = latency is not None
         per_run["launch_latency"][i] = latency.value if latency is not None else 0.0
         flags["is_moe"][i] = s.model.is_moe
-        flags["prefill"][i] = cost.prefill_overheads(eng, s.prefill, s.vars.tokens)
+        flags["tiled_prefill"][i] = cost.prefill_overheads(eng, s.prefill, s.vars.tokens)
         per_run["n_layers"][i] = s.model.n_layers
         hpt = s.device.host_overhead_per_token
         flags["has_host_per_token"][i] = hpt is not None
