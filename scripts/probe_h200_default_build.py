@@ -131,6 +131,20 @@ PLAN_FOLLOWUP: list[tuple[str, str, str, str]] = [
     ("batched", "deepseek-v2-lite", "Q4_K_M", "fa1"),
     ("bench", "qwen3-8b", "Q8_0", "ladder"),
 ]
+# The routing re-measure of 2026-12-01 (third session): the Q4_K_M MoEs again, written with
+# zero-mean quant blocks (gguf_writer._center). Before, their Q4_K weights averaged 0.9 of their
+# spread, the hidden states of all tokens turned parallel and a batch touched about a quarter of
+# each layer's experts, so their prefill and batched decode ran faster than a real model's.
+PLAN_ROUTING: list[tuple[str, str, str, str]] = [
+    ("bench", "qwen3-30b-a3b", "Q4_K_M", "ladder"),
+    ("batched", "qwen3-30b-a3b", "Q4_K_M", "short"),
+    ("bench", "olmoe-1b-7b", "Q4_K_M", "ladder"),
+    ("batched", "olmoe-1b-7b", "Q4_K_M", "short"),
+    ("batched", "qwen3-30b-a3b", "Q4_K_M", "fa1"),
+    ("bench", "deepseek-v2-lite", "Q4_K_M", "ladder"),
+    ("bench", "qwen3-30b-a3b", "Q4_K_M", "r3"),
+    ("bench", "mixtral-8x7b", "Q4_K_M", "ladder"),
+]
 MARGIN = 3 * 2**30
 
 
@@ -174,7 +188,7 @@ def main() -> int:
     ap.add_argument("bin", type=Path)
     ap.add_argument("gguf_dir", type=Path)
     ap.add_argument("--only", default="")
-    ap.add_argument("--plan", choices=("default", "ladder", "followup"), default="default")
+    ap.add_argument("--plan", choices=("default", "ladder", "followup", "routing"), default="default")
     ap.add_argument("--writers", type=int, default=6)
     ap.add_argument("--idle", type=float, default=10.0)
     ap.add_argument("--wait-ready", type=Path, help="wait for this file (the build) before the first run")
@@ -182,7 +196,7 @@ def main() -> int:
     work, gg = args.work, args.gguf_dir
     (work / "runs").mkdir(parents=True, exist_ok=True)
     gg.mkdir(parents=True, exist_ok=True)
-    plan = {"ladder": PLAN_LADDER, "followup": PLAN_FOLLOWUP}.get(args.plan, PLAN)
+    plan = {"ladder": PLAN_LADDER, "followup": PLAN_FOLLOWUP, "routing": PLAN_ROUTING}.get(args.plan, PLAN)
     if args.only:
         keep = set(args.only.split(","))
         plan = [s for s in plan if s[1] in keep or f"{s[0]}:{s[1]}" in keep]

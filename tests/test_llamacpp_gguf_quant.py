@@ -37,6 +37,17 @@ def test_random_blocks_dequantize_to_small_finite_weights(type_name):
     assert np.unique(w).size > 8  # random, not a constant
 
 
+@pytest.mark.parametrize("type_name", sorted(_BLOCKS))
+def test_random_blocks_are_zero_mean(type_name):
+    """A weight mean that is a sizeable share of the spread puts a rank-1 term along the all-ones
+    vector into every matmul output: the hidden states of all tokens turn parallel and a random
+    router sends them to the same few experts (Q4_K blocks used to average 0.9 of their spread)."""
+    qtype = gguf.GGMLQuantizationType[type_name]
+    w = quants.dequantize(random_blocks(type_name, 4096, np.random.default_rng(2)).reshape(1, -1), qtype)
+    w = w.astype(np.float64)
+    assert abs(w.mean()) < 0.1 * w.std()
+
+
 @pytest.mark.parametrize(
     "model_id, quant, experts",
     [

@@ -1,8 +1,11 @@
 """Write a GGUF file with random weights for a model spec, with the tensor names, shapes and
 architecture metadata llama.cpp needs to load it, and a dummy vocabulary of the right size.
 
-Timing depends on shapes and quantization, not on weight values, with one exception: random
-router weights give near-uniform routing (real models route less uniformly). Weights are F16,
+Timing depends on shapes and quantization, not on weight values, with one exception: routing,
+which sets how many experts a batch touches. Random routers give near-uniform routing (real models
+route less uniformly) only if the hidden states stay diverse, so every random quant block is
+zero-mean (`_center`): files written before 2026-12-01 had Q4_K/Q5_K weights with a mean of 0.9 of
+their spread, and their MoE batches touched a quarter of the experts. Weights are F16,
 streamed tensor by tensor (a 7 B model never sits in memory whole); large tensors repeat a random
 block, while routers get fully random rows so that routing stays near-uniform. Recurrent-layer
 parameters get values of the sign a trained model has (decays A < 0, D = 1, unit norm weights) so
@@ -196,7 +199,47 @@ def random_blocks(type_name: str, n_blocks: int, rng: np.random.Generator) -> np
     if signed is not None:
         lo, hi = signed
         b[:, lo:hi] = rng.integers(-16, 17, size=(n_blocks, hi - lo), dtype=np.int8).view(np.uint8)
+    _center(type_name, b)
     return b
+
+
+#: types whose weights are d x scale x q + an offset (ggml-common.h): the quants' midpoint, which the
+#: offset must cancel for zero-mean weights
+_MIDPOINT = {"Q4_1": 7.5, "Q5_1": 15.5, "Q2_K": 1.5, "Q4_K": 7.5, "Q5_K": 15.5}
+
+
+def _center(type_name: str, b: np.ndarray) -> None:
+    """Make random blocks' dequantized weights zero-mean (in place). With random unsigned quants
+    and offsets, Q4_K weights average 0.9 of their spread: every matmul output then carries a
+    rank-1 term along the all-ones vector, all tokens' hidden states end up parallel after a few
+    layers, and a MoE router sends them to the same few experts (16 of 64 per layer in a random
+    OLMoE at Q4_K_M, measured with llama.cpp on 64- and 512-token batches; 63-64 once centred).
+    Offsets are set to -midpoint x the scale (Q4_1/Q5_1: m = -7.5 d / -15.5 d; K-quants: each
+    sub-block's min equal to its scale and dmin = midpoint x d); Q4_0's nibbles of 0 become 8, so
+    that q - 8 averages 0. Q5_0 and IQ4_NL keep a mean of 5-8 % of their spread."""
+    n = b.shape[0]
+    if type_name == "Q4_0":
+        lo, hi = b[:, 2:18] & 0x0F, b[:, 2:18] >> 4
+        b[:, 2:18] = np.where(lo == 0, 8, lo) | (np.where(hi == 0, 8, hi) << 4)
+        return
+    if type_name not in _MIDPOINT:
+        return
+    mid = _MIDPOINT[type_name]
+    d_off, m_off = {"Q2_K": (80, 82)}.get(type_name, (0, 2))
+    d = b[:, d_off : d_off + 2].copy().view(np.float16).astype(np.float32).reshape(n)
+    if type_name in ("Q4_1", "Q5_1"):
+        b[:, m_off : m_off + 2] = (-mid * d).astype(np.float16).view(np.uint8).reshape(n, 2)
+        return
+    b[:, m_off : m_off + 2] = (mid * d).astype(np.float16).view(np.uint8).reshape(n, 2)
+    if type_name == "Q2_K":  # scales[16]: low nibble the scale, high nibble the min
+        sc = b[:, 0:16] & 0x0F
+        b[:, 0:16] = sc | (sc << 4)
+        return
+    # Q4_K/Q5_K scales[12] (get_scale_min_k4): bytes 0-3 the scales 0-3 (and 4-7's top bits),
+    # bytes 4-7 the mins likewise, bytes 8-11 scales 4-7 (low nibble) and mins 4-7 (high nibble)
+    b[:, 8:12] = b[:, 4:8]
+    sc = b[:, 12:16] & 0x0F
+    b[:, 12:16] = sc | (sc << 4)
 
 
 def _file_type(quant: str | None) -> Any:
