@@ -48,7 +48,6 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "matmul_half_rows",
             "small_batch_efficiency",
             "kernel_overhead_scale",
-            "prefill_kernel_overhead_scale",
         ),
     ),
     (

@@ -110,6 +110,9 @@ def resolve_machine(
     score_peak = None
     if eng.score_precision is not None:
         score_peak = other_peak(eng.score_precision, "QK^T without flash attention")
+    if eng.matmul_vector_ratio is not None:
+        # the quantized matmuls' own kernels only: the other kernel families keep their units' peaks
+        peak = min(peak, eng.matmul_vector_ratio * vector)
     levels = [
         (lv.name, lv.capacity.value, lv.bandwidth.value)
         for lv in device.hierarchy(proc)[1:]

@@ -119,9 +119,9 @@ class EngineProfile(Frozen):
     moe_kernel_overhead_scale: float | None = Field(default=None, ge=0)  # replaces the scale for MoE models
     # x device launch latency in prefill steps on the tiled kernels (None = kernel_overhead_scale; a
     # prefill of at most decode_kernels_max_tokens tokens runs a decode step's kernels and pays its
-    # overhead, cost.prefill_overheads). A fitted constant, not a launch cost: the vendored llama.cpp
-    # replays CUDA graphs at any batch size, and the H200 ladder puts a 1-token prefill at 1.2 ms in
-    # all; it stands in for the per-step cost of small-M MMQ tiles that matmul_half_rows misses
+    # overhead, cost.prefill_overheads). No bundled profile sets it: llama.cpp CUDA stood in for its
+    # MMQ's vector-bound rate with a fitted 5.9 here until 2026-12-01 (now matmul_vector_ratio); the
+    # vendored llama.cpp replays CUDA graphs at any batch size, so prefill kernels cost what decode's do
     prefill_kernel_overhead_scale: float | None = Field(default=None, ge=0)
     # routed experts in prefill: the grouped expert matmul (llama.cpp's MMQ MUL_MAT_ID) fills its
     # tiles with the tokens routed to each expert, M = tokens x k / experts touched; it reaches
@@ -134,6 +134,14 @@ class EngineProfile(Frozen):
     # tile of up to 128 rows, however few of them hold tokens: a per-weight cost that M amortises.
     # None = no such loss; the routed experts use expert_half_rows where it is set.
     matmul_half_rows: float | None = Field(default=None, gt=0)
+    # The quantized matmuls' peak is at most this many times the fp32 vector peak (None: no such
+    # bound; the matmul peak is compute_precision's on compute_unit). llama.cpp CUDA's MMQ multiplies
+    # int8 tiles on the tensor cores, but per tile it also unpacks the weights into shared memory and
+    # scales the int32 sums on the SM's vector pipes, so where the tensor cores outrun the vector
+    # pipes by far (every NVIDIA GPU since Ampere) the vector side sets its rate: on the H200 MMQ runs
+    # at ~200 TOPS, a tenth of the int8 datasheet peak and 0.15 of what the mma.sync instruction it
+    # issues reaches there (1,304 TOPS), while the fp32 vector peak is 66.9 TFLOPS.
+    matmul_vector_ratio: float | None = Field(default=None, gt=0)
     # with decode_kernels_max_tokens: steps of that many tokens or fewer run their quantized matmuls
     # on mat-vec kernels (llama.cpp CUDA: MMVQ, dp4a dot products) at this share of the vector
     # (fp32) peak, each further token a further pass of dot products over the weights; None = at
