@@ -175,3 +175,43 @@ def test_sweep_equals_predict_fitting_or_not(device, model, quant, test, batch, 
         return
     assert row["fits"] == p.memory.fits
     assert row["tokens_per_second"] == pytest.approx(p.tokens_per_second, rel=1e-9)
+
+
+def _scaled_gpu_peak(device_id: str, unit: str, precision: str, factor: float):
+    """The device with its GPU's `unit` peak at `precision` scaled by `factor`."""
+    d = load_device(device_id)
+    procs = []
+    for p in d.processors:
+        peaks = getattr(p, unit)
+        if p.kind == "gpu" and precision in peaks:
+            old = peaks[precision]
+            new = old.model_copy(update={"value": old.value * factor})
+            p = p.model_copy(update={unit: {**peaks, precision: new}})
+        procs.append(p)
+    return d.model_copy(update={"processors": tuple(procs)})
+
+
+@SETTINGS
+@given(
+    device=st.sampled_from(["jetson-orin-nano-8gb", "rtx-4090", "h100-sxm-80gb"]),
+    model=st.sampled_from(MODELS),
+    test=st.sampled_from(["pp512", "pp64", "tg128"]),
+    factor=st.floats(1.0, 8.0),
+)
+def test_faster_vector_units_are_never_slower_on_cuda(device, model, test, factor):
+    """llama.cpp CUDA's MMQ is capped at matmul_vector_ratio x the fp32 vector peak, and its mat-vec
+    kernels run on the vector units: a GPU with faster vector units is never slower, and one whose
+    int8 tensor peak alone grows runs its quantized weight matmuls no faster (the cap binds on these
+    GPUs), though never slower in all."""
+    w = Workload(test=test)
+    base = _runs(device, model, w)
+    faster = _runs(_scaled_gpu_peak(device, "vector", "fp32", factor), model, w)
+    assert faster.tokens_per_second >= base.tokens_per_second * (1 - 1e-9)
+    tensor = _runs(_scaled_gpu_peak(device, "matrix", "int8", factor), model, w)
+    assert tensor.tokens_per_second >= base.tokens_per_second * (1 - 1e-9)
+    matmuls = ("attn_qkv", "attn_output", "dense_ffn", "experts", "shared_experts")
+    before = {o.op: o.compute_seconds for o in base.breakdown if o.op in matmuls}
+    after = {o.op: o.compute_seconds for o in tensor.breakdown if o.op in matmuls}
+    assert before and after.keys() == before.keys()
+    for op, seconds in before.items():
+        assert after[op] == pytest.approx(seconds, rel=1e-9), op
