@@ -20,6 +20,8 @@ DIMENSIONS: dict[str, tuple[str, str, str]] = {
     "compute": ("[computation] / [time]", "flop / second", "10 TFLOPS"),
     "power": ("[power]", "watt", "15 W"),
     "energy": ("[power] * [time]", "joule", "2 pJ"),
+    "frequency": ("1 / [time]", "hertz", "1980 MHz"),
+    "count": ("[]", "dimensionless", "132"),
 }
 
 

@@ -51,6 +51,18 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
         ),
     ),
     (
+        "compute, bandwidth and decode kernel overhead",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+            "bandwidth_efficiency",
+            "kv_bandwidth_efficiency",
+        ),
+    ),
+    (
         "compute and kernel overheads",
         (
             "compute_efficiency",

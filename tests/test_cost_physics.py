@@ -326,7 +326,9 @@ def test_builds_before_mmq_by_default_dequantize_to_a_float_gemm():
     assert ffn.compute == pytest.approx(
         ffn.op.flops / (mc.float_peak * eng.value("float_compute_efficiency"))
     )
-    r_mem = mc.main_bandwidth * eng.bandwidth_efficiency
+    from roofline.model import cost
+
+    r_mem = cost.streamed(mc.main_bandwidth, mc) * eng.bandwidth_efficiency  # the kernels' streaming limit
     dequant = (ffn.op.weight_bytes + ffn.op.f16_bytes) / r_mem
     assert ffn.seconds == pytest.approx(max(ffn.compute, ffn.memory) + dequant + ffn.overhead, rel=1e-12)
     assert t_new["dense_ffn"].seconds < ffn.seconds
@@ -339,3 +341,35 @@ def test_builds_before_mmq_by_default_dequantize_to_a_float_gemm():
     fitted = load_engine("llama.cpp-cuda").model_copy(update={"compute_efficiency": 0.5})
     assert old.step(engine=fitted).seconds == old.at(w).step(engine=fitted).seconds
     assert old.step(engine=fitted).seconds != new.step(engine=fitted).seconds
+
+
+def test_streaming_limit_combines_dram_and_in_flight_bytes():
+    """With stream_bytes_per_cycle, a byte of weights costs its DRAM time plus its share of the
+    multiprocessors' in-flight limit (k x SMs x clock): on the H200 (132 SMs at 1.98 GHz, 4.8 TB/s)
+    k = 10 gives 1 / (1/4.8 + 1/2.61) = 1.69 TB/s, and a device without SM figures keeps its DRAM
+    bandwidth, with a warning."""
+    from roofline.model import cost
+    from roofline.model.engine import load_engine
+    from roofline.specs import load_device
+
+    eng = load_engine("llama.cpp-cuda").model_copy(update={"stream_bytes_per_cycle": 10.0})
+    h200 = load_device("h200-sxm-141gb")
+    mc = cost.resolve_machine(h200, eng)
+    assert mc.stream_limit == pytest.approx(10.0 * 132 * 1.98e9)
+    assert cost.streamed(mc.main_bandwidth, mc) == pytest.approx(1 / (1 / 4.8e12 + 1 / (10.0 * 132 * 1.98e9)))
+    assert cost.streamed(2 * mc.main_bandwidth, mc) > cost.streamed(mc.main_bandwidth, mc)
+    bare = h200.model_copy(
+        update={
+            "processors": tuple(
+                p.model_copy(update={"multiprocessors": None, "clock": None}) for p in h200.processors
+            )
+        }
+    )
+    mc2 = cost.resolve_machine(bare, eng)
+    assert mc2.stream_limit is None and cost.streamed(4.8e12, mc2) == 4.8e12
+    assert any("stream_bytes_per_cycle" in w for w in mc2.warnings)
+    # decode of a bandwidth-bound model slows by what the limit takes, no more
+    w = Workload(test="tg128")
+    fast = predict(h200, "llama-3.1-8b", w, engine=eng.model_copy(update={"stream_bytes_per_cycle": None}))
+    slow = predict(h200, "llama-3.1-8b", w, engine=eng)
+    assert slow.tokens_per_second < fast.tokens_per_second

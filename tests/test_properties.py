@@ -215,3 +215,28 @@ def test_faster_vector_units_are_never_slower_on_cuda(device, model, test, facto
     assert before and after.keys() == before.keys()
     for op, seconds in before.items():
         assert after[op] == pytest.approx(seconds, rel=1e-9), op
+
+
+@SETTINGS
+@given(
+    device=st.sampled_from(["jetson-orin-nano-8gb", "rtx-4090", "h100-sxm-80gb"]),
+    model=st.sampled_from(MODELS),
+    test=st.sampled_from(["tg128", "pp512"]),
+    factor=st.floats(1.0, 8.0),
+)
+def test_more_multiprocessors_in_flight_are_never_slower_on_cuda(device, model, test, factor):
+    """llama.cpp CUDA streams at no more than stream_bytes_per_cycle x SMs x clock (Little's law):
+    more multiprocessors never slow a run, and the DRAM's bandwidth still bounds it."""
+    d = load_device(device)
+    procs = tuple(
+        p.model_copy(
+            update={"multiprocessors": p.multiprocessors.model_copy(update={"value": p.multiprocessors.value * factor})}
+        )
+        if p.kind == "gpu" and p.multiprocessors is not None
+        else p
+        for p in d.processors
+    )
+    w = Workload(test=test)
+    base = _runs(device, model, w)
+    more = _runs(d.model_copy(update={"processors": procs}), model, w)
+    assert more.tokens_per_second >= base.tokens_per_second * (1 - 1e-9)

@@ -48,6 +48,9 @@ class Machine:
     kernel_overhead: float
     warnings: tuple[str, ...] = ()
     score_peak: float | None = None  # QK^T's when scores are materialised (None: attention_peak)
+    # what the engine's kernels can stream from main memory at most, whatever the DRAM offers
+    # (EngineProfile.stream_bytes_per_cycle x multiprocessors x clock; None: no such limit)
+    stream_limit: float | None = None
 
     def peak(self, name: str) -> float:
         """The peak an operator's FLOPs run at (Operator.peak): the matmuls' on quantized weights
@@ -132,6 +135,15 @@ def resolve_machine(
     else:
         k_ovh = 0.0
         warnings.append(f"{device.id}'s {kind} has no launch_latency: kernel overhead taken as 0")
+    stream_limit = None
+    if eng.stream_bytes_per_cycle is not None:
+        if proc.multiprocessors is not None and proc.clock is not None:
+            stream_limit = eng.stream_bytes_per_cycle * proc.multiprocessors.value * proc.clock.value
+        else:
+            warnings.append(
+                f"{device.id}'s {kind} lists no multiprocessors and clock: {eng.name}'s streaming limit "
+                "(stream_bytes_per_cycle) is not applied, so its weight and KV reads may come out too fast"
+            )
     return Machine(
         device,
         proc,
@@ -146,7 +158,18 @@ def resolve_machine(
         k_ovh,
         tuple(warnings),
         score_peak,
+        stream_limit,
     )
+
+
+def streamed(bandwidth: Any, mc: Machine) -> Any:
+    """Main memory's bandwidth as the engine's kernels draw it: each multiprocessor keeps a bounded
+    number of bytes in flight, so a byte costs its DRAM transfer time plus its share of the
+    in-flight limit's (1/B = 1/bandwidth + 1/stream_limit), a smooth approach to the lesser of the
+    two (Little's law). Without a stream limit, the bandwidth itself."""
+    if mc.stream_limit is None:
+        return bandwidth
+    return 1 / (1 / bandwidth + 1 / mc.stream_limit)
 
 
 def prefill_overheads(eng: EngineProfile, prefill: bool, tokens: float) -> bool:
@@ -213,12 +236,15 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     bytes at the serving level's bandwidth, activations at the activation level's; its kernels at
     the per-kernel overhead and its host round trips at the engine's sync latency."""
     ws = reuse_set(ops)
+    # weights stream through the engine's own kernels (cost.streamed's in-flight limit); the KV
+    # cache through the attention kernels, whose tiles keep more bytes in flight
     if eng.use_caches and mc.cache_levels:
-        bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
+        bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], streamed(main_bw, mc))
+        kv_bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
     else:
-        bw = main_bw
+        bw, kv_bw = streamed(main_bw, mc), main_bw
     r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
-    r_kv = bw * eng.value("kv_bandwidth_efficiency")
+    r_kv = kv_bw * eng.value("kv_bandwidth_efficiency")
     r_deq = mc.dequant_peak * eng.dequant_efficiency
     out = []
     for o in ops:

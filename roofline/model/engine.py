@@ -142,6 +142,13 @@ class EngineProfile(Frozen):
     # at ~200 TOPS, a tenth of the int8 datasheet peak and 0.15 of what the mma.sync instruction it
     # issues reaches there (1,304 TOPS), while the fp32 vector peak is 66.9 TFLOPS.
     matmul_vector_ratio: float | None = Field(default=None, gt=0)
+    # Bytes the engine's matmul kernels keep in flight per multiprocessor, per cycle of the
+    # memory's latency: they stream weights from main memory at no more than this x
+    # multiprocessors x clock (Processor.multiprocessors, .clock), and a byte costs both its DRAM
+    # time and its share of that limit (cost.streamed; KV reads are not limited). None: no such
+    # limit. A wide HBM stack feeds the multiprocessors faster than their loads in flight can take
+    # it: llama.cpp CUDA's mat-vec kernels reach 2.1-2.7 TB/s of the H200's 4.8 (test-backend-ops).
+    stream_bytes_per_cycle: float | None = Field(default=None, gt=0)
     # with decode_kernels_max_tokens: steps of that many tokens or fewer run their quantized matmuls
     # on mat-vec kernels (llama.cpp CUDA: MMVQ, dp4a dot products) at this share of the vector
     # (fp32) peak, each further token a further pass of dot products over the weights; None = at

@@ -43,6 +43,9 @@ STRUCTURAL = (
     "ubatch",
     "flash_attention",
     "runtime_overhead_bytes",
+    # they set the machine's peaks and streaming limit, which a stack gathers once per run
+    "matmul_vector_ratio",
+    "stream_bytes_per_cycle",
 )
 
 #: The quantization a run uses when neither the caller nor the model spec names one.

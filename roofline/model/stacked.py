@@ -56,6 +56,7 @@ class Stacked:
     efficiency: np.ndarray  # index into `efficiencies`
     # per run
     serving_bandwidth: np.ndarray  # main memory's or the cache level's holding the working set
+    kv_serving_bandwidth: np.ndarray  # the same, without the engine's streaming limit (the KV cache)
     act_bandwidth: np.ndarray
     vector_peak: np.ndarray
     float_peak: np.ndarray
@@ -85,7 +86,7 @@ class Stacked:
         bw = self.serving_bandwidth
         r_mem = bw * eng.bandwidth_efficiency
         r_act = self.act_bandwidth * eng.bandwidth_efficiency
-        r_kv = bw * eng.value("kv_bandwidth_efficiency")
+        r_kv = self.kv_serving_bandwidth * eng.value("kv_bandwidth_efficiency")
         r_deq = self.dequant_peak * eng.dequant_efficiency
         effs = np.array([eng.value(n) for n in self.efficiencies] or [1.0])
         rate = self.peak * effs[self.efficiency]
@@ -180,6 +181,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         k: np.zeros(n)
         for k in (
             "serving_bandwidth",
+            "kv_serving_bandwidth",
             "act_bandwidth",
             "vector_peak",
             "float_peak",
@@ -213,6 +215,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             peak[j, i] = mc.peak(o.peak)
             eff_idx[j, i] = effs.index(o.efficiency)
         per_run["serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng)
+        per_run["kv_serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng, streamed=False)
         per_run["act_bandwidth"][i] = mc.act_bandwidth
         per_run["vector_peak"][i] = mc.vector_peak
         per_run["float_peak"][i] = mc.float_peak
@@ -256,14 +259,15 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     )
 
 
-def _serving_bandwidth(ops: list[Operator], mc: cost.Machine, eng: EngineProfile) -> float:
+def _serving_bandwidth(ops: list[Operator], mc: cost.Machine, eng: EngineProfile, streamed: bool = True) -> float:
     """The bandwidth cost.op_times streams weights and KV at: the innermost cache level holding
     the step's working set, else main memory (the working set does not change with what
     calibration varies)."""
     ws = cost.reuse_set(ops)
     if eng.use_caches and mc.cache_levels:
-        return float(NUMPY.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], mc.main_bandwidth))
-    return mc.main_bandwidth
+        main = cost.streamed(mc.main_bandwidth, mc) if streamed else mc.main_bandwidth
+        return float(NUMPY.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main))
+    return float(cost.streamed(mc.main_bandwidth, mc) if streamed else mc.main_bandwidth)
 
 
 __all__ = ["Stacked", "stack"]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from roofline.specs.sourced import Bandwidth, Capacity, Compute, Frozen, Power, Sourced, Time
+from roofline.specs.sourced import Bandwidth, Capacity, Compute, Count, Frequency, Frozen, Power, Sourced, Time
 
 Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4")
@@ -53,6 +53,12 @@ class Processor(Frozen):
     vector: dict[Precision, Compute] = Field(default_factory=dict)
     caches: tuple[MemoryLevel, ...] = ()
     launch_latency: Time | None = None
+    # GPUs: streaming multiprocessors (compute units) and their boost clock. A kernel keeps a
+    # bounded number of bytes in flight per multiprocessor, so by Little's law it can stream at
+    # most (bytes in flight per cycle) x multiprocessors x clock, whatever the DRAM offers
+    # (EngineProfile.stream_bytes_per_cycle)
+    multiprocessors: Count | None = None
+    clock: Frequency | None = None
 
     @model_validator(mode="after")
     def _has_compute(self) -> Processor:

@@ -30,6 +30,8 @@ PLAUSIBLE: dict[str, tuple[float, float, str]] = {
     "compute": (1e6, 1e19, "1 MFLOP/s-10 EFLOP/s"),
     "time": (0.0, 1.0, "0-1 s"),
     "power": (0.0, 1e6, "0 W-1 MW"),
+    "frequency": (1e6, 1e10, "1 MHz-10 GHz"),
+    "count": (1, 1e6, "1-1,000,000"),
 }
 
 
@@ -148,3 +150,5 @@ Capacity = _sourced("capacity")
 Time = _sourced("time")
 Compute = _sourced("compute")
 Power = _sourced("power")
+Frequency = _sourced("frequency")
+Count = _sourced("count")
