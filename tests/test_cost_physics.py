@@ -201,8 +201,11 @@ def test_float_weights_take_the_engines_float_path():
     from roofline.model.engine import load_engine
 
     w = Workload(test="pp512")
-    # MMQ's tile fill (matmul_half_rows) is a quantized-path term: cuBLAS's F16 path has none
-    shipped = load_engine("llama.cpp-cuda").model_copy(update={"matmul_half_rows": None})
+    # MMQ's tile fill (matmul_half_rows) and per-output cost (matmul_output_macs) are quantized-path
+    # terms: cuBLAS's F16 path has neither
+    shipped = load_engine("llama.cpp-cuda").model_copy(
+        update={"matmul_half_rows": None, "matmul_output_macs": None}
+    )
     # isolate the peaks: no vector cap, the same share of each
     same_share = shipped.model_copy(update={"float_compute_efficiency": None, "matmul_vector_ratio": None})
     assert shipped.matmul_vector_ratio is not None
@@ -373,3 +376,21 @@ def test_streaming_limit_combines_dram_and_in_flight_bytes():
     fast = predict(h200, "llama-3.1-8b", w, engine=eng.model_copy(update={"stream_bytes_per_cycle": None}))
     slow = predict(h200, "llama-3.1-8b", w, engine=eng)
     assert slow.tokens_per_second < fast.tokens_per_second
+
+
+def test_per_output_cost_follows_the_input_width():
+    """matmul_output_macs: a tiled GEMM of input width K runs at K / (K + c) of its rate. A dense
+    FFN's width is the harmonic mean over its matrices (gate and up read d = 4096 inputs per output,
+    down d_ff = 14336 on Llama-3.1-8B), so its pp512 compute time grows by 1 + c / K_eff, and the
+    mat-vec path of decode is untouched."""
+    from roofline.model.engine import load_engine
+
+    eng = load_engine("llama.cpp-cuda")
+    assert eng.matmul_output_macs is not None
+    without = eng.model_copy(update={"matmul_output_macs": None})
+    k_eff = 3 / (2 / 4096 + 1 / 14336)
+    for test, factor in (("pp512", 1 + eng.matmul_output_macs / k_eff), ("tg128", 1.0)):
+        w = Workload(test=test)
+        a = {o.op: o for o in predict("h200-sxm-141gb", "llama-3.1-8b", w, engine=eng).breakdown}
+        b = {o.op: o for o in predict("h200-sxm-141gb", "llama-3.1-8b", w, engine=without).breakdown}
+        assert a["dense_ffn"].compute_seconds == pytest.approx(factor * b["dense_ffn"].compute_seconds, rel=1e-9)

@@ -253,6 +253,8 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
             half = eng.value("expert_half_rows" if o.kind == "routed_matmul" else "matmul_half_rows")
             if half:
                 rate = _pick(m, o.tiled, rate * o.tile_rows / (o.tile_rows + half), rate)  # half-filled tiles
+            if eng.matmul_output_macs is not None and o.inner is not None:
+                rate = _pick(m, o.tiled, rate * o.inner / (o.inner + eng.matmul_output_macs), rate)
         if o.matvec is not False and eng.small_batch_efficiency is not None:
             rate = _pick(m, o.matvec, mc.vector_peak * eng.small_batch_efficiency, rate)
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate

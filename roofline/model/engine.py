@@ -149,6 +149,11 @@ class EngineProfile(Frozen):
     # limit. A wide HBM stack feeds the multiprocessors faster than their loads in flight can take
     # it: llama.cpp CUDA's mat-vec kernels reach 2.1-2.7 TB/s of the H200's 4.8 (test-backend-ops).
     stream_bytes_per_cycle: float | None = Field(default=None, gt=0)
+    # Per-output cost of the tiled matmul kernel, in multiply-adds of its large-M rate: a GEMM of
+    # input width K reaches K / (K + this) of that rate (Operator.inner). Writing each output tile,
+    # scaling it, and (where the tiles are too few for the multiprocessors) the stream-k partial
+    # sums and their fix-up scale with the outputs, not with K. None: no such cost.
+    matmul_output_macs: float | None = Field(default=None, gt=0)
     # with decode_kernels_max_tokens: steps of that many tokens or fewer run their quantized matmuls
     # on mat-vec kernels (llama.cpp CUDA: MMVQ, dp4a dot products) at this share of the vector
     # (fp32) peak, each further token a further pass of dot products over the weights; None = at

@@ -351,6 +351,10 @@ class Operator:
     tiled: Any = False
     matvec: Any = False
     f16_bytes: Any = 0.0  # the touched weights as F16 (an engine that dequantizes before a float GEMM)
+    # the matmul's input width K as its per-output costs see it: the weight-weighted harmonic mean
+    # over its matrices (a FFN's gate and up read d inputs per output, its down d_ff), so that
+    # sum_i w_i (1 + c / K_i) = W (1 + c / inner) (EngineProfile.matmul_output_macs); None: not a GEMM
+    inner: Any = None
 
     @property
     def bytes(self) -> Any:
@@ -419,7 +423,7 @@ def step_operators(
     n_attn, n_recurrent = tb.layers["attn_core"], tb.layers["ssm_core"]
     ops: list[Operator] = []
 
-    def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0) -> Operator:
+    def mm(name: str, extra_kernels: float = 0.0, act_io: float = 0.0, inner: Any = None) -> Operator:
         count = tb.layers[name]
         per_layer = tb.params[name] / max(count, 1)
         is_float = tb.is_float(name)
@@ -438,6 +442,7 @@ def step_operators(
             dequant_ops=tb.dequant_ops[name],
             stored_weight_bytes=tb.weight_bytes[name],
             shape=(tokens, per_layer / d, d),
+            inner=d if inner is None else inner,
             **({} if is_float else {**path(tokens), "f16_bytes": 2.0 * tb.params[name]}),
         )
 
@@ -511,7 +516,7 @@ def step_operators(
     ) * tb.kv_per_token_layer
     if n_attn and not flash:
         ops.extend(_materialised_attention(tb, kc, tokens, seqs, kv_glob, kv_s, written, q_dim * act))
-        ops.append(mm("attn_output", 0, q_dim + d))
+        ops.append(mm("attn_output", 0, q_dim + d, inner=q_dim))
     elif n_attn:
         per_pair_s, per_pair_g = 2 * tb.qk_dim + 2 * tb.v_dim + 5, 2 * qk_g + 2 * v_g + 5
         ops.append(
@@ -589,16 +594,19 @@ def step_operators(
                 syncs=n_moe * eng.moe_syncs_per_layer,
                 stored_weight_bytes=tb.weight_bytes["experts"],
                 shape=(rows, tb.expert_params / max(n_moe, 1) / d, d),
+                inner=_glu_inner(d, moe.d_expert),
                 **expert_path,
             )
         )
         if moe.n_shared_experts:
             assert moe.d_shared_expert is not None
             width = moe.n_shared_experts * moe.d_shared_expert
-            ops.append(mm("shared_experts", 0, 2 * d + 4 * width))
+            ops.append(mm("shared_experts", 0, 2 * d + 4 * width, inner=_glu_inner(d, moe.d_shared_expert)))
     if tb.layers["dense_ffn"]:
         assert mdl.ffn.d_ff is not None
-        ops.append(mm("dense_ffn", 0, 2 * d + 4 * mdl.ffn.d_ff))
+        gated = mdl.ffn.n_matrices == 3
+        inner = _glu_inner(d, mdl.ffn.d_ff) if gated else 2.0 / (1.0 / d + 1.0 / mdl.ffn.d_ff)
+        ops.append(mm("dense_ffn", 0, 2 * d + 4 * mdl.ffn.d_ff, inner=inner))
     ops.append(
         Operator(
             name="lm_head",
@@ -620,6 +628,12 @@ def step_operators(
         )
     )
     return ops
+
+
+def _glu_inner(d: float, d_ff: float) -> float:
+    """A gated FFN's input width as its per-output costs see it: gate and up read d inputs per
+    output, down d_ff, each matrix d x d_ff (the harmonic mean of Operator.inner)."""
+    return 3.0 / (2.0 / d + 1.0 / d_ff)
 
 
 def _materialised_attention(

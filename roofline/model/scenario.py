@@ -46,6 +46,7 @@ STRUCTURAL = (
     # they set the machine's peaks and streaming limit, which a stack gathers once per run
     "matmul_vector_ratio",
     "stream_bytes_per_cycle",
+    "matmul_output_macs",
 )
 
 #: The quantization a run uses when neither the caller nor the model spec names one.

@@ -49,6 +49,7 @@ class Stacked:
     tile_rows: np.ndarray  # 1 where the operator has no tiles (see `tiled`)
     tiled: np.ndarray
     routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
+    inner: np.ndarray  # Operator.inner of the tiled matmuls (0: none)
     matvec: np.ndarray
     float_gemm: np.ndarray  # dequantized to F16 for a float GEMM (the run's build, see cost.op_times)
     f16_bytes: np.ndarray
@@ -95,6 +96,10 @@ class Stacked:
             half = np.where(self.routed, half_e, half_m)
             filled = self.tiled & (half != 0)
             rate = np.where(filled, rate * self.tile_rows / (self.tile_rows + half), rate)
+        if eng.matmul_output_macs is not None and self.tiled.any():
+            with_inner = self.tiled & (self.inner > 0)
+            inner = np.where(with_inner, self.inner, 1.0)
+            rate = np.where(with_inner, rate * inner / (inner + eng.matmul_output_macs), rate)
         if eng.small_batch_efficiency is not None and self.matvec.any():
             rate = np.where(self.matvec, self.vector_peak * eng.small_batch_efficiency, rate)
         key_ops = eng.attention_key_ops
@@ -171,6 +176,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     valid = np.zeros((width, n), dtype=bool)
     flops, key_rows, dequant, wb, kvb, act = table(), table(), table(), table(), table(), table()
     kernels, syncs, tile_rows, peak = table(), table(), table(1.0), table(1.0)
+    inner = table()
     tiled = np.zeros((width, n), dtype=bool)
     routed = np.zeros((width, n), dtype=bool)
     matvec = np.zeros((width, n), dtype=bool)
@@ -209,6 +215,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             kernels[j, i], syncs[j, i] = float(o.kernels), float(o.syncs)
             if o.tile_rows is not None:
                 tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
+                inner[j, i] = float(o.inner) if o.inner is not None else 0.0
             routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
             f16[j, i] = float(o.f16_bytes)
             float_gemm[j, i] = bool(cost.float_gemm(o, eng))
@@ -249,6 +256,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         tile_rows=tile_rows,
         tiled=tiled,
         routed=routed,
+        inner=inner,
         matvec=matvec,
         float_gemm=float_gemm,
         f16_bytes=f16,
