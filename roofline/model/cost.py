@@ -142,7 +142,7 @@ def resolve_machine(
         else:
             warnings.append(
                 f"{device.id}'s {kind} lists no multiprocessors and clock: {eng.name}'s streaming limit "
-                "(stream_bytes_per_cycle) is not applied, so its weight and KV reads may come out too fast"
+                "(stream_bytes_per_cycle) is not applied, so its weight reads may come out too fast"
             )
     return Machine(
         device,
@@ -236,8 +236,9 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     bytes at the serving level's bandwidth, activations at the activation level's; its kernels at
     the per-kernel overhead and its host round trips at the engine's sync latency."""
     ws = reuse_set(ops)
-    # weights stream through the engine's own kernels (cost.streamed's in-flight limit); the KV
-    # cache through the attention kernels, whose tiles keep more bytes in flight
+    # weights stream through the engine's matmul kernels (streamed: their in-flight limit); the KV
+    # cache is read by the attention kernels and is not limited (limiting it too fitted the CUDA
+    # rows worse held out: decode 11.1 % vs 10.8 %, the H200's 13.4 % vs 12.3 %)
     if eng.use_caches and mc.cache_levels:
         bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], streamed(main_bw, mc))
         kv_bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
