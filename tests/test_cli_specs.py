@@ -102,3 +102,23 @@ def test_what_a_device_spec_lacks_is_said_once_in_specs_show_not_on_every_predic
     p = json.loads(_cli("predict", "--device", "dgx-spark-gb10", "--model", "llama-3.2-1b", "--json").stdout)
     assert any("no int8 peak" in n for n in p["spec_notes"])
     assert not any("no int8 peak" in w for w in p["warnings"])
+
+
+def test_a_gpu_spec_without_multiprocessors_is_told_the_streaming_limit_is_off(tmp_path):
+    """llama.cpp CUDA limits weight streaming to stream_bytes_per_cycle x SMs x clock; a user's GPU
+    spec that lists neither gets no limit, and `specs show` and the JSON prediction say so."""
+    src = Path(__file__).parents[1] / "hardware_specs" / "rtx-4090.yaml"
+    lines = [
+        ln.replace("id: rtx-4090", "id: my-4090")
+        for ln in src.read_text().splitlines(keepends=True)
+        if not ln.lstrip().startswith(("multiprocessors:", "clock:"))
+    ]
+    spec = tmp_path / "my-4090.yaml"
+    spec.write_text("".join(lines))
+    shown = json.loads(_cli("specs", "show", str(spec), "--json").stdout)
+    assert any("stream_bytes_per_cycle" in n for n in shown["engine_notes"])
+    mine = json.loads(_cli("predict", "--device", str(spec), "--model", "llama-3.1-8b", "--json").stdout)
+    bundled = json.loads(_cli("predict", "--device", "rtx-4090", "--model", "llama-3.1-8b", "--json").stdout)
+    assert any("stream_bytes_per_cycle" in n for n in mine["spec_notes"])
+    assert not any("stream_bytes_per_cycle" in n for n in bundled["spec_notes"])
+    assert mine["tokens_per_second"] > bundled["tokens_per_second"]  # no limit: faster, and said
