@@ -212,7 +212,10 @@ def test_float_weights_take_the_engines_float_path():
     mmq_peak = min(660.6, shipped.matmul_vector_ratio * 82.6)
     for eng, ratio in (
         (same_share, 2.0),
-        (shipped, mmq_peak * shipped.compute_efficiency / (330.3 * shipped.value("float_compute_efficiency"))),
+        (
+            shipped,
+            mmq_peak * shipped.compute_efficiency / (330.3 * shipped.value("float_compute_efficiency")),
+        ),
     ):
         ops = {
             q: {o.op: o for o in predict("rtx-4090", "llama-3.1-8b", w, engine=eng, quant=q).breakdown}
@@ -393,4 +396,6 @@ def test_per_output_cost_follows_the_input_width():
         w = Workload(test=test)
         a = {o.op: o for o in predict("h200-sxm-141gb", "llama-3.1-8b", w, engine=eng).breakdown}
         b = {o.op: o for o in predict("h200-sxm-141gb", "llama-3.1-8b", w, engine=without).breakdown}
-        assert a["dense_ffn"].compute_seconds == pytest.approx(factor * b["dense_ffn"].compute_seconds, rel=1e-9)
+        assert a["dense_ffn"].compute_seconds == pytest.approx(
+            factor * b["dense_ffn"].compute_seconds, rel=1e-9
+        )

@@ -177,18 +177,25 @@ def test_sweep_equals_predict_fitting_or_not(device, model, quant, test, batch, 
     assert row["tokens_per_second"] == pytest.approx(p.tokens_per_second, rel=1e-9)
 
 
+def _with_gpu(device_id: str, change):
+    """The device with `change(processor)` in place of its GPU processor."""
+    d = load_device(device_id)
+    procs = tuple(change(p) if p.kind == "gpu" else p for p in d.processors)
+    return d.model_copy(update={"processors": procs})
+
+
+def _scaled(figure: Sourced, factor: float) -> Sourced:
+    return figure.model_copy(update={"value": figure.value * factor})
+
+
 def _scaled_gpu_peak(device_id: str, unit: str, precision: str, factor: float):
     """The device with its GPU's `unit` peak at `precision` scaled by `factor`."""
-    d = load_device(device_id)
-    procs = []
-    for p in d.processors:
+
+    def change(p):
         peaks = getattr(p, unit)
-        if p.kind == "gpu" and precision in peaks:
-            old = peaks[precision]
-            new = old.model_copy(update={"value": old.value * factor})
-            p = p.model_copy(update={unit: {**peaks, precision: new}})
-        procs.append(p)
-    return d.model_copy(update={"processors": tuple(procs)})
+        return p.model_copy(update={unit: {**peaks, precision: _scaled(peaks[precision], factor)}})
+
+    return _with_gpu(device_id, change)
 
 
 @SETTINGS
@@ -227,16 +234,10 @@ def test_faster_vector_units_are_never_slower_on_cuda(device, model, test, facto
 def test_more_multiprocessors_in_flight_are_never_slower_on_cuda(device, model, test, factor):
     """llama.cpp CUDA streams at no more than stream_bytes_per_cycle x SMs x clock (Little's law):
     more multiprocessors never slow a run, and the DRAM's bandwidth still bounds it."""
-    d = load_device(device)
-    procs = tuple(
-        p.model_copy(
-            update={"multiprocessors": p.multiprocessors.model_copy(update={"value": p.multiprocessors.value * factor})}
-        )
-        if p.kind == "gpu" and p.multiprocessors is not None
-        else p
-        for p in d.processors
+    more_sms = _with_gpu(
+        device, lambda p: p.model_copy(update={"multiprocessors": _scaled(p.multiprocessors, factor)})
     )
     w = Workload(test=test)
     base = _runs(device, model, w)
-    more = _runs(d.model_copy(update={"processors": procs}), model, w)
+    more = _runs(more_sms, model, w)
     assert more.tokens_per_second >= base.tokens_per_second * (1 - 1e-9)

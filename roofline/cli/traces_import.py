@@ -3,6 +3,7 @@ table) converted into trace CSV files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 import click
@@ -47,8 +48,12 @@ QUANT = click.option(
 )
 
 
-def _emit(got: Imported, output: str | None, force: bool, inputs: list[str]) -> None:
-    """Imported rows to a trace file (-o) or as JSON on stdout; skipped records counted on stderr."""
+def _emit(read: Callable[[], Imported], output: str | None, force: bool, inputs: list[str]) -> None:
+    """`read()`'s rows to a trace file (-o) or as JSON on stdout; skipped records counted on stderr.
+    An existing -o file is refused before anything is read."""
+    if output:
+        refuse_overwrite(output, force, inputs=inputs)
+    got = read()
     if got.skipped:
         click.echo(f"skipped {len(got.skipped)} bad record(s); the first: {got.skipped[0]}", err=True)
     if output:
@@ -91,9 +96,12 @@ def traces_import_llama_bench(
     skip_bad: bool,
 ) -> None:
     """llama-bench output (-o json, jsonl, csv, sql or md; mixed -pg records split) -> trace rows."""
-    if output:
-        refuse_overwrite(output, force, inputs=[path])
-    _emit(read_llama_bench(path, device, model_ref, engine, source, skip_bad=skip_bad), output, force, [path])
+    _emit(
+        lambda: read_llama_bench(path, device, model_ref, engine, source, skip_bad=skip_bad),
+        output,
+        force,
+        [path],
+    )
 
 
 def _serving_command(tool: str, what: str) -> None:
@@ -144,10 +152,12 @@ def _serving_command(tool: str, what: str) -> None:
         force: bool,
         skip_bad: bool,
     ) -> None:
-        if output:
-            refuse_overwrite(output, force, inputs=[path])
-        got = read_serving(path, tool, device, quant, model_ref, engine, source, under_load, skip_bad)
-        _emit(got, output, force, [path])
+        _emit(
+            lambda: read_serving(path, tool, device, quant, model_ref, engine, source, under_load, skip_bad),
+            output,
+            force,
+            [path],
+        )
 
 
 _serving_command("vllm", "vllm bench serve --save-result JSON (or --append-result JSONL)")
@@ -199,12 +209,16 @@ def traces_import_vllm_latency(
 ) -> None:
     """vllm bench latency --output-json -> a pp row (--output-len 1), or pp and tg rows with --prefill."""
     inputs = [path, *([prefill] if prefill else [])]
-    if output:
-        refuse_overwrite(output, force, inputs=inputs)
-    rows = read_vllm_latency(
-        path, device, model_ref, quant, batch, input_len, output_len, prefill, engine, source
+    _emit(
+        lambda: Imported(
+            read_vllm_latency(
+                path, device, model_ref, quant, batch, input_len, output_len, prefill, engine, source
+            )
+        ),
+        output,
+        force,
+        inputs,
     )
-    _emit(Imported(rows), output, force, inputs)
 
 
 @traces_import.command("public")

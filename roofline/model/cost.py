@@ -239,11 +239,8 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     # weights stream through the engine's matmul kernels (streamed: their in-flight limit); the KV
     # cache is read by the attention kernels and is not limited (limiting it too fitted the CUDA
     # rows worse held out: decode 11.1 % vs 10.8 %, the H200's 13.4 % vs 12.3 %)
-    if eng.use_caches and mc.cache_levels:
-        bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], streamed(main_bw, mc))
-        kv_bw = m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
-    else:
-        bw, kv_bw = streamed(main_bw, mc), main_bw
+    bw = serving_bandwidth(ws, mc, eng, m, streamed(main_bw, mc))
+    kv_bw = serving_bandwidth(ws, mc, eng, m, main_bw)
     r_mem, r_act = bw * eng.bandwidth_efficiency, mc.act_bandwidth * eng.bandwidth_efficiency
     r_kv = kv_bw * eng.value("kv_bandwidth_efficiency")
     r_deq = mc.dequant_peak * eng.dequant_efficiency
@@ -276,6 +273,14 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
             overhead = overhead + o.syncs * eng.sync_latency
         out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + extra + overhead))
     return out
+
+
+def serving_bandwidth(ws: Any, mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> Any:
+    """The bandwidth a step's working set of `ws` bytes is served at: the innermost cache level
+    that holds it, else `main_bw` (main memory as the kernels draw it)."""
+    if eng.use_caches and mc.cache_levels:
+        return m.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main_bw)
+    return main_bw
 
 
 def reuse_set(ops: list[Operator]) -> Any:

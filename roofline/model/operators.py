@@ -594,19 +594,18 @@ def step_operators(
                 syncs=n_moe * eng.moe_syncs_per_layer,
                 stored_weight_bytes=tb.weight_bytes["experts"],
                 shape=(rows, tb.expert_params / max(n_moe, 1) / d, d),
-                inner=_glu_inner(d, moe.d_expert),
+                inner=_ffn_inner(d, moe.d_expert),
                 **expert_path,
             )
         )
         if moe.n_shared_experts:
             assert moe.d_shared_expert is not None
             width = moe.n_shared_experts * moe.d_shared_expert
-            ops.append(mm("shared_experts", 0, 2 * d + 4 * width, inner=_glu_inner(d, moe.d_shared_expert)))
+            ops.append(mm("shared_experts", 0, 2 * d + 4 * width, inner=_ffn_inner(d, moe.d_shared_expert)))
     if tb.layers["dense_ffn"]:
         assert mdl.ffn.d_ff is not None
-        gated = mdl.ffn.n_matrices == 3
-        inner = _glu_inner(d, mdl.ffn.d_ff) if gated else 2.0 / (1.0 / d + 1.0 / mdl.ffn.d_ff)
-        ops.append(mm("dense_ffn", 0, 2 * d + 4 * mdl.ffn.d_ff, inner=inner))
+        ffn_inner = _ffn_inner(d, mdl.ffn.d_ff, mdl.ffn.n_matrices)
+        ops.append(mm("dense_ffn", 0, 2 * d + 4 * mdl.ffn.d_ff, inner=ffn_inner))
     ops.append(
         Operator(
             name="lm_head",
@@ -630,10 +629,11 @@ def step_operators(
     return ops
 
 
-def _glu_inner(d: float, d_ff: float) -> float:
-    """A gated FFN's input width as its per-output costs see it: gate and up read d inputs per
-    output, down d_ff, each matrix d x d_ff (the harmonic mean of Operator.inner)."""
-    return 3.0 / (2.0 / d + 1.0 / d_ff)
+def _ffn_inner(d: float, d_ff: float, n_matrices: int = 3) -> float:
+    """An FFN's input width as its per-output costs see it (Operator.inner): its d x d_ff matrices
+    read d inputs per output (gate and up; up alone in an ungated FFN) but the down projection
+    d_ff, so the weight-weighted harmonic mean of the widths. Experts are gated (3 matrices)."""
+    return n_matrices / ((n_matrices - 1) / d + 1.0 / d_ff)
 
 
 def _materialised_attention(

@@ -267,15 +267,14 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     )
 
 
-def _serving_bandwidth(ops: list[Operator], mc: cost.Machine, eng: EngineProfile, streamed: bool = True) -> float:
-    """The bandwidth cost.op_times streams weights and KV at: the innermost cache level holding
-    the step's working set, else main memory (the working set does not change with what
-    calibration varies)."""
-    ws = cost.reuse_set(ops)
-    if eng.use_caches and mc.cache_levels:
-        main = cost.streamed(mc.main_bandwidth, mc) if streamed else mc.main_bandwidth
-        return float(NUMPY.select([(lbw, ws <= cap) for _, cap, lbw in mc.cache_levels], main))
-    return float(cost.streamed(mc.main_bandwidth, mc) if streamed else mc.main_bandwidth)
+def _serving_bandwidth(
+    ops: list[Operator], mc: cost.Machine, eng: EngineProfile, streamed: bool = True
+) -> float:
+    """The bandwidth cost.op_times serves the step's weights (`streamed`: through the engine's
+    streaming limit) or its KV cache at (the working set does not change with what calibration
+    varies)."""
+    main = cost.streamed(mc.main_bandwidth, mc) if streamed else mc.main_bandwidth
+    return float(cost.serving_bandwidth(float(cost.reuse_set(ops)), mc, eng, NUMPY, main))
 
 
 __all__ = ["Stacked", "stack"]

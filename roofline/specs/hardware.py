@@ -11,7 +11,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from roofline.specs.sourced import Bandwidth, Capacity, Compute, Count, Frequency, Frozen, Power, Sourced, Time
+from roofline.specs.sourced import (
+    Bandwidth,
+    Capacity,
+    Compute,
+    Count,
+    Frequency,
+    Frozen,
+    Power,
+    Sourced,
+    Time,
+)
 
 Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4")
