@@ -190,3 +190,30 @@ def test_fa_ratio_of_gqa_models_on_the_h200_follows_the_measurement():
             errs.append(predicted / measured - 1)
     assert np.median(np.abs(errs)) < 0.2
     assert max(np.abs(errs)) < 0.4
+
+
+# ---- the ubatch column (llama-bench -ub), beside -fa -------------------------------------------------
+def test_ubatch_column_round_trips_and_reaches_the_workload(tmp_path):
+    rows = [_row(test="pp2048", ubatch=2048), _row(test="pp2048")]
+    path = tmp_path / "t.e2e.csv"
+    write_rows(path, rows)
+    got = read_e2e(path)
+    assert [r.ubatch for r in got] == [2048, None]
+    a, b = scenario(got[0]), scenario(got[1])
+    assert (a.vars.steps, b.vars.steps) == (1, 4)
+    assert a.tokens_per_second() != b.tokens_per_second()
+
+
+@pytest.mark.parametrize("text", ["0", "x", "1.5", "-512"])
+def test_a_bad_ubatch_cell_names_file_line_and_column(tmp_path, text):
+    path = tmp_path / "t.e2e.csv"
+    write_rows(path, [_row()])
+    body = path.read_text().splitlines()
+    head = body[0].split(",")
+    cells = next(csv.reader([body[1]]))
+    cells[head.index("ubatch")] = text
+    bad = tmp_path / "u.e2e.csv"
+    with bad.open("w", newline="") as f:
+        csv.writer(f).writerows([head, cells])
+    with pytest.raises(TraceError, match=r"u\.e2e\.csv.*line 2.*'ubatch'"):
+        read_e2e(bad)

@@ -99,6 +99,11 @@ def resolve_machine(
         if precision is None or precision == eng.compute_precision:
             return peak
         found = proc.peak(precision, eng.compute_unit) or proc.peak(precision, "best")
+        fp32 = proc.peak("fp32", "vector")
+        if found is not None and precision in ("fp16", "bf16") and fp32 is not None and fp32 > found:
+            # a half-precision rate below the fp32 one (Pascal GeForce/Tesla: fp16 at 1/64) makes
+            # engines run that kernel family in fp32 (llama.cpp: fast_fp16_available is false)
+            return fp32
         if found is None:
             warnings.append(
                 f"{device.id} lists no {precision} peak on its {kind}; {what} uses the weight matmuls' peak"
@@ -208,7 +213,7 @@ def step_vars(w: Workload, eng: EngineProfile, m: Any, batch: Any = None, depth:
     if w.phase == "decode":
         ctx = dep + (n + 1) / 2
         return StepVars(tokens=b, seqs=b, keys=ctx, kv_len=ctx, steps=n, tokens_in_test=b * n)
-    steps = m.ceil(b * n / eng.ubatch)
+    steps = m.ceil(b * n / w.micro_batch(eng.ubatch))
     tokens = b * n / steps
     seqs = m.max(1, b / steps)
     return StepVars(

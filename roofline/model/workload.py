@@ -24,12 +24,14 @@ class Workload:
     micro-batches of at most `ubatch` tokens (llama.cpp's n_ubatch). Throughput is over all `batch`
     sequences, as llama-bench reports it. `flash_attention` is llama-bench's `-fa`: True runs the
     attention core as one fused kernel, False materialises the attention scores, None takes the
-    engine profile's default (EngineProfile.flash_attention)."""
+    engine profile's default (EngineProfile.flash_attention). `ubatch` is llama.cpp's `-ub` for this run
+    (None: the engine profile's ubatch)."""
 
     test: str = "tg128"
     depth: int = 0
     batch: int = 1
     flash_attention: bool | None = None
+    ubatch: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.test, str) or not _TEST.match(self.test):
@@ -39,6 +41,12 @@ class Workload:
             raise WorkloadError(f"test {self.test!r} must have 1-{MAX_TOKENS:,} tokens")
         _check("depth", self.depth, 0, MAX_TOKENS)
         _check("batch", self.batch, 1, MAX_BATCH)
+        if self.ubatch is not None:
+            if isinstance(self.ubatch, bool) or not isinstance(self.ubatch, int):
+                raise WorkloadError(
+                    f"ubatch must be a whole number of tokens or unset, got {self.ubatch!r:.40}"
+                )
+            _check("ubatch", self.ubatch, 1, MAX_TOKENS)
         if self.flash_attention is not None and not isinstance(self.flash_attention, bool):
             raise WorkloadError(
                 f"flash_attention must be true, false or unset (the engine's default), "
@@ -48,6 +56,10 @@ class Workload:
     @property
     def phase(self) -> str:
         return "decode" if self.test.startswith("tg") else "prefill"
+
+    def micro_batch(self, engine_ubatch: int) -> int:
+        """Tokens per micro-batch: this run's ubatch where it sets one, else the engine's."""
+        return engine_ubatch if self.ubatch is None else self.ubatch
 
     @property
     def n_tokens(self) -> int:

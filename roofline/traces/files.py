@@ -34,6 +34,7 @@ E2E_COLUMNS = (
     "batch",
     "threads",
     "flash_attn",
+    "ubatch",
     "tokens_per_s",
     "date",
     "command",
@@ -106,6 +107,8 @@ class E2ERow:
     # llama-bench's -fa for this run (column flash_attn: 1/0, on/off; empty: not recorded, the
     # engine profile's default applies)
     flash_attn: bool | None = None
+    # llama.cpp's -ub (n_ubatch) for this run (empty: not recorded, the engine profile's ubatch applies)
+    ubatch: int | None = None
 
     @property
     def phase(self) -> str:
@@ -191,6 +194,13 @@ def check_e2e(row: E2ERow, where: str, check_catalog: bool = True) -> E2ERow:
         raise TraceError(
             f"{where}: field 'flash_attn': expected true, false or unset, got {_shown(row.flash_attn)}"
         )
+    if row.ubatch is not None and (
+        isinstance(row.ubatch, bool) or not isinstance(row.ubatch, int) or not 1 <= row.ubatch <= MAX_TOKENS
+    ):
+        raise TraceError(
+            f"{where}: field 'ubatch': expected a whole number within 1-{MAX_TOKENS:,} or unset, "
+            f"got {_shown(row.ubatch)}"
+        )
     tps = row.tokens_per_s
     if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= MAX_TOKENS_PER_S:
         raise TraceError(
@@ -221,6 +231,9 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
                 ),
                 source=rec["source"],
                 flash_attn=flash_flag(rec.get("flash_attn"), where),
+                ubatch=_num(rec["ubatch"], int, where, "ubatch", True, high=MAX_TOKENS)
+                if (rec.get("ubatch") or "").strip()
+                else None,
                 **{
                     k: rec.get(k, "") or ""
                     for k in ("engine_version", "backend", "threads", "date", "command", "notes")
@@ -399,6 +412,7 @@ def write_rows(
         d = asdict(r)
         if isinstance(r, E2ERow):
             d["flash_attn"] = "" if r.flash_attn is None else str(int(r.flash_attn))
+            d["ubatch"] = "" if r.ubatch is None else str(r.ubatch)
         w.writerow({c: d.get(c, "") for c in cols})
     try:
         write_output(p, buf.getvalue(), force, inputs, make_parents=True)

@@ -71,12 +71,19 @@ class CalibrationError(RooflineError):
     pass
 
 
+def row_workload(row: E2ERow) -> Workload:
+    """The workload a measured row ran (its test, depth, batch, -fa and -ub)."""
+    return Workload(
+        test=row.test, depth=row.depth, batch=row.batch, flash_attention=row.flash_attn, ubatch=row.ubatch
+    )
+
+
 def scenario(row: E2ERow, engine: EngineProfile | str | None = None) -> Scenario:
     """The measured row's run, resolved (engine: the row's own unless given)."""
     return resolve(
         row.device,
         row.model,
-        Workload(test=row.test, depth=row.depth, batch=row.batch, flash_attention=row.flash_attn),
+        row_workload(row),
         engine=load_engine(engine or row.engine),
         quant=row.quant,
         build=row.build,
@@ -107,10 +114,10 @@ class Runs:
             row.quant,
             row.build,
         )  # the profile is kept alive beside its id
-        run_key = (*key, row.test, row.depth, row.batch, row.flash_attn)
+        run_key = (*key, row.test, row.depth, row.batch, row.flash_attn, row.ubatch)
         if run_key in self._runs:
             return self._runs[run_key][1]
-        w = Workload(test=row.test, depth=row.depth, batch=row.batch, flash_attention=row.flash_attn)
+        w = row_workload(row)
         if key in self._models:
             s = self._models[key][1].at(w)
         else:

@@ -168,13 +168,13 @@ def held_out_errors(device: Any, traces: list[Path], engine: str = "llama.cpp-cp
     `engine` profile, nothing fitted: one record per row with its phase and signed relative error
     (predicted / measured - 1)."""
     from roofline.api import predict
-    from roofline.model.workload import Workload
     from roofline.traces.files import read_e2e
+    from roofline.validation.calibrate import row_workload
 
     out = []
     for path in traces:
         for r in read_e2e(path):
-            w = Workload(test=r.test, depth=r.depth, batch=r.batch, flash_attention=r.flash_attn)
+            w = row_workload(r)
             got = predict(device, r.model, w, engine=engine, quant=r.quant).tokens_per_second
             out.append(
                 {
