@@ -399,3 +399,78 @@ def test_per_output_cost_follows_the_input_width():
         assert a["dense_ffn"].compute_seconds == pytest.approx(
             factor * b["dense_ffn"].compute_seconds, rel=1e-9
         )
+
+
+def test_cpu_types_without_a_tiled_gemm_unpack_their_weights_per_activation_row():
+    """llama.cpp-cpu (gemm_types): Q6_K has no tiled kernel (no repack, no sgemm), so a 512-token
+    micro-batch unpacks each Q6_K block 512 times, against once for Q4_0 (repacked); decode, one
+    row, costs the same either way. Routed experts (MUL_MAT_ID) unpack per routed row whatever
+    their type (expert_gemm false): each token its top-k experts'."""
+    from roofline.model.engine import load_engine
+    from roofline.model.operators import build_tables
+    from roofline.model.scenario import resolve
+    from roofline.specs import load_model
+
+    def ops(model, w, quant, engine):
+        return {o.name: o for o in resolve("ryzen-9-7950x", model, w, engine=engine, quant=quant).ops}
+
+    eng = load_engine("llama.cpp-cpu")
+    assert "Q6_K" not in eng.gemm_types and "Q4_0" in eng.gemm_types and eng.expert_gemm is False
+    tiled = eng.model_copy(update={"gemm_types": None, "expert_gemm": True})
+    pp = Workload(test="pp512")
+    for quant, rows in (("Q6_K", 512), ("Q4_0", 1)):
+        a, b = ops("llama-3.1-8b", pp, quant, eng), ops("llama-3.1-8b", pp, quant, tiled)
+        tb = build_tables(load_model("llama-3.1-8b"), quant)
+        assert a["dense_ffn"].dequant_ops == pytest.approx(rows * tb.dequant_ops["dense_ffn"], rel=1e-12)
+        assert b["dense_ffn"].dequant_ops == pytest.approx(tb.dequant_ops["dense_ffn"], rel=1e-12)
+    one = Workload(test="tg1")
+    dec = predict("ryzen-9-7950x", "llama-3.1-8b", one, quant="Q6_K", engine=eng)
+    assert dec.tokens_per_second == pytest.approx(
+        predict("ryzen-9-7950x", "llama-3.1-8b", one, quant="Q6_K", engine=tiled).tokens_per_second, rel=1e-12
+    )
+    moe = ops("olmoe-1b-7b", pp, "Q4_0", eng)
+    tb = build_tables(load_model("olmoe-1b-7b"), "Q4_0")
+    assert moe["experts"].dequant_ops == pytest.approx(512 * 8 * tb.expert_dequant_ops, rel=1e-12)
+    with pytest.raises(Exception, match="unknown weight type 'Q9_X'"):
+        eng.model_validate({**eng.model_dump(), "gemm_types": ("Q9_X",)})
+
+
+def test_half_precision_slower_than_fp32_runs_in_fp32():
+    """The Tesla P40 does fp16 at 1/64 of its fp32 rate: llama.cpp runs its attention kernels (and
+    any other fp16 kernel family) in fp32 there, so the attention core's peak is the fp32 one."""
+    from roofline.model import cost
+    from roofline.model.engine import load_engine
+    from roofline.specs import load_device
+
+    p40 = load_device("tesla-p40")
+    eng = load_engine("llama.cpp-cuda")
+    assert eng.attention_precision == "fp16"
+    proc = p40.processors[0]
+    assert proc.peak("fp16", "best") < proc.peak("fp32", "vector")
+    mc = cost.resolve_machine(p40, eng)
+    assert mc.attention_peak == proc.peak("fp32", "vector")
+    h200 = load_device("h200-sxm-141gb")
+    assert cost.resolve_machine(h200, eng).attention_peak == h200.processors[0].peak("fp16", "best")
+
+
+def test_a_runs_ubatch_sets_its_micro_batches():
+    """Workload.ubatch (llama-bench -ub; a trace's ubatch column) splits a prompt into micro-batches
+    of that size instead of the engine's: pp2048 at -ub 2048 is one step of 2048 tokens, at the
+    profile's 512 four steps of 512; decode is unaffected."""
+    from roofline.errors import WorkloadError
+    from roofline.model import cost
+    from roofline.model.engine import load_engine
+    from roofline.model.mathns import NUMPY
+
+    eng = load_engine("llama.cpp-cuda")
+    assert eng.ubatch == 512
+    sv = cost.step_vars(Workload(test="pp2048", ubatch=2048), eng, NUMPY).to_floats()
+    assert (sv.steps, sv.tokens) == (1, 2048)
+    sv = cost.step_vars(Workload(test="pp2048"), eng, NUMPY).to_floats()
+    assert (sv.steps, sv.tokens) == (4, 512)
+    big = predict("rtx-4090", "llama-3.1-8b", Workload(test="pp2048", ubatch=2048), quant="Q4_0")
+    small = predict("rtx-4090", "llama-3.1-8b", Workload(test="pp2048", ubatch=16), quant="Q4_0")
+    assert big.tokens_per_second > small.tokens_per_second
+    for bad in (0, 1.5, True):
+        with pytest.raises(WorkloadError, match="ubatch"):
+            Workload(test="pp512", ubatch=bad)

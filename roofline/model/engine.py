@@ -13,13 +13,14 @@ import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from roofline.errors import SpecError
 from roofline.specs.catalog import load_yaml, validate
 from roofline.specs.hardware import Device
+from roofline.specs.quant import WEIGHT_TYPES
 from roofline.specs.sourced import Frozen
 
 
@@ -65,6 +66,15 @@ class BuildVariant(Frozen):
     before: int = Field(gt=0)
     float_gemm_min_rows: int | None = Field(default=None, ge=0)
     note: str = ""
+
+
+def _weight_type(name: str) -> str:
+    if name not in WEIGHT_TYPES:
+        raise ValueError(f"unknown weight type {name!r}; known: {', '.join(WEIGHT_TYPES)}")
+    return name
+
+
+WeightTypeName = Annotated[str, AfterValidator(_weight_type)]
 
 
 class EngineProfile(Frozen):
@@ -182,6 +192,16 @@ class EngineProfile(Frozen):
     ubatch: int = Field(default=512, gt=0)
     use_caches: bool = True  # weights that fit an on-chip level stay there between steps
     dequant_cost: bool = True  # unpacking quantized weights costs vector-unit work
+    # weight types whose (dense) matmuls run a tiled GEMM that unpacks each weight block once per
+    # step for all the step's activation rows (ggml CPU: llamafile's sgemm and the repacked
+    # interleaved kernels); a quantized type not listed is multiplied by per-row dot products that
+    # unpack its blocks again for every activation row (ggml_compute_forward_mul_mat's vec_dot
+    # loop). None: every type is tiled (GPU back-ends: MMQ, dequantize + GEMM)
+    gemm_types: tuple[WeightTypeName, ...] | None = None
+    # False: routed experts' matmuls (MUL_MAT_ID) run per-row dot products whatever their type,
+    # each token unpacking the blocks of its top-k experts (ggml CPU: vec_dot per row, or one gemv
+    # per row on repacked experts)
+    expert_gemm: bool = True
     # what the engine does when a run does not say (Workload.flash_attention; llama-bench's -fa):
     # with it the attention core is one fused kernel; without it the scores are materialised
     # (time: operators.py; memory: cost.footprint's workspace)

@@ -112,6 +112,7 @@ class ModelTables:
     weight_bytes: dict[str, float]  # per operator, all layers (experts: every expert)
     params: dict[str, float]  # per operator, all layers (experts: every expert)
     dequant_ops: dict[str, float]  # per operator, ops to unpack all its weights once
+    dequant_by_type: dict[str, dict[str, float]]  # the same, per operator and weight type
     float_params: dict[str, float]  # per operator, parameters stored as F16/BF16/F32
     layers: dict[str, int]  # how many layers each operator spans
     expert_bytes: float  # one expert, summed over MoE layers
@@ -201,6 +202,7 @@ def build_tables(
     wb = dict.fromkeys(OPERATORS, 0.0)
     pr = dict.fromkeys(OPERATORS, 0.0)
     dq = dict.fromkeys(OPERATORS, 0.0)
+    dq_type: dict[str, dict[str, float]] = {op: {} for op in OPERATORS}
     fl = dict.fromkeys(OPERATORS, 0.0)
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
     embd_row = ple_row = 0.0
@@ -215,6 +217,7 @@ def build_tables(
         wb[op] += t.numel * wt.bytes_per_weight
         pr[op] += t.numel
         dq[op] += t.numel * wt.dequant_ops
+        dq_type[op][wt.name] = dq_type[op].get(wt.name, 0.0) + t.numel * wt.dequant_ops
         if wt.name in FLOAT_TYPES:
             fl[op] += t.numel
         if t.layer is not None:
@@ -223,10 +226,11 @@ def build_tables(
             embd_row = t.row_length * wt.bytes_per_weight
     if model.tied_embeddings:
         # the LM head is the embedding matrix, stored in the output's type (see quant.tensor_type)
-        for table in (wb, pr, dq, fl):
+        for table in (wb, pr, dq, fl, dq_type):
             table["lm_head"] = table["embedding"]
     for table in (wb, pr, dq, fl):
         table["embedding"] = 0.0  # gathered per token instead
+    dq_type["embedding"] = {}
     moe = model.moe
     n_exp = moe.n_experts if moe else 1
     a = model.attention
@@ -262,6 +266,7 @@ def build_tables(
         weight_bytes=wb,
         params=pr,
         dequant_ops=dq,
+        dequant_by_type=dq_type,
         float_params=fl,
         layers=counts,
         expert_bytes=wb["experts"] / n_exp,
@@ -439,7 +444,7 @@ def step_operators(
             kv_bytes=0,
             act_bytes=tokens * act_io * act * count,
             kernels=count * (kc[name] + extra_kernels),
-            dequant_ops=tb.dequant_ops[name],
+            dequant_ops=unpack_ops(tb, eng, name, tokens),
             stored_weight_bytes=tb.weight_bytes[name],
             shape=(tokens, per_layer / d, d),
             inner=d if inner is None else inner,
@@ -588,7 +593,7 @@ def step_operators(
                 kv_bytes=0,
                 act_bytes=tokens * moe.top_k * (2 * d + 4 * moe.d_expert) * act * n_moe,
                 kernels=exp_kernels * n_moe,
-                dequant_ops=n_touched * tb.expert_dequant_ops,
+                dequant_ops=expert_unpack_ops(tb, eng, n_touched, tokens * moe.top_k),
                 peak="matmul_float" if tb.is_float("experts") else "matmul",
                 efficiency="expert_compute_efficiency",
                 syncs=n_moe * eng.moe_syncs_per_layer,
@@ -617,7 +622,7 @@ def step_operators(
             kv_bytes=0,
             act_bytes=seqs * (d + mdl.vocab_size) * act,
             kernels=kc["lm_head"],
-            dequant_ops=tb.dequant_ops["lm_head"],
+            dequant_ops=unpack_ops(tb, eng, "lm_head", seqs),
             peak="matmul_float" if tb.is_float("lm_head") else "matmul",
             efficiency="float_compute_efficiency" if tb.is_float("lm_head") else "compute_efficiency",
             stored_weight_bytes=tb.weight_bytes["lm_head"],
@@ -627,6 +632,33 @@ def step_operators(
         )
     )
     return ops
+
+
+def _row_unpacked(tb: ModelTables, eng: EngineProfile, name: str) -> float:
+    """Ops to unpack once the weights of operator `name` whose type has no tiled GEMM in the engine
+    (EngineProfile.gemm_types): those are unpacked again for every activation row."""
+    if eng.gemm_types is None:
+        return 0.0
+    return sum(v for t, v in tb.dequant_by_type[name].items() if t not in eng.gemm_types)
+
+
+def unpack_ops(tb: ModelTables, eng: EngineProfile, name: str, rows: Any) -> Any:
+    """Ops to unpack a (dense) matmul's weights in one step of `rows` activation rows: once for
+    the types the engine multiplies with a tiled GEMM, once per row for the others."""
+    per_row = _row_unpacked(tb, eng, name)
+    return tb.dequant_ops[name] - per_row + rows * per_row
+
+
+def expert_unpack_ops(tb: ModelTables, eng: EngineProfile, n_touched: Any, routed_rows: Any) -> Any:
+    """Ops to unpack the routed experts' weights in one step: each touched expert once where its
+    type runs a tiled GEMM (EngineProfile.gemm_types, expert_gemm), else once per routed row
+    (`routed_rows` = tokens x top-k: each token unpacks its own experts' blocks)."""
+    per_expert = tb.expert_dequant_ops
+    if not eng.expert_gemm:
+        return routed_rows * per_expert
+    assert tb.model.moe is not None
+    per_row = _row_unpacked(tb, eng, "experts") / tb.model.moe.n_experts
+    return n_touched * (per_expert - per_row) + routed_rows * per_row
 
 
 def _ffn_inner(d: float, d_ff: float, n_matrices: int = 3) -> float:

@@ -43,6 +43,8 @@ STRUCTURAL = (
     "ubatch",
     "flash_attention",
     "runtime_overhead_bytes",
+    "gemm_types",
+    "expert_gemm",
     # they set the machine's peaks and streaming limit, which a stack gathers once per run
     "matmul_vector_ratio",
     "stream_bytes_per_cycle",
