@@ -8,10 +8,11 @@ Without --write it prints what it would change. With --write it rewrites the fit
 roofline/engines/<engine>.yaml (nothing else in the file) and replaces the profile's provenance
 with the fit's: rows, devices, date, parameters with their 1-sigma, and the leave-one-device-out
 median error per phase. Every device weighs the same in a fit, however many rows it has (--no-balance:
-every row does). A fit (of
-every parameter the rows determine, else of the compute side only) is adopted only where its
-leave-one-device-out error, over at least MIN_HELD_OUT held-out rows per phase, is no worse than the
-estimated profile's error on the same rows in any phase; a profile fitted on fewer than three
+every row does). Every candidate
+fit (CANDIDATES: every parameter the rows determine, down to the compute side only) passes only where
+its leave-one-device-out error, over at least MIN_HELD_OUT held-out rows per phase, is no worse than
+the estimated profile's error on the same rows in any phase; of those that pass, the one with the
+lowest held-out error (the sum of the phases' medians) is adopted; a profile fitted on fewer than three
 devices says so. The profile gets no `calibration` block: intervals and calibrated-range warnings
 stay for `roofline calibrate` profiles of one machine.
 """
@@ -256,13 +257,17 @@ def main() -> int:
                 + "; ".join(f"{p} {np.median(v):.0%} (n={len(v)})" for p, v in sorted(errors.items()))
                 + "; the estimated profile: "
                 + "; ".join(f"{p} {np.median(v):.0%}" for p, v in sorted(before.items()))
-                + ("; adopted" if better else "; not adopted")
+                + ("; passes" if better else "; does not pass")
             )
-            if better or args.adopt:
-                chosen = (fit, errors, updates)
+            score = sum(float(np.median(v)) for v in errors.values())
+            if args.adopt and chosen is None:
+                chosen = (score, label, fit, errors, updates)
                 break
+            if better and (chosen is None or score < chosen[0]):
+                chosen = (score, label, fit, errors, updates)
+        print(f"{engine}: " + (f"adopted ({chosen[1]})" if chosen else "not adopted"))
         if args.write and chosen:
-            fit, errors, updates = chosen
+            _, _, fit, errors, updates = chosen
             path = ROOT / "roofline" / "engines" / f"{engine}.yaml"
             old = " ".join(str(base.provenance).split())
             old = old.split(" Before the fit: ")[-1]
