@@ -27,15 +27,23 @@ def cuda_rows():
 def test_heldout_sigma_weighs_each_device_the_same():
     res = [("a", "decode", 0.1)] * 50 + [("b", "decode", -0.3), ("b", "prefill", 0.2), ("c", "prefill", 0.4)]
     sig = heldout_sigma(res)
-    # decode: device a's mean square 0.01 and b's 0.09 weigh the same, whatever a's 50 rows
-    assert sig["decode"] == pytest.approx(np.sqrt((0.01 + 0.09) / 2))
-    assert sig["prefill"] == pytest.approx(np.sqrt((0.04 + 0.16) / 2))
+    # decode: device a's 50 rows at 0.1 weigh as much as b's one at 0.3, so half the weight sits at
+    # 0.3 and the 80 % band must reach it: sigma = 0.3 / 1.2816 (not 0.1, where a's rows would put it)
+    assert sig["decode"] == pytest.approx(0.3 / 1.2815515655446004)
+    assert sig["prefill"] == pytest.approx(0.4 / 1.2815515655446004)
+
+
+def test_heldout_sigma_is_the_scale_whose_band_holds_80_percent():
+    # ten devices of one row each, |residual| 0.1 .. 1.0: the 80 % band reaches the 8th, 0.8
+    res = [(f"d{i}", "decode", (-1) ** i * i / 10) for i in range(1, 11)]
+    assert heldout_sigma(res)["decode"] == pytest.approx(0.8 / 1.2815515655446004)
 
 
 def test_heldout_sigma_pools_phases_or_gives_up():
     # one device has prefill rows: prefill takes the pooled scatter of both devices
     sig = heldout_sigma([("a", "decode", 0.2), ("b", "decode", 0.2), ("a", "prefill", 0.2)])
-    assert sig["prefill"] == pytest.approx(0.2) and sig["decode"] == pytest.approx(0.2)
+    z = 1.2815515655446004
+    assert sig["prefill"] == pytest.approx(0.2 / z) and sig["decode"] == pytest.approx(0.2 / z)
     assert heldout_sigma([("a", "decode", 0.2), ("a", "prefill", 0.5)]) == {}
     assert heldout_sigma([]) == {}
 

@@ -217,9 +217,9 @@ def _pct(x: float | None) -> str:
 
 
 def verdict_pairs(entries: list[Entry]) -> list[tuple[Entry, Entry]]:
-    """Same device, engine, build, test, depth and batch; one MoE and one dense model. The build is the
-    row's engine_version where it has one (a benchmark that writes one log per model, as the R9700
-    toolboxes do, is still one machine and build), else its source."""
+    """Same device, engine, build, test, depth, batch, micro-batch (-ub) and -fa; one MoE and one dense
+    model. The build is the row's engine_version where it has one (a benchmark that writes one log
+    per model, as the R9700 toolboxes do, is still one machine and build), else its source."""
     pairs = []
     key = lambda e: (  # noqa: E731
         e.row.device,
@@ -228,6 +228,8 @@ def verdict_pairs(entries: list[Entry]) -> list[tuple[Entry, Entry]]:
         e.row.test,
         e.row.depth,
         e.row.batch,
+        e.row.ubatch,
+        e.row.flash_attn,
     )
     groups: dict[Any, list[Entry]] = {}
     for e in entries:
@@ -507,12 +509,15 @@ def render(
                 f"device-held-out rows fall inside their 10-90 % interval (it claims 80 %); {dev_c:.0%} with "
                 f"each of the {n_dev} devices weighing the same."
             )
-    for name, attr in (("spec", "spec"), ("LODO", "lodo")):
-        ok, n = _verdicts(pairs, attr)
-        if n:
-            lines.append(
-                f"MoE-vs-dense verdicts ({name}): {ok} of {n} same-machine pairs right ({ok / n:.0%})."
-            )
+    for label, subset in (("all", entries), ("public", public), ("ours", ours)):
+        sub = pairs if subset is entries else verdict_pairs(subset)
+        for name, attr in (("spec", "spec"), ("LODO", "lodo")):
+            ok, n = _verdicts(sub, attr)
+            if n:
+                lines.append(
+                    f"MoE-vs-dense verdicts ({label}, {name}): {ok} of {n} same-machine pairs right "
+                    f"({ok / n:.0%})."
+                )
     lines += backend_section(entries, pairs)
     lines += [
         "",
