@@ -181,7 +181,7 @@ def test_expert_compute_efficiency_moves_only_the_routed_experts():
     eng = load_engine("llama.cpp-cpu")
     w = Workload(test="pp512")
     base = predict("sandbox-epyc-2vcpu", "olmoe-1b-7b", w, engine=eng)
-    half = eng.model_copy(update={"expert_compute_efficiency": eng.compute_efficiency / 2})
+    half = eng.model_copy(update={"expert_compute_efficiency": eng.value("expert_compute_efficiency") / 2})
     slow = predict("sandbox-epyc-2vcpu", "olmoe-1b-7b", w, engine=half)
     for a, b in zip(base.breakdown, slow.breakdown, strict=True):
         if a.op == "experts":

@@ -134,21 +134,37 @@ def test_three_bench_runs_agree_within_10_percent(tmp_path):
         assert _spread([f[key] for f in figs]) <= 0.10, (key, [f[key] for f in figs])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met: against llama-bench runs measured right after the bench, decode median |error| is "
-    "6 %, 22 % and 34 % over the three emitted specs (it follows the main-memory figure, 55, 66 and 72 GB/s; "
-    "Q4_K unpacking now runs on the int8 units, which took Q4_K_M from 34-50 % too slow to -6..+54 %) "
-    "and prefill 44-50 % (Q8_0 and the MoE's experts too fast: test-backend-ops times Q8_0's GEMM at "
-    "0.3x Q4_K's, llama-bench's Q8_0 prefill runs at 0.6x; the spec has one int8 figure for all types)",
-)
 def test_emitted_spec_predicts_this_machine_held_out(tmp_path):
     """A spec emitted from a bench trace alone (no llama.cpp run) predicts this machine's own
-    llama-bench runs: decode within 25 % and prefill within 35 % (median of the rows)."""
+    llama-bench runs: decode within 25 % and prefill within 35 % (median of the rows). The engine
+    profile is the bundled llama.cpp-cpu one refitted without this machine (the bundled defaults were
+    fitted on six CPUs, this VM among them): its efficiencies come from the other five CPUs' public
+    rows, so neither the spec nor the profile has seen a run of this machine."""
+    from roofline.model.engine import load_engine
+    from roofline.validation.calibrate import calibrate
+    from roofline.validation.report import load_traces
+
+    rows = [
+        r
+        for r in load_traces(sorted((ROOT / "validation" / "traces").glob("public*.e2e.csv")))
+        if r.engine == "llama.cpp-cpu" and r.device != "sandbox-epyc-2vcpu" and (r.build or 2000) >= 2000
+    ]
+    assert len({r.device for r in rows}) >= 4
+    base = load_engine("llama.cpp-cpu")
+    free = (  # the candidate scripts/fit_default_profiles.py adopted for the bundled profile
+        "compute_efficiency",
+        "expert_compute_efficiency",
+        "float_compute_efficiency",
+        "attention_efficiency",
+        "kernel_overhead_scale",
+        "bandwidth_efficiency",
+        "kv_bandwidth_efficiency",
+    )
+    prof = calibrate(rows, base, free, balance_devices=True).profile(base)
     for trace in RUNS:
         spec = tmp_path / f"held-out-{trace.stem.replace('.', '-')}.yaml"
         write_spec(read_micro(trace), spec.stem, str(trace), spec)
-        errs = held_out_errors(spec, [ROOT / p for p in HELD_OUT_RUNS])
+        errs = held_out_errors(spec, [ROOT / p for p in HELD_OUT_RUNS], engine=prof)
         assert len(errs) == 16
         for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
             e = [abs(x["error"]) for x in errs if x["phase"] == phase]

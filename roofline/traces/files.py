@@ -21,6 +21,7 @@ from typing import Any
 from roofline.errors import RooflineError, SpecError
 from roofline.model.workload import MAX_BATCH, MAX_TOKENS
 from roofline.specs.output import write_output
+from roofline.specs.quant import KV_DTYPES
 
 E2E_COLUMNS = (
     "device",
@@ -35,6 +36,7 @@ E2E_COLUMNS = (
     "threads",
     "flash_attn",
     "ubatch",
+    "kv_type",
     "tokens_per_s",
     "date",
     "command",
@@ -109,6 +111,8 @@ class E2ERow:
     flash_attn: bool | None = None
     # llama.cpp's -ub (n_ubatch) for this run (empty: not recorded, the engine profile's ubatch applies)
     ubatch: int | None = None
+    # llama.cpp's -ctk (the K cache's element type; empty: f16, llama.cpp's default)
+    kv_type: str = ""
 
     @property
     def phase(self) -> str:
@@ -201,6 +205,11 @@ def check_e2e(row: E2ERow, where: str, check_catalog: bool = True) -> E2ERow:
             f"{where}: field 'ubatch': expected a whole number within 1-{MAX_TOKENS:,} or unset, "
             f"got {_shown(row.ubatch)}"
         )
+    if row.kv_type and row.kv_type.lower() not in KV_DTYPES:
+        raise TraceError(
+            f"{where}: field 'kv_type': expected a KV-cache type ({', '.join(KV_DTYPES)}) or empty, "
+            f"got {_shown(row.kv_type)}"
+        )
     tps = row.tokens_per_s
     if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= MAX_TOKENS_PER_S:
         raise TraceError(
@@ -236,7 +245,7 @@ def read_e2e(path: str | Path, check_catalog: bool = True) -> list[E2ERow]:
                 else None,
                 **{
                     k: rec.get(k, "") or ""
-                    for k in ("engine_version", "backend", "threads", "date", "command", "notes")
+                    for k in ("engine_version", "backend", "threads", "date", "command", "notes", "kv_type")
                 },
             )
         )

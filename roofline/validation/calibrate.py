@@ -86,6 +86,7 @@ def scenario(row: E2ERow, engine: EngineProfile | str | None = None) -> Scenario
         row_workload(row),
         engine=load_engine(engine or row.engine),
         quant=row.quant,
+        kv_dtype=row.kv_type or "f16",
         build=row.build,
     )
 
@@ -113,6 +114,7 @@ class Runs:
             row.model,
             row.quant,
             row.build,
+            row.kv_type,
         )  # the profile is kept alive beside its id
         run_key = (*key, row.test, row.depth, row.batch, row.flash_attn, row.ubatch)
         if run_key in self._runs:
@@ -121,7 +123,15 @@ class Runs:
         if key in self._models:
             s = self._models[key][1].at(w)
         else:
-            s = resolve(row.device, row.model, w, engine=eng, quant=row.quant, build=row.build)
+            s = resolve(
+                row.device,
+                row.model,
+                w,
+                engine=eng,
+                quant=row.quant,
+                kv_dtype=row.kv_type or "f16",
+                build=row.build,
+            )
             self._models[key] = (eng, s)
         self._runs[run_key] = (eng, s)
         return s

@@ -163,10 +163,10 @@ def write_spec(rows: list[MicroRow], device_id: str, trace_path: str, out: Path)
 HELD_OUT_RUNS = ("validation/traces/sandbox-epyc-2vcpu.quiet.llama.cpp.e2e.csv",)
 
 
-def held_out_errors(device: Any, traces: list[Path], engine: str = "llama.cpp-cpu") -> list[dict[str, Any]]:
-    """Predict each measured run in `traces` on `device` (a spec path or Device) with the bundled
-    `engine` profile, nothing fitted: one record per row with its phase and signed relative error
-    (predicted / measured - 1)."""
+def held_out_errors(device: Any, traces: list[Path], engine: Any = "llama.cpp-cpu") -> list[dict[str, Any]]:
+    """Predict each measured run in `traces` on `device` (a spec path or Device) with `engine` (a
+    profile name, path or EngineProfile; default the bundled CPU one), nothing fitted to the runs:
+    one record per row with its phase and signed relative error (predicted / measured - 1)."""
     from roofline.api import predict
     from roofline.traces.files import read_e2e
     from roofline.validation.calibrate import row_workload
