@@ -380,7 +380,7 @@ KERNEL_M, KERNEL_K = 4096, 14336
 KERNEL_TOKENS = (1, 512)
 KERNEL_TYPES = {"q4_K": 144 / 256, "q8_0": 34 / 32, "f16": 2.0}
 #: ggml's quantized types: their dot products run on the int8 units (activations quantized to Q8)
-QUANTIZED = ("q4_K", "q8_0")
+QUANTIZED = ("q4_K", "q8_0", "q4_0")
 _PERF_LINE = re.compile(r"^\s*(MUL_MAT(?:_ID)?)\((.*?)\):\s+(\d+) runs -\s+([\d.]+) us/run")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -522,8 +522,10 @@ def _compiler() -> str | None:
 def int8_microkernel(
     rec: Recorder, quick: bool = False, progress: bool | Steps = True, rounds: int = ROUNDS
 ) -> None:
-    """Time int8dot.c (ggml's Q8_0 x Q8_0 block dot product, L2-resident) compiled here for this CPU,
-    per thread count; skipped with a warning when no C compiler works."""
+    """Time int8dot.c compiled here for this CPU, per thread count: ggml's Q8_0 x Q8_0 block dot
+    product as a mat-vec product (decode's kernel) and the tiled inner loop of its prefill GEMMs
+    (the int8 rate the spec takes as its peak), weights L2-resident; skipped with a warning when no
+    C compiler works."""
     cc = _compiler()
     threads = thread_counts()[-1:] if quick else thread_counts()
     if quick:
@@ -549,33 +551,43 @@ def int8_microkernel(
         if built is None:
             rec.warnings.append(f"{cc} could not compile {src.name}: the int8 microkernel is skipped")
             return
-        rec.common["command"] = f"{cc} {' '.join(built)} -pthread int8dot.c && int8dot THREADS PASSES"
+        rec.common["command"] = f"{cc} {' '.join(built)} -pthread int8dot.c && int8dot THREADS PASSES COLS"
 
-        def once(t: int, passes: int) -> dict[str, str]:
-            out = subprocess.run([str(exe), str(t), str(passes)], capture_output=True, text=True, timeout=300)
+        def once(t: int, passes: int, cols: int) -> dict[str, str]:
+            out = subprocess.run(
+                [str(exe), str(t), str(passes), str(cols)], capture_output=True, text=True, timeout=300
+            )
             return dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
 
         for t in _progress(threads, "int8 microkernel", progress):
-            probe = once(t, 200)  # warm-up, and how many passes fill ~0.3 s
-            passes = max(200, int(200 * 0.3 / max(float(probe["seconds"]), 1e-6)))
-            runs = [once(t, passes) for _ in range(rounds)]
-            secs = [float(r["seconds"]) / passes for r in runs]
-            best, spread = min(secs), 1.0 - min(secs) / max(secs)
-            rec.busy(f"int8 microkernel on {t} threads", spread)
-            rows, k = int(runs[0]["rows"]), int(runs[0]["k"])
-            w_bytes = rows * k * 36 / 32
-            rec.add(
-                "gemv",
-                "q8_0",
-                f"M=1 N={rows} K={k} threads={t}",
-                w_bytes,
-                best,
-                rounds,
-                flops=2.0 * rows * k,
-                nbytes=w_bytes,
-                notes=f"int8dot.c ({runs[0]['isa']}): ggml's Q8_0 dot product, weights in L2; "
-                + _spread_note(spread, rounds),
-            )
+            # cols 1: ggml's Q8_0 mat-vec dot product (decode); cols 4: the tiled inner loop of its
+            # prefill GEMMs (Q4 nibbles as unsigned bytes, each weight vector multiplied with 4
+            # activation rows while in a register): the int8 rate a tiled kernel approaches
+            for cols, kind, dtype in ((1, "gemv", "q8_0"), (4, "gemm", "q4_0")):
+                probe = once(t, 200, cols)  # warm-up, and how many passes fill ~0.3 s
+                passes = max(200, int(200 * 0.3 / max(float(probe["seconds"]), 1e-6)))
+                runs = [once(t, passes, cols) for _ in range(rounds)]
+                secs = [float(r["seconds"]) / passes for r in runs]
+                best, spread = min(secs), 1.0 - min(secs) / max(secs)
+                rec.busy(f"int8 microkernel ({kind}) on {t} threads", spread)
+                rows, k = int(runs[0]["rows"]), int(runs[0]["k"])
+                w_bytes = rows * k * (36 / 32 if cols == 1 else 1.0)
+                what = (
+                    "ggml's Q8_0 dot product, weights in L2"
+                    if cols == 1
+                    else "the tiled GEMM inner loop, 4 activation rows per weight vector, weights in L2"
+                )
+                rec.add(
+                    kind,
+                    dtype,
+                    f"M={cols} N={rows} K={k} threads={t}",
+                    w_bytes,
+                    best,
+                    rounds,
+                    flops=2.0 * rows * k * cols,
+                    nbytes=w_bytes,
+                    notes=f"int8dot.c ({runs[0]['isa']}): {what}; " + _spread_note(spread, rounds),
+                )
 
 
 def kernel_steps(quick: bool) -> int:

@@ -7,8 +7,14 @@
  * small enough to stay in each core's L2: the time is the dot-product kernel's, not DRAM's.
  * Each thread owns its rows; every thread repeats the product `passes` times.
  *
- *   cc -O3 -march=native -pthread int8dot.c -o int8dot && ./int8dot THREADS PASSES
- * prints: threads=T rows=R k=K passes=P seconds=S ops=O isa=NAME
+ * With COLS = 4, the tiled inner loop of ggml's prefill GEMMs instead (the repacked Q4_0/Q4_K
+ * kernels, llamafile's sgemm): each 32-byte weight vector, unpacked to unsigned bytes 0..15 as Q4
+ * nibbles are, is multiplied with 4 activation rows (maddubs, then madd into int32 lanes) while it
+ * sits in a register, and the block sums are scaled once per row: the int8 multiply-add rate a
+ * tiled kernel approaches, which a mat-vec product (one multiply per weight loaded) cannot show.
+ *
+ *   cc -O3 -march=native -pthread int8dot.c -o int8dot && ./int8dot THREADS PASSES [COLS]
+ * prints: threads=T rows=R k=K cols=C passes=P seconds=S ops=O isa=NAME
  * (ops = 2 x multiply-adds, the FLOP count the roofline model gives a matmul)
  */
 #include <pthread.h>
@@ -25,6 +31,7 @@
 #define ROWS_PER_THREAD 64
 #define K 2048
 #define NB (K / QK)
+#define TILE 4
 
 typedef struct {
     float d;
@@ -34,6 +41,9 @@ typedef struct {
 typedef struct {
     block_q8 *w;
     const block_q8 *x;
+    uint8_t *w4;       /* the tiled mode's weights: unsigned bytes 0..15, K per row */
+    const int8_t *x4;  /* its TILE activation rows, K each */
+    int cols;
     long passes;
     float out;
 } job;
@@ -64,6 +74,25 @@ static float row_dot(const block_q8 *w, const block_q8 *x) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+static int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+/* one weight row against TILE activation rows: each weight vector loaded once, multiplied TILE times */
+static float tile_dot(const uint8_t *w, const int8_t *x) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < K; i += QK) {
+        __m256i qw = _mm256_loadu_si256((const __m256i *)(w + i));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(qw, _mm256_loadu_si256((const __m256i *)(x + i))), ones));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(qw, _mm256_loadu_si256((const __m256i *)(x + K + i))), ones));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_maddubs_epi16(qw, _mm256_loadu_si256((const __m256i *)(x + 2 * K + i))), ones));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_maddubs_epi16(qw, _mm256_loadu_si256((const __m256i *)(x + 3 * K + i))), ones));
+    }
+    return 0.01f * (float)(hsum_i32(a0) + hsum_i32(a1) + hsum_i32(a2) + hsum_i32(a3));
+}
 #else
 #define ISA "portable-c"
 static float row_dot(const block_q8 *w, const block_q8 *x) {
@@ -75,13 +104,27 @@ static float row_dot(const block_q8 *w, const block_q8 *x) {
     }
     return acc;
 }
+static float tile_dot(const uint8_t *w, const int8_t *x) {
+    int32_t s[TILE] = {0};
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < TILE; j++) s[j] += (int32_t)w[i] * (int32_t)x[j * K + i];
+    return 0.01f * (float)(s[0] + s[1] + s[2] + s[3]);
+}
 #endif
 
 static void *work(void *arg) {
     job *j = (job *)arg;
     float total = 0.0f;
     for (long p = 0; p < j->passes; p++) {
-        for (int r = 0; r < ROWS_PER_THREAD; r++) total += row_dot(j->w + (long)r * NB, j->x);
+#if defined(__GNUC__)
+        /* every pass must load and multiply again: no hoisting of a pass's (identical) work */
+        __asm__ __volatile__("" ::: "memory");
+#endif
+        if (j->cols == TILE) {
+            for (int r = 0; r < ROWS_PER_THREAD; r++) total += tile_dot(j->w4 + (long)r * K, j->x4);
+        } else {
+            for (int r = 0; r < ROWS_PER_THREAD; r++) total += row_dot(j->w + (long)r * NB, j->x);
+        }
     }
     j->out = total;
     return NULL;
@@ -94,21 +137,25 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s THREADS PASSES\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s THREADS PASSES [COLS]\n", argv[0]);
         return 2;
     }
     int threads = atoi(argv[1]);
     long passes = atol(argv[2]);
-    if (threads < 1 || threads > 1024 || passes < 1) {
-        fprintf(stderr, "THREADS must be 1-1024 and PASSES >= 1\n");
+    int cols = argc == 4 ? atoi(argv[3]) : 1;
+    if (threads < 1 || threads > 1024 || passes < 1 || (cols != 1 && cols != TILE)) {
+        fprintf(stderr, "THREADS must be 1-1024, PASSES >= 1 and COLS 1 or %d\n", TILE);
         return 2;
     }
+    int8_t *x4 = malloc((size_t)TILE * K);
+    if (!x4) return 1;
     block_q8 *x = malloc(sizeof(block_q8) * NB);
     job *jobs = calloc(threads, sizeof(job));
     pthread_t *tid = calloc(threads, sizeof(pthread_t));
     if (!x || !jobs || !tid) return 1;
     unsigned seed = 1;
+    for (long i = 0; i < (long)TILE * K; i++) x4[i] = (int8_t)((seed = seed * 1103515245u + 12345u) >> 24);
     for (int b = 0; b < NB; b++) {
         x[b].d = 0.01f;
         for (int i = 0; i < QK; i++) x[b].q[i] = (int8_t)((seed = seed * 1103515245u + 12345u) >> 24);
@@ -120,7 +167,12 @@ int main(int argc, char **argv) {
             jobs[t].w[b].d = 0.02f;
             for (int i = 0; i < QK; i++) jobs[t].w[b].q[i] = (int8_t)((seed = seed * 1103515245u + 12345u) >> 24);
         }
+        jobs[t].w4 = malloc((size_t)K * ROWS_PER_THREAD);
+        if (!jobs[t].w4) return 1;
+        for (long i = 0; i < (long)K * ROWS_PER_THREAD; i++) jobs[t].w4[i] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 28);
         jobs[t].x = x;
+        jobs[t].x4 = x4;
+        jobs[t].cols = cols;
         jobs[t].passes = passes;
     }
     double t0 = now();
@@ -131,8 +183,8 @@ int main(int argc, char **argv) {
         check += jobs[t].out;
     }
     double seconds = now() - t0;
-    double ops = 2.0 * (double)threads * ROWS_PER_THREAD * K * (double)passes;
-    printf("threads=%d rows=%d k=%d passes=%ld seconds=%.9g ops=%.9g isa=%s check=%g\n", threads,
-           threads * ROWS_PER_THREAD, K, passes, seconds, ops, ISA, (double)check);
+    double ops = 2.0 * (double)threads * ROWS_PER_THREAD * K * (double)passes * cols;
+    printf("threads=%d rows=%d k=%d cols=%d passes=%ld seconds=%.9g ops=%.9g isa=%s check=%g\n", threads,
+           threads * ROWS_PER_THREAD, K, cols, passes, seconds, ops, ISA, (double)check);
     return 0;
 }
