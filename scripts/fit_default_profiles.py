@@ -30,70 +30,11 @@ import numpy as np
 
 from roofline.model.engine import EngineProfile, load_engine
 from roofline.traces.files import E2ERow, read_any
-from roofline.validation.calibrate import CalibrationError, Fit, calibrate, scenario
+from roofline.validation.calibrate import FIT_CANDIDATES, CalibrationError, Fit, calibrate, scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What is fitted, tried in this order: every parameter the rows determine, then the compute side
-#: and the per-kernel overheads (bandwidth keeps the estimate), then the compute side and the
-#: decode steps' per-kernel overhead (prefill's keeps the estimate), then the compute side only (matmul,
-#: expert, float and attention efficiencies; bandwidth and overheads keep the estimate).
-CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
-    ("all", None),
-    (
-        "compute, matmul shapes and kernel overheads",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "matmul_half_rows",
-            "small_batch_efficiency",
-            "kernel_overhead_scale",
-        ),
-    ),
-    (
-        "compute, bandwidth and decode kernel overhead",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-            "bandwidth_efficiency",
-            "kv_bandwidth_efficiency",
-        ),
-    ),
-    (
-        "compute and kernel overheads",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-            "prefill_kernel_overhead_scale",
-        ),
-    ),
-    (
-        "compute and decode kernel overhead",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-        ),
-    ),
-    (
-        "compute only",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-        ),
-    ),
-)
+#: What is fitted, tried in this order (roofline.validation.calibrate.FIT_CANDIDATES).
+CANDIDATES = FIT_CANDIDATES
 #: A fit is adopted on evidence from at least this many held-out rows per phase.
 MIN_HELD_OUT = 10
 ENGINES = (

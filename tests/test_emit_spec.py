@@ -149,7 +149,7 @@ def test_emitted_spec_predicts_this_machine_held_out(tmp_path):
     fitted on six CPUs, this VM among them): its efficiencies come from the other five CPUs' public
     rows, so neither the spec nor the profile has seen a run of this machine."""
     from roofline.model.engine import load_engine
-    from roofline.validation.calibrate import calibrate
+    from roofline.validation.calibrate import FIT_CANDIDATES, calibrate
     from roofline.validation.report import load_traces
 
     rows = [
@@ -159,15 +159,8 @@ def test_emitted_spec_predicts_this_machine_held_out(tmp_path):
     ]
     assert len({r.device for r in rows}) >= 4
     base = load_engine("llama.cpp-cpu")
-    free = (  # the candidate scripts/fit_default_profiles.py adopted for the bundled profile
-        "compute_efficiency",
-        "expert_compute_efficiency",
-        "float_compute_efficiency",
-        "attention_efficiency",
-        "kernel_overhead_scale",
-        "bandwidth_efficiency",
-        "kv_bandwidth_efficiency",
-    )
+    # the candidate scripts/fit_default_profiles.py adopted for the bundled profile
+    free = dict(FIT_CANDIDATES)["compute, bandwidth and decode kernel overhead"]
     prof = calibrate(rows, base, free, balance_devices=True).profile(base)
     for trace in RUNS:
         spec = tmp_path / f"held-out-{trace.stem.replace('.', '-')}.yaml"

@@ -39,6 +39,22 @@ def _row(**kw) -> E2ERow:
     return E2ERow(**{**base, **kw})
 
 
+def _one_row_with(tmp_path: Path, column: str, text: str, **kw) -> Path:
+    """A one-row trace written by write_rows, then that row's `column` cell replaced by `text`
+    (in a folder of its own under tmp_path)."""
+    (tmp_path / column).mkdir()
+    path = tmp_path / column / "t.e2e.csv"
+    write_rows(path, [_row(**kw)])
+    body = path.read_text().splitlines()
+    head = body[0].split(",")
+    cells = next(csv.reader([body[1]]))
+    cells[head.index(column)] = text
+    out = tmp_path / column / "u.e2e.csv"
+    with out.open("w", newline="") as f:
+        csv.writer(f).writerows([head, cells])
+    return out
+
+
 # ---- trace column ---------------------------------------------------------------------------------
 def test_flash_attn_column_round_trips_and_old_files_read(tmp_path):
     rows = [_row(flash_attn=True), _row(flash_attn=False, depth=4096), _row(depth=16384)]
@@ -59,28 +75,12 @@ def test_flash_attn_column_round_trips_and_old_files_read(tmp_path):
 
 @pytest.mark.parametrize(("text", "want"), [("on", True), ("off", False), ("auto", None), ("-1", None)])
 def test_flash_attn_spellings(tmp_path, text, want):
-    path = tmp_path / "t.e2e.csv"
-    write_rows(path, [_row()])
-    body = path.read_text().splitlines()
-    head = body[0].split(",")
-    cells = next(csv.reader([body[1]]))
-    cells[head.index("flash_attn")] = text
-    buf = Path(tmp_path / "u.e2e.csv")
-    with buf.open("w", newline="") as f:
-        csv.writer(f).writerows([head, cells])
-    assert read_e2e(buf)[0].flash_attn is want
+    assert read_e2e(_one_row_with(tmp_path, "flash_attn", text))[0].flash_attn is want
 
 
 def test_a_bad_flash_attn_cell_names_file_line_and_column(tmp_path):
-    path = tmp_path / "t.e2e.csv"
-    write_rows(path, [_row()])
-    text = path.read_text().splitlines()
-    head = text[0].split(",")
-    cells = next(csv.reader([text[1]]))
-    cells[head.index("flash_attn")] = "maybe"
-    with path.open("w", newline="") as f:
-        csv.writer(f).writerows([head, cells])
-    with pytest.raises(TraceError, match=r"t\.e2e\.csv: line 2: column 'flash_attn': expected 1/0"):
+    path = _one_row_with(tmp_path, "flash_attn", "maybe")
+    with pytest.raises(TraceError, match=r"u\.e2e\.csv: line 2: column 'flash_attn': expected 1/0"):
         read_e2e(path)
 
 
@@ -206,17 +206,8 @@ def test_ubatch_column_round_trips_and_reaches_the_workload(tmp_path):
 
 @pytest.mark.parametrize("text", ["0", "x", "1.5", "-512"])
 def test_a_bad_ubatch_cell_names_file_line_and_column(tmp_path, text):
-    path = tmp_path / "t.e2e.csv"
-    write_rows(path, [_row()])
-    body = path.read_text().splitlines()
-    head = body[0].split(",")
-    cells = next(csv.reader([body[1]]))
-    cells[head.index("ubatch")] = text
-    bad = tmp_path / "u.e2e.csv"
-    with bad.open("w", newline="") as f:
-        csv.writer(f).writerows([head, cells])
     with pytest.raises(TraceError, match=r"u\.e2e\.csv.*line 2.*'ubatch'"):
-        read_e2e(bad)
+        read_e2e(_one_row_with(tmp_path, "ubatch", text))
 
 
 def test_kv_type_column_sets_the_cache_type(tmp_path):
@@ -229,12 +220,5 @@ def test_kv_type_column_sets_the_cache_type(tmp_path):
     assert [r.kv_type for r in got] == ["q8_0", ""]
     q8, f16 = ({o.name: o for o in scenario(r).ops} for r in got)
     assert q8["attn_core"].kv_bytes == pytest.approx(f16["attn_core"].kv_bytes * (34 / 32) / 2, rel=0.02)
-    body = path.read_text().splitlines()
-    head = body[0].split(",")
-    cells = next(csv.reader([body[1]]))
-    cells[head.index("kv_type")] = "q9_9"
-    bad = tmp_path / "u.e2e.csv"
-    with bad.open("w", newline="") as f:
-        csv.writer(f).writerows([head, cells])
     with pytest.raises(TraceError, match=r"line 2.*'kv_type'"):
-        read_e2e(bad)
+        read_e2e(_one_row_with(tmp_path, "kv_type", "q9_9"))

@@ -67,6 +67,70 @@ WARN_RESIDUAL_SIGMA = float(np.log(2.0))
 CHECK_ROWS = 64
 
 
+#: The candidate fits scripts/fit_default_profiles.py tries for a bundled profile, in this order:
+#: every parameter the rows determine; the compute side with the matmul shapes and overheads; the
+#: compute side with bandwidth and the decode steps' per-kernel overhead; the compute side and both
+#: overheads; the compute side and the decode overhead; the compute side only (matmul, expert, float
+#: and attention efficiencies). What a candidate leaves out keeps the profile's value.
+FIT_CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("all", None),
+    (
+        "compute, matmul shapes and kernel overheads",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "matmul_half_rows",
+            "small_batch_efficiency",
+            "kernel_overhead_scale",
+        ),
+    ),
+    (
+        "compute, bandwidth and decode kernel overhead",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+            "bandwidth_efficiency",
+            "kv_bandwidth_efficiency",
+        ),
+    ),
+    (
+        "compute and kernel overheads",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+            "prefill_kernel_overhead_scale",
+        ),
+    ),
+    (
+        "compute and decode kernel overhead",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+        ),
+    ),
+    (
+        "compute only",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+        ),
+    ),
+)
+
+
 class CalibrationError(RooflineError):
     pass
 
