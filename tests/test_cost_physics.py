@@ -474,3 +474,20 @@ def test_a_runs_ubatch_sets_its_micro_batches():
     for bad in (0, 1.5, True):
         with pytest.raises(WorkloadError, match="ubatch"):
             Workload(test="pp512", ubatch=bad)
+
+
+def test_the_attention_core_runs_on_the_units_the_engine_names():
+    """attention_unit: llama.cpp's HIP flash attention runs on the SIMD lanes (its tile and vec
+    kernels), so on the R9700 its peak is the vector fp16 rate (95.7 TFLOPS), half the WMMA one the
+    weight matmuls get; CUDA's runs on the tensor cores (the matrix fp16 peak)."""
+    from roofline.model import cost
+    from roofline.model.engine import load_engine
+    from roofline.specs import load_device
+
+    rocm, r9700 = load_engine("llama.cpp-rocm"), load_device("radeon-ai-pro-r9700")
+    assert rocm.attention_unit == "vector"
+    proc = r9700.processors[0]
+    mc = cost.resolve_machine(r9700, rocm)
+    assert mc.attention_peak == proc.peak("fp16", "vector") < proc.peak("fp16", "matrix")
+    cuda, h200 = load_engine("llama.cpp-cuda"), load_device("h200-sxm-141gb")
+    assert cost.resolve_machine(h200, cuda).attention_peak == h200.processors[0].peak("fp16", "matrix")

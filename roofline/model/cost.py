@@ -94,11 +94,14 @@ def resolve_machine(
         raise SpecError(device.id, f"processor {proc.name!r} lists no usable peak compute", "processors")
     vector = proc.peak("fp32", "vector") or proc.peak("fp16", "vector") or peak
 
-    def other_peak(precision: str | None, what: str) -> float:
-        """The peak of a kernel family that runs at its own precision (None: the weight matmuls')."""
-        if precision is None or precision == eng.compute_precision:
+    def other_peak(precision: str | None, what: str, unit: str | None = None) -> float:
+        """The peak of a kernel family that runs at its own precision (None: the weight matmuls')
+        on its own units (None: the engine's compute_unit)."""
+        unit = unit or eng.compute_unit
+        if (precision is None or precision == eng.compute_precision) and unit == eng.compute_unit:
             return peak
-        found = proc.peak(precision, eng.compute_unit) or proc.peak(precision, "best")
+        precision = precision or eng.compute_precision
+        found = proc.peak(precision, unit) or proc.peak(precision, "best")
         fp32 = proc.peak("fp32", "vector")
         if found is not None and precision in ("fp16", "bf16") and fp32 is not None and fp32 > found:
             # a half-precision rate below the fp32 one (Pascal GeForce/Tesla: fp16 at 1/64) makes
@@ -110,7 +113,7 @@ def resolve_machine(
             )
         return found or peak
 
-    attn_peak = other_peak(eng.attention_precision, "the attention core")
+    attn_peak = other_peak(eng.attention_precision, "the attention core", eng.attention_unit)
     deq_peak = (
         vector if eng.dequant_precision is None else other_peak(eng.dequant_precision, "weight unpacking")
     )

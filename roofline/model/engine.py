@@ -97,6 +97,9 @@ class EngineProfile(Frozen):
     # e.g. ggml's CPU flash attention works in f16/f32 on the vector units, not through the int8 dot
     # products of the weight matmuls. None = the weight matmuls' precision / efficiency.
     attention_precision: Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"] | None = None
+    # the units the attention core runs on (None: compute_unit); "vector" where the engine's fused
+    # attention kernel runs on the SIMD lanes though the processor has matrix units
+    attention_unit: Literal["best", "matrix", "vector"] | None = None
     attention_efficiency: float | None = Field(default=None, gt=0, le=1)  # of the attention peak
     # time per cached key row visited (per query head and sequence, once however many of the step's
     # queries share it) beyond the FLOPs, in FLOP-equivalents at the attention core's rate: ~0 where
