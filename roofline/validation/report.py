@@ -279,12 +279,12 @@ def backend_section(entries: list[Entry], pairs: list[tuple[Entry, Entry]]) -> l
         "## By back-end",
         "",
         "LODO: the back-end's profile calibrated on its other devices' rows. Verdicts: same device, engine, "
-        "build (engine_version, else source), test, depth and batch, one MoE and one dense model; right "
-        "when the predicted faster one is "
+        "build (engine_version, else source), test, depth, batch, -ub and -fa, one MoE and one dense model; "
+        "right when the predicted faster one is "
         "the measured faster one. Interval: the LODO 10-90 % interval (claims 80 %); its log scatter is "
-        "the error the fold's calibration makes on devices it has not seen, measured by a "
-        "leave-one-device-out inside the fold's own training devices (each device weighing the same, "
-        "per phase), never on the "
+        "the scale whose band holds 80 % of the errors the fold's calibration makes on devices it has not "
+        "seen, measured by a leave-one-device-out inside the fold's own training devices (each device "
+        "weighing the same, per phase), never on the "
         "held-out device; a fold with fewer than two training devices falls back to its fit's in-sample "
         "residual sigma (counted in the last column). Coverage is given over rows and with each device "
         "weighing the same (a few heavily measured devices decide the row figure).",
