@@ -8,10 +8,10 @@ Without --write it prints what it would change. With --write it rewrites the fit
 roofline/engines/<engine>.yaml (nothing else in the file) and replaces the profile's provenance
 with the fit's: rows, devices, date, parameters with their 1-sigma, and the leave-one-device-out
 median error per phase. Every device weighs the same in a fit, however many rows it has (--no-balance:
-every row does). Every candidate
-fit (CANDIDATES: every parameter the rows determine, down to the compute side only) passes only where
-its leave-one-device-out error, over at least MIN_HELD_OUT held-out rows per phase, is no worse than
-the estimated profile's error on the same rows in any phase; of those that pass, the one with the
+every row does). Every candidate fit (calibrate.FIT_CANDIDATES: every parameter the rows determine,
+down to the compute side only) passes only where its leave-one-device-out error, over at least
+MIN_HELD_OUT held-out rows per phase, is no worse than the estimated profile's error on the same rows
+in any phase; of those that pass, the one with the
 lowest held-out error (the sum of the phases' medians) is adopted; a profile fitted on fewer than three
 devices says so. The profile gets no `calibration` block: intervals and calibrated-range warnings
 stay for `roofline calibrate` profiles of one machine.
@@ -33,8 +33,6 @@ from roofline.traces.files import E2ERow, read_any
 from roofline.validation.calibrate import FIT_CANDIDATES, CalibrationError, Fit, calibrate, scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What is fitted, tried in this order (roofline.validation.calibrate.FIT_CANDIDATES).
-CANDIDATES = FIT_CANDIDATES
 #: A fit is adopted on evidence from at least this many held-out rows per phase.
 MIN_HELD_OUT = 10
 ENGINES = (
@@ -177,7 +175,7 @@ def main() -> int:
         base = load_engine(engine)
         before = estimate_errors(mine, base)
         chosen = None
-        for label, free in CANDIDATES:
+        for label, free in FIT_CANDIDATES:
             if args.only and label not in args.only.split("|"):
                 continue
             try:

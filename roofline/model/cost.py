@@ -80,7 +80,18 @@ def resolve_machine(
             device.id, f"engine {eng.name} runs on a {kind} but the device has only: {have}", "processors"
         )
     warnings: list[str] = []
-    peak = proc.peak(eng.compute_precision, eng.compute_unit)
+    fp32 = proc.peak("fp32", "vector")
+
+    def usable(precision: str, unit: str) -> float | None:
+        """The processor's peak at `precision` on `unit`; a half-precision rate below the fp32 one
+        (Pascal GeForce/Tesla: fp16 at 1/64) makes engines run that kernel family in fp32 instead
+        (llama.cpp: fast_fp16_available is false)."""
+        found = proc.peak(precision, unit)
+        if found is not None and precision in ("fp16", "bf16") and fp32 is not None and fp32 > found:
+            return fp32
+        return found
+
+    peak = usable(eng.compute_precision, eng.compute_unit)
     if peak is None:
         for prec in ("fp16", "bf16", "fp32"):
             peak = proc.peak(prec, "best")
@@ -92,7 +103,7 @@ def resolve_machine(
                 break
     if peak is None:
         raise SpecError(device.id, f"processor {proc.name!r} lists no usable peak compute", "processors")
-    vector = proc.peak("fp32", "vector") or proc.peak("fp16", "vector") or peak
+    vector = fp32 or proc.peak("fp16", "vector") or peak
 
     def other_peak(precision: str | None, what: str, unit: str | None = None) -> float:
         """The peak of a kernel family that runs at its own precision (None: the weight matmuls')
@@ -101,12 +112,7 @@ def resolve_machine(
         if (precision is None or precision == eng.compute_precision) and unit == eng.compute_unit:
             return peak
         precision = precision or eng.compute_precision
-        found = proc.peak(precision, unit) or proc.peak(precision, "best")
-        fp32 = proc.peak("fp32", "vector")
-        if found is not None and precision in ("fp16", "bf16") and fp32 is not None and fp32 > found:
-            # a half-precision rate below the fp32 one (Pascal GeForce/Tesla: fp16 at 1/64) makes
-            # engines run that kernel family in fp32 (llama.cpp: fast_fp16_available is false)
-            return fp32
+        found = usable(precision, unit) or usable(precision, "best")
         if found is None:
             warnings.append(
                 f"{device.id} lists no {precision} peak on its {kind}; {what} uses the weight matmuls' peak"

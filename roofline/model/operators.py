@@ -40,6 +40,7 @@ Assumptions, stated once:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -111,8 +112,7 @@ class ModelTables:
     kv_dtype: str
     weight_bytes: dict[str, float]  # per operator, all layers (experts: every expert)
     params: dict[str, float]  # per operator, all layers (experts: every expert)
-    dequant_ops: dict[str, float]  # per operator, ops to unpack all its weights once
-    dequant_by_type: dict[str, dict[str, float]]  # the same, per operator and weight type
+    dequant_by_type: dict[str, dict[str, float]]  # per operator and weight type, ops to unpack them once
     float_params: dict[str, float]  # per operator, parameters stored as F16/BF16/F32
     layers: dict[str, int]  # how many layers each operator spans
     expert_bytes: float  # one expert, summed over MoE layers
@@ -150,6 +150,11 @@ class ModelTables:
     @property
     def total_weight_bytes(self) -> float:
         return float(sum(self.weight_bytes.values()))
+
+    @cached_property
+    def dequant_ops(self) -> dict[str, float]:
+        """Per operator, ops to unpack all its weights once (dequant_by_type summed over types)."""
+        return {op: float(sum(by.values())) for op, by in self.dequant_by_type.items()}
 
     def is_float(self, op: str) -> bool:
         """Whether most of an operator's weights are float (F16/BF16/F32), not quantized: its
@@ -201,7 +206,6 @@ def build_tables(
         raise SpecError("kv-dtype", f"unknown KV-cache type {kv_dtype!r}; known: {', '.join(KV_DTYPES)}")
     wb = dict.fromkeys(OPERATORS, 0.0)
     pr = dict.fromkeys(OPERATORS, 0.0)
-    dq = dict.fromkeys(OPERATORS, 0.0)
     dq_type: dict[str, dict[str, float]] = {op: {} for op in OPERATORS}
     fl = dict.fromkeys(OPERATORS, 0.0)
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
@@ -216,7 +220,6 @@ def build_tables(
             continue
         wb[op] += t.numel * wt.bytes_per_weight
         pr[op] += t.numel
-        dq[op] += t.numel * wt.dequant_ops
         dq_type[op][wt.name] = dq_type[op].get(wt.name, 0.0) + t.numel * wt.dequant_ops
         if wt.name in FLOAT_TYPES:
             fl[op] += t.numel
@@ -226,9 +229,9 @@ def build_tables(
             embd_row = t.row_length * wt.bytes_per_weight
     if model.tied_embeddings:
         # the LM head is the embedding matrix, stored in the output's type (see quant.tensor_type)
-        for table in (wb, pr, dq, fl, dq_type):
+        for table in (wb, pr, fl, dq_type):
             table["lm_head"] = table["embedding"]
-    for table in (wb, pr, dq, fl):
+    for table in (wb, pr, fl):
         table["embedding"] = 0.0  # gathered per token instead
     dq_type["embedding"] = {}
     moe = model.moe
@@ -265,13 +268,12 @@ def build_tables(
         kv_dtype=kv_key,
         weight_bytes=wb,
         params=pr,
-        dequant_ops=dq,
         dequant_by_type=dq_type,
         float_params=fl,
         layers=counts,
         expert_bytes=wb["experts"] / n_exp,
         expert_params=pr["experts"] / n_exp,
-        expert_dequant_ops=dq["experts"] / n_exp,
+        expert_dequant_ops=sum(dq_type["experts"].values()) / n_exp,
         embedding_row_bytes=embd_row,
         kv_elem_bytes=KV_DTYPES[kv_key],
         kv_per_token_layer=kv_layer,
@@ -497,7 +499,7 @@ def step_operators(
                 kv_bytes=0,
                 act_bytes=tokens * tb.side_act_width * act,
                 kernels=tb.side_kernels,
-                dequant_ops=tb.dequant_ops["per_layer_input"],
+                dequant_ops=unpack_ops(tb, eng, "per_layer_input", tokens),
                 stored_weight_bytes=tb.weight_bytes["per_layer_input"],
                 shape=(tokens, tb.params["per_layer_input"] / n_side / d, d),
             )

@@ -594,9 +594,8 @@ def _system_step(ss: SystemScenario, pl: Placement) -> SystemStep:
     gpu_s = max(gpu_parts, default=0.0) if concurrent else sum(gpu_parts)
     if _pipelined(pl, mdl, w, gpu_sc):
         assert gpu_sc is not None
-        u = math.ceil(
-            min(w.batch * w.n_tokens, N_BATCH) / w.micro_batch(gpu_sc.engine.ubatch)
-        )  # micro-batches in flight
+        # micro-batches in flight
+        u = math.ceil(min(w.batch * w.n_tokens, N_BATCH) / w.micro_batch(gpu_sc.engine.ubatch))
         gpu_s *= (1 + (u - 1) / min(SCHED_MAX_COPIES, pl.gpus)) / u
         notes.append(
             f"prefill: llama.cpp pipelines the {u} micro-batches of each {N_BATCH}-token batch across the "

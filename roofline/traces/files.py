@@ -119,6 +119,11 @@ class E2ERow:
         return "decode" if self.test.startswith("tg") else "prefill"
 
     @property
+    def kv_dtype(self) -> str:
+        """The KV cache's element type as the cost model names it (kv_type; empty: f16)."""
+        return self.kv_type.lower() or "f16"
+
+    @property
     def build(self) -> int | None:
         """The engine's build number where engine_version names one (llama.cpp's "b2843")."""
         m = _BUILD.search(self.engine_version or "")
@@ -188,8 +193,10 @@ def check_e2e(row: E2ERow, where: str, check_catalog: bool = True) -> E2ERow:
     m = _TEST.match(row.test) if isinstance(row.test, str) else None
     if not m or not 1 <= int(m.group(2)) <= MAX_TOKENS:
         raise TraceError(f"{where}: field 'test': expected ppN or tgN with N >= 1, got {_shown(row.test)}")
-    for name, lo, hi in (("depth", 0, MAX_TOKENS), ("batch", 1, MAX_BATCH)):
+    for name, lo, hi in (("depth", 0, MAX_TOKENS), ("batch", 1, MAX_BATCH), ("ubatch", 1, MAX_TOKENS)):
         value = getattr(row, name)
+        if name == "ubatch" and value is None:
+            continue  # not recorded: the engine profile's
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise TraceError(
                 f"{where}: field {name!r}: expected a whole number within {lo}-{hi:,}, got {value!r}"
@@ -198,14 +205,7 @@ def check_e2e(row: E2ERow, where: str, check_catalog: bool = True) -> E2ERow:
         raise TraceError(
             f"{where}: field 'flash_attn': expected true, false or unset, got {_shown(row.flash_attn)}"
         )
-    if row.ubatch is not None and (
-        isinstance(row.ubatch, bool) or not isinstance(row.ubatch, int) or not 1 <= row.ubatch <= MAX_TOKENS
-    ):
-        raise TraceError(
-            f"{where}: field 'ubatch': expected a whole number within 1-{MAX_TOKENS:,} or unset, "
-            f"got {_shown(row.ubatch)}"
-        )
-    if row.kv_type and row.kv_type.lower() not in KV_DTYPES:
+    if row.kv_dtype not in KV_DTYPES:
         raise TraceError(
             f"{where}: field 'kv_type': expected a KV-cache type ({', '.join(KV_DTYPES)}) or empty, "
             f"got {_shown(row.kv_type)}"

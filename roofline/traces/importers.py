@@ -283,6 +283,7 @@ def _from_record(
         command=f"llama-bench -m {_text(r, 'model_filename')}",
         flash_attn=flash_flag(str(r["flash_attn"]) if "flash_attn" in r else None, where),
         ubatch=_int_field(r, "n_ubatch", where, MAX_TOKENS) or None,
+        kv_type=_text(r, "type_k", 20),
         notes=derived + f"ngl {_text(r, 'n_gpu_layers', 20)}; fa {_text(r, 'flash_attn', 20)}; "
         f"stddev {_text(r, 'stddev_ts', 40)} t/s; cpu {_text(r, 'cpu_info')}; gpu {_text(r, 'gpu_info')}",
     )

@@ -150,7 +150,7 @@ def scenario(row: E2ERow, engine: EngineProfile | str | None = None) -> Scenario
         row_workload(row),
         engine=load_engine(engine or row.engine),
         quant=row.quant,
-        kv_dtype=row.kv_type or "f16",
+        kv_dtype=row.kv_dtype,
         build=row.build,
     )
 
@@ -187,15 +187,7 @@ class Runs:
         if key in self._models:
             s = self._models[key][1].at(w)
         else:
-            s = resolve(
-                row.device,
-                row.model,
-                w,
-                engine=eng,
-                quant=row.quant,
-                kv_dtype=row.kv_type or "f16",
-                build=row.build,
-            )
+            s = scenario(row, eng)
             self._models[key] = (eng, s)
         self._runs[run_key] = (eng, s)
         return s

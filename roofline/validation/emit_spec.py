@@ -175,7 +175,9 @@ def held_out_errors(device: Any, traces: list[Path], engine: Any = "llama.cpp-cp
     for path in traces:
         for r in read_e2e(path):
             w = row_workload(r)
-            got = predict(device, r.model, w, engine=engine, quant=r.quant).tokens_per_second
+            got = predict(
+                device, r.model, w, engine=engine, quant=r.quant, kv_dtype=r.kv_dtype
+            ).tokens_per_second
             out.append(
                 {
                     "model": r.model,

@@ -217,9 +217,10 @@ def _pct(x: float | None) -> str:
 
 
 def verdict_pairs(entries: list[Entry]) -> list[tuple[Entry, Entry]]:
-    """Same device, engine, build, test, depth, batch, micro-batch (-ub) and -fa; one MoE and one dense
-    model. The build is the row's engine_version where it has one (a benchmark that writes one log
-    per model, as the R9700 toolboxes do, is still one machine and build), else its source."""
+    """Same device, engine, build, test, depth, batch, micro-batch (-ub), -fa and KV-cache type; one
+    MoE and one dense model. The build is the row's engine_version where it has one (a benchmark
+    that writes one log per model, as the R9700 toolboxes do, is still one machine and build), else
+    its source."""
     pairs = []
     key = lambda e: (  # noqa: E731
         e.row.device,
@@ -230,6 +231,7 @@ def verdict_pairs(entries: list[Entry]) -> list[tuple[Entry, Entry]]:
         e.row.batch,
         e.row.ubatch,
         e.row.flash_attn,
+        e.row.kv_dtype,
     )
     groups: dict[Any, list[Entry]] = {}
     for e in entries:
