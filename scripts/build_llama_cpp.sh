@@ -12,7 +12,11 @@
 #   LLAMA_CPP_TEST_OPS=1 ...                      # also build test-backend-ops (for `roofline bench`)
 #
 # AMX is switched off: on the workplace VMs llama.cpp's AMX kernels die with SIGILL although the CPU
-# flags list AMX; AVX-512/AVX2 stay on (GGML_NATIVE picks what the build machine has).
+# flags list AMX; AVX-512/AVX2 stay on (GGML_NATIVE picks what the build machine has). GGML_AMX_*=OFF
+# alone is not enough: -march=native defines __AMX_INT8__ on an AMX host and ggml compiles its AMX
+# path from that (seen on a 2-vCPU Xeon VM: SIGILL at `tilezero`), so on x86-64 the compiler is also
+# told -mno-amx-*, which GCC and Clang honour whatever -march says. A cached build without that flag
+# is rebuilt.
 #
 # test-backend-ops (`roofline bench` times llama.cpp's own MUL_MAT kernels with its perf mode) always
 # runs the CPU back-end on half the CPUs it sees; one line is patched so that GGML_N_THREADS, when set,
@@ -27,8 +31,11 @@ DEST="$CACHE/$VERSION-$FLAVOUR"
 tools=(llama-bench llama-quantize)
 TEST_OPS="${LLAMA_CPP_TEST_OPS:-0}"
 [ "$TEST_OPS" = 1 ] && tools+=(test-backend-ops)
+NO_AMX=""
+[ "$(uname -m)" = x86_64 ] && NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 have_all=1
 for t in "${tools[@]}"; do [ -x "$DEST/bin/$t" ] || have_all=0; done
+if [ -n "$NO_AMX" ] && ! grep -q -- "-mno-amx-int8" "$DEST/BUILD-INFO" 2>/dev/null; then have_all=0; fi
 if [ "$have_all" = 1 ]; then
   echo "$DEST/bin"
   exit 0
@@ -51,6 +58,7 @@ flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DBUILD_SHAR
        -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_SERVER=OFF
        -DLLAMA_BUILD_TESTS="$([ "$TEST_OPS" = 1 ] && echo ON || echo OFF)" -DLLAMA_BUILD_EXAMPLES=OFF
        -DLLAMA_BUILD_TOOLS=ON)
+[ -n "$NO_AMX" ] && flags+=(-DCMAKE_C_FLAGS="$NO_AMX" -DCMAKE_CXX_FLAGS="$NO_AMX")
 if [ "$FLAVOUR" != cpu ]; then
   flags+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DGGML_CUDA_FA="${LLAMA_CPP_CUDA_FA:-ON}")
 fi
