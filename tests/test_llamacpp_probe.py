@@ -61,3 +61,34 @@ def test_probe_end_to_end(tmp_path):
     tiny = family(tiny=True)[1]
     p = predict("sandbox-epyc-2vcpu", tiny, engine=str(profile))
     assert p.tokens_per_second > 0 and p.interval is not None
+
+
+def test_probe_refuses_an_unknown_device_before_running_anything(tmp_path):
+    """A device id the catalog does not know is refused up front (it was found only when the first
+    llama-bench result was written, after a model's GGUF and its run)."""
+    fake = tmp_path / "llama-bench"
+    fake.write_text("#!/bin/sh\ntouch ran\n")
+    fake.chmod(0o755)
+    r = subprocess.run(
+        [
+            "roofline",
+            "probe",
+            "llama.cpp",
+            "--llama-bench",
+            str(fake),
+            "--device",
+            "no-such-box",
+            "--models",
+            "tiny",
+            "--out",
+            str(tmp_path / "out"),
+            "--workdir",
+            str(tmp_path / "gg"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2 and "--device" in r.stderr and "unknown device 'no-such-box'" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "gg").exists()

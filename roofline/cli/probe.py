@@ -13,7 +13,7 @@ from roofline.cli.common import echo_json, refuse_overwrite, write_profile
 from roofline.cli.options import COMPLETE_DEVICE, csv_list
 from roofline.llamacpp.probe import run_probe
 from roofline.llamacpp.synthetic import family, hybrid_family
-from roofline.traces.files import write_rows
+from roofline.traces.files import check_known, write_rows
 from roofline.validation.calibrate import fitted_profile
 
 
@@ -92,6 +92,9 @@ def probe_llama_cpp(
     as_json: bool,
 ) -> None:
     """Generate probe GGUFs, quantize, run llama-bench, and write the results as an end-to-end trace."""
+    # the trace's rows must name a device the catalog (or a spec file) knows: say so before minutes of
+    # GGUF writing and llama-bench, not when the first result is written
+    check_known("device", device, "--device")
     chosen: list[Any] = (
         family()
         if models == "synthetic"
