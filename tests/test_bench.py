@@ -50,3 +50,47 @@ def test_quick_bench_refuses_to_emit_a_spec(tmp_path):
     )
     assert r.returncode == 2 and "--emit-spec needs the full bench" in r.stderr
     assert not (tmp_path / "m.yaml").exists() and not list(tmp_path.glob("*.csv"))
+
+
+def _row(kind, shape, seconds, harness="numpy"):
+    return {
+        "harness": harness,
+        "kind": kind,
+        "dtype": "fp32",
+        "shape": shape,
+        "working_set_bytes": 1024,
+        "seconds": seconds,
+        "notes": "best of 3 rounds",
+    }
+
+
+def test_passes_keep_each_measurement_fastest_pass():
+    """Whole-bench passes merge per measurement: the fastest pass wins (a neighbour only slows a
+    measurement), in the first pass's order, and the spread between passes is reported."""
+    from roofline.validation.bench import _pass_warning, fastest_passes
+
+    first = [_row("gemv", "M=1", 2.0), _row("gemm", "M=512", 1.0), _row("gemv", "M=1", 0.5, "int8dot.c")]
+    second = [_row("gemm", "M=512", 1.25), _row("gemv", "M=1", 1.0), _row("gemv", "M=1", 0.5, "int8dot.c")]
+    rows, spreads = fastest_passes([first, second])
+    assert [(r["harness"], r["kind"], r["seconds"]) for r in rows] == [
+        ("numpy", "gemv", 1.0),
+        ("numpy", "gemm", 1.0),
+        ("int8dot.c", "gemv", 0.5),
+    ]
+    assert [round(s, 3) for _, s in spreads] == [0.5, 0.2, 0.0]
+    assert rows[0]["notes"].endswith("fastest of 2 passes, spread 50 % (seconds per pass: 2/1)")
+    (warning,) = _pass_warning(spreads, 2)
+    assert warning.startswith("2 of 3 measurements differ by more than 10 % between the 2 passes")
+    # one pass: the rows as measured, no pass spread
+    assert fastest_passes([first]) == (first, [])
+
+
+def test_bench_refuses_zero_passes(tmp_path):
+    import subprocess
+
+    r = subprocess.run(
+        ["roofline", "bench", "--quick", "--passes", "0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "--passes" in r.stderr and "Traceback" not in r.stderr
