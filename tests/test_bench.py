@@ -94,3 +94,16 @@ def test_bench_refuses_zero_passes(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "--passes" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_traced_host_reads_back_what_the_bench_recorded():
+    """The host a bench records in its rows' source is read back as it was (a CPU name with a comma
+    included), and a trace that names none gives this machine."""
+    from roofline.validation.bench import Host, this_host, traced_host
+
+    host = Host("Some CPU, rev 2", 4, {"L1": 49152, "L3": 2**25}, 8 * 2**30)
+    assert traced_host(["numpy run", f"measured here: {host.describe()}"]) == host
+    # an older trace: no memory recorded
+    old = "measured here: AMD EPYC, 2 CPUs visible, caches {'L1': 49152, 'L3': 33554432}"
+    assert traced_host([old]) == Host("AMD EPYC", 2, {"L1": 49152, "L3": 33554432}, 0)
+    assert traced_host(["no host here"]) == this_host()

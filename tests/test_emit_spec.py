@@ -101,6 +101,11 @@ def test_emitted_spec_takes_the_int8_peak_from_the_kernels(tmp_path):
     assert proc.peak("fp32") == pytest.approx(numpy_best, rel=1e-3)
 
 
+def _not_met(*values, id: str, reason: str):
+    """A parameter set whose target is not met: a strict xfail with the figures measured."""
+    return pytest.param(*values, id=id, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
 def _figures(trace: Path, tmp_path: Path) -> dict[str, float]:
     spec = tmp_path / f"{trace.stem.replace('.', '-')}.yaml"
     write_spec(read_micro(trace), spec.stem, str(trace), spec)
@@ -145,36 +150,27 @@ def test_busy_rounds_are_flagged_where_runs_disagree(tmp_path):
 @pytest.mark.parametrize(
     "runs",
     [
-        pytest.param(
+        _not_met(
             RUNS,
             id="quiet-2026-12-01",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="not met by these runs' main-memory bandwidth: 55-72 GB/s (23.5 %) best of all "
-                "rows, 49-66 GB/s (26 %) from the 256 MiB GEMV, while llama.cpp's int8 kernels agreed "
-                "within 4.6 % and numpy's fp32 GEMM within 3.8 %; at load 4-6 every figure varied "
-                "28-37 % (the bench-run1..3 traces)",
-            ),
+            reason="not met by these runs' main-memory bandwidth: 55-72 GB/s (23.5 %) best of all "
+            "rows, 49-66 GB/s (26 %) from the 256 MiB GEMV, while llama.cpp's int8 kernels agreed "
+            "within 4.6 % and numpy's fp32 GEMM within 3.8 %; at load 4-6 every figure varied "
+            "28-37 % (the bench-run1..3 traces)",
         ),
-        pytest.param(
+        _not_met(
             XEON_SINGLE,
             id="xeon-single-pass",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="one pass of the bench is not repeatable on this shared VM: main bandwidth 20.5 / "
-                "24.8 / 22.4 GB/s (17 %), int8 297 / 202 / 307 GOP/s (34 %), fp32 206 / 218 / 295 GFLOP/s "
-                "(30 %)",
-            ),
+            reason="one pass of the bench is not repeatable on this shared VM: main bandwidth 20.5 / "
+            "24.8 / 22.4 GB/s (17 %), int8 297 / 202 / 307 GOP/s (34 %), fp32 206 / 218 / 295 GFLOP/s "
+            "(30 %)",
         ),
-        pytest.param(
+        _not_met(
             XEON_COARSE,
             id="xeon-3-passes-coarse-chunks",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="fastest of 3 passes with the int8 microkernel's 20 chunks of ~15 ms: "
-                "bandwidth 24.4-26.7 GB/s (8.6 %) and fp32 285-298 GFLOP/s (4.3 %) agree, the 2-thread int8 "
-                "rate does not: 271 / 323 / 296 GOP/s (16 %) while the 1-thread rate held at 161-163",
-            ),
+            reason="fastest of 3 passes with the int8 microkernel's 20 chunks of ~15 ms: "
+            "bandwidth 24.4-26.7 GB/s (8.6 %) and fp32 285-298 GFLOP/s (4.3 %) agree, the 2-thread int8 "
+            "rate does not: 271 / 323 / 296 GOP/s (16 %) while the 1-thread rate held at 161-163",
         ),
         pytest.param(XEON_PASSES, id="xeon-3-passes"),
     ],
@@ -208,42 +204,33 @@ def _cpu_profile_without_this_machine():
 @pytest.mark.parametrize(
     "runs, held_out",
     [
-        pytest.param(
+        _not_met(
             RUNS,
             HELD_OUT_RUNS,
             id="quiet-2026-12-01",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the first of these runs read 49 GB/s from the 256 MiB GEMV where the next two, "
-                "minutes later, read 64-66: its spec puts decode 26 % off (the other two 4-5 %); with "
-                "the best of all rows (its 4x-cache triad, 55 GB/s) it had been 17 %",
-            ),
+            reason="the first of these runs read 49 GB/s from the 256 MiB GEMV where the next two, "
+            "minutes later, read 64-66: its spec puts decode 26 % off (the other two 4 %); with "
+            "the best of all rows (its 4x-cache triad, 55 GB/s) it had been 17 %",
         ),
-        pytest.param(
+        _not_met(
             XEON_COARSE,
             XEON_COARSE_HELD_OUT,
             id="xeon-3-passes-coarse-chunks",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="decode median 25 / 36 / 28 % too fast, prefill 48 / 39 / 43 % off: "
-                "the same misses as the shipped protocol's (below)",
-            ),
+            reason="decode median 25 / 36 / 28 % too fast, prefill 48 / 39 / 43 % off: "
+            "the same misses as the shipped protocol's (below)",
         ),
-        pytest.param(
+        _not_met(
             XEON_PASSES,
             XEON_HELD_OUT,
             id="xeon-3-passes",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="not met on this Xeon VM: decode median 32 / 32 / 35 % too fast (every row but "
-                "OLMoE Q4_K_M 22-76 % too fast), prefill 40-45 % off: Q8_0 pp512 2.3-4x too fast, "
-                "OLMoE Q4_K_M 57-61 % too slow. On x86 llama.cpp runs Q8_0 prefill in llamafile's "
-                "256-bit tinyBLAS_Q0_AVX and Q4_K in the repacked q4_K_8x8 GEMM with an AVX-512 path "
-                "(ggml-cpu/repack.cpp, llamafile/sgemm.cpp), a kernel split the CPU profile does not "
-                "have; and 2-thread decode pays the quantized dot product on top of the weight stream, "
-                "which the bundled profile's max(memory, compute) with the tiled int8 peak hides. The "
-                "VM's own llama-bench moved -27 to +37 % per row between two sweeps 20 minutes apart.",
-            ),
+            reason="not met on this Xeon VM: decode median 32 / 32 / 35 % too fast (every row but "
+            "OLMoE Q4_K_M 22-76 % too fast), prefill 40-45 % off: Q8_0 pp512 2.3-4x too fast, "
+            "OLMoE Q4_K_M 57-61 % too slow. On x86 llama.cpp runs Q8_0 prefill in llamafile's "
+            "256-bit tinyBLAS_Q0_AVX and Q4_K in the repacked q4_K_8x8 GEMM with an AVX-512 path "
+            "(ggml-cpu/repack.cpp, llamafile/sgemm.cpp), a kernel split the CPU profile does not "
+            "have; and 2-thread decode pays the quantized dot product on top of the weight stream, "
+            "which the bundled profile's max(memory, compute) with the tiled int8 peak hides. The "
+            "VM's own llama-bench moved -27 to +37 % per row between two sweeps 20 minutes apart.",
         ),
     ],
 )
@@ -277,6 +264,8 @@ def test_spec_describes_the_traced_machine_not_the_reader(tmp_path):
     write_spec(read_micro(trace), "epyc", str(trace), spec)
     dev = check_file(spec)
     assert dev.name.startswith("AMD EPYC, 2 vCPU")
+    # that trace predates the recorded MemTotal: the capacity says whose it is
+    assert "the trace has none" in dev.memory[0].capacity.source
     caps = sorted(c.capacity.value for c in dev.processors[0].caches)
     assert caps[-1] == 32 * 2**20
     numpy_gemv = [r for r in read_micro(trace) if r.harness == "numpy" and r.kind == "gemv"]

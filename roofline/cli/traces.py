@@ -244,7 +244,7 @@ def bench(
     name = device_name or platform.node() or "this-machine"
     warnings: list[str] = []
     if passes is None:
-        # a spec is made from the fastest of three passes: one pass's figures moved 20-35 % between
+        # a spec is made from the fastest of three passes: one pass's figures moved 17-34 % between
         # runs on a shared 2-vCPU VM (validation/traces/emitted-spec/README.md)
         passes = 3 if emit else 1
     paths = run_bench(

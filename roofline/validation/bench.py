@@ -20,6 +20,7 @@ BUSY_SPREAD is reported as a sign that the machine was busy.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import datetime
 import os
@@ -30,6 +31,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,66 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def meminfo_bytes() -> int:
+    """MemTotal of this machine (0 where /proc/meminfo is missing)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass(frozen=True)
+class Host:
+    """The machine a bench ran on, as its trace records it in every row's source."""
+
+    cpu: str
+    cpus: int
+    caches: dict[str, int]
+    memory: int  # bytes; 0 if unknown
+
+    def describe(self) -> str:
+        return f"{self.cpu}, {self.cpus} CPUs visible, caches {self.caches}, memory {self.memory} B"
+
+
+def this_host() -> Host:
+    return Host(cpu_name(), os.cpu_count() or 1, cache_sizes(), meminfo_bytes())
+
+
+_HOST = re.compile(r"measured here: (?P<cpu>.+?), (?P<n>\d+) CPUs visible, caches (?P<caches>\{[^}]*\})")
+_MEMORY = re.compile(r"memory (\d+) B")
+
+
+def traced_host(sources: list[str]) -> Host:
+    """The host a trace's rows name in their source (Host.describe's text), so that what is made
+    from a trace elsewhere describes the machine that ran it: this machine where no row names one,
+    memory 0 where an older trace did not record it."""
+    here = this_host()
+    for text in sources:
+        hit = _HOST.search(text)
+        if hit:
+            caches = ast.literal_eval(hit["caches"])
+            if not (isinstance(caches, dict) and all(isinstance(v, int) for v in caches.values())):
+                caches = here.caches
+            mem = _MEMORY.search(text)
+            return Host(hit["cpu"], int(hit["n"]), caches, int(mem.group(1)) if mem else 0)
+    return here
+
+
+def _busy_warning(spreads: list[tuple[str, float]], measured: str, between: str, advice: str) -> list[str]:
+    """One warning when any of `spreads` (what, 1 - fastest / slowest) exceeds BUSY_SPREAD."""
+    busy = [(w, s) for w, s in spreads if s > BUSY_SPREAD]
+    if not busy:
+        return []
+    what, worst = max(busy, key=lambda ws: ws[1])
+    return [
+        f"{len(busy)} of {len(spreads)} {measured} differ by more than {100 * BUSY_SPREAD:.0f} % between "
+        f"{between} (worst: {what}, {100 * worst:.0f} %): {advice}"
+    ]
+
+
 class Recorder:
     def __init__(self, device: str, harness: str, version: str, backend: str, source: str) -> None:
         self.rows: list[dict[str, Any]] = []
@@ -182,15 +244,13 @@ class Recorder:
 
     def busy_warning(self) -> list[str]:
         """One warning when any measurement's rounds differ by more than BUSY_SPREAD."""
-        busy = [(w, s) for w, s in self.spreads if s > BUSY_SPREAD]
-        if not busy:
-            return []
-        what, worst = max(busy, key=lambda ws: ws[1])
-        return [
-            f"{len(busy)} of {len(self.spreads)} {self.common['harness']} measurements differ by more than "
-            f"{100 * BUSY_SPREAD:.0f} % between rounds (worst: {what}, {100 * worst:.0f} %): the machine "
-            "was busy; each keeps its best round, but a rerun on a quiet machine is more reliable"
-        ]
+        return _busy_warning(
+            self.spreads,
+            f"{self.common['harness']} measurements",
+            "rounds",
+            "the machine was busy; each keeps its best round, but a rerun on a quiet machine is more "
+            "reliable",
+        )
 
     def add(
         self,
@@ -851,15 +911,13 @@ def fastest_passes(
 
 
 def _pass_warning(spreads: list[tuple[str, float]], passes: int) -> list[str]:
-    busy = [(w, s) for w, s in spreads if s > BUSY_SPREAD]
-    if not busy:
-        return []
-    what, worst = max(busy, key=lambda ws: ws[1])
-    return [
-        f"{len(busy)} of {len(spreads)} measurements differ by more than {100 * BUSY_SPREAD:.0f} % between "
-        f"the {passes} passes (worst: {what}, {100 * worst:.0f} %): each keeps its fastest pass; if a "
-        "figure matters, rerun with more --passes when the machine is quieter"
-    ]
+    return _busy_warning(
+        spreads,
+        "measurements",
+        f"the {passes} passes",
+        "each keeps its fastest pass; if a figure matters, rerun with more --passes when the machine "
+        "is quieter",
+    )
 
 
 def run(
@@ -880,10 +938,8 @@ def run(
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
     written = []
-    from roofline.validation.emit_spec import _meminfo_bytes
-
-    # what emit_spec.trace_host reads back: a spec made from the trace elsewhere describes this machine
-    host = f"{cpu_name()}, {os.cpu_count()} CPUs visible, caches {cache_sizes()}, memory {_meminfo_bytes()} B"
+    # traced_host reads this back: a spec made from the trace elsewhere describes this machine
+    cpu_source = source or f"measured here: {this_host().describe()}"
     torch = _torch()
     on_gpu = cuda is not False and torch is not None and torch.cuda.is_available()
     total = passes * (cpu_steps(quick) + kernel_steps(quick)) + (cuda_steps(quick) if on_gpu else 0)
@@ -891,11 +947,9 @@ def run(
     try:
         runs, notes = [], []
         for _ in range(passes):
-            rec = Recorder(device_name, "numpy", np.__version__, "CPU", source or f"measured here: {host}")
+            rec = Recorder(device_name, "numpy", np.__version__, "CPU", cpu_source)
             cpu_benchmarks(rec, quick, steps)
-            krec = kernel_benchmarks(
-                device_name, source or f"measured here: {host}", llama_cpp_bin, quick, steps
-            )
+            krec = kernel_benchmarks(device_name, cpu_source, llama_cpp_bin, quick, steps)
             runs.append(rec.rows + krec.rows)
             notes = rec.warnings + krec.warnings  # what was skipped: the same every pass
             if passes == 1:

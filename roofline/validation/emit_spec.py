@@ -6,8 +6,6 @@ MUL_MAT on Q4_K/Q8_0 weights, or the int8dot.c microkernel)."""
 
 from __future__ import annotations
 
-import ast
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,7 @@ import yaml
 
 from roofline.specs.hardware import PRECISIONS
 from roofline.traces.files import MicroRow
-from roofline.validation.bench import QUANTIZED, cache_sizes, cpu_name
-
-
-def _meminfo_bytes() -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+from roofline.validation.bench import QUANTIZED, meminfo_bytes, traced_host
 
 
 def _rate(r: MicroRow) -> float:
@@ -54,32 +42,17 @@ def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
     return best.flops / best.seconds, best
 
 
-_HOST = re.compile(r"measured here: (?P<cpu>.+?), (?P<n>\d+) CPUs visible, caches (?P<caches>\{[^}]*\})")
-_MEMORY = re.compile(r"memory (\d+) B")
-
-
-def trace_host(rows: list[MicroRow]) -> tuple[str, int, dict[str, int], int]:
-    """The measured machine as the bench recorded it in its rows' source (CPU name, CPUs visible, cache
-    sizes, MemTotal), so that a spec emitted from a trace describes the machine that ran it, not the
-    one reading it; this machine's values stand in for what an older trace did not record."""
-    cpu, n, caches, memory = cpu_name(), os.cpu_count() or 1, cache_sizes(), _meminfo_bytes()
-    for r in rows:
-        hit = _HOST.search(r.source)
-        if hit:
-            cpu, n = hit["cpu"], int(hit["n"])
-            parsed = ast.literal_eval(hit["caches"])
-            if isinstance(parsed, dict) and all(isinstance(v, int) for v in parsed.values()):
-                caches = parsed
-            mem = _MEMORY.search(r.source)
-            memory = int(mem.group(1)) if mem else memory
-            break
-    return cpu, n, caches, memory
-
-
 def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> dict[str, Any]:
     src = f"measured: {trace_path}"
     kernels = [r for r in rows if r.harness not in FLOAT_HARNESSES]
-    cpu, ncpu, caches, total = trace_host(rows)
+    host = traced_host([r.source for r in rows])
+    caches = host.caches
+    memory, memory_source = host.memory, "/proc/meminfo MemTotal"
+    if not memory:
+        memory, memory_source = (
+            meminfo_bytes(),
+            "/proc/meminfo MemTotal of the machine that wrote the spec (the trace has none)",
+        )
     rows = [r for r in rows if r.harness in FLOAT_HARNESSES]
     stream = [r for r in rows if r.kind in ("stream-read", "stream-copy", "stream-triad") and r.bytes > 0]
     if not stream:
@@ -87,9 +60,8 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
     llc = max(caches.values(), default=0)
     # Main memory's bandwidth is read off the matrix-vector product over the largest weights (8x the
     # last-level cache): BLAS runs it on all threads and it only reads, the access pattern of
-    # llama.cpp's decode. A VM may report less cache than its host has: on a 2-vCPU EPYC VM that
-    # reports 32 MiB, three runs gave 38-44 GB/s at 4x (128 MiB) and 34-37 GB/s at 8x, so the
-    # largest is the one taken. numpy's streaming kernels run on one thread, and the triad's traffic
+    # llama.cpp's decode, and the larger its weights the less of them a big host cache the VM does
+    # not report can hold. numpy's streaming kernels run on one thread, and the triad's traffic
     # depends on write-allocate (4 to 6 arrays' worth for its two passes); they are the fallback.
     big = [r for r in rows if r.working_set_bytes >= 4 * llc and r.bytes > 0]
     gemv = [r for r in big if r.kind == "gemv"]
@@ -138,7 +110,7 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         }
     launch = [r.seconds for r in rows if r.kind == "launch"]
     proc: dict[str, Any] = {
-        "name": f"{cpu} ({ncpu} vCPU)",
+        "name": f"{host.cpu} ({host.cpus} vCPU)",
         "kind": "cpu",
         "vector": peaks,
         "caches": list(reversed(levels)),
@@ -150,16 +122,16 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         }
     return {
         "id": device_id,
-        "name": f"{cpu}, {ncpu} vCPU virtual machine",
+        "name": f"{host.cpu}, {host.cpus} vCPU virtual machine",
         "kind": "cpu",
         "notes": "Emitted by `roofline bench --emit-spec` from a measured trace. A VM hides the host's "
         "socket layout, DIMM population, clocks and power; cache sizes are what the VM reports.",
         "memory": [
             {
                 "name": "main memory (as the VM sees it)",
-                "capacity": {"value": f"{total / 2**30:.1f} GiB", "source": "/proc/meminfo MemTotal"},
+                "capacity": {"value": f"{memory / 2**30:.1f} GiB", "source": memory_source},
                 "usable_capacity": {
-                    "value": f"{0.8 * total / 2**30:.1f} GiB",
+                    "value": f"{0.8 * memory / 2**30:.1f} GiB",
                     "estimated": True,
                     "reason": "80 % of MemTotal, leaving the rest to the OS and page cache",
                 },
