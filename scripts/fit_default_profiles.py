@@ -118,8 +118,20 @@ def provenance(
     )
 
 
-def rewrite(path: Path, updates: dict[str, float], prov: str) -> str:
+def fit_block(free: tuple[str, ...] | None, balance: bool) -> str:
+    """The profile's `fit:` block (EngineProfile.fit): the recipe `roofline validate` repeats."""
+    names = "all" if free is None else "[" + ", ".join(free) + "]"
+    return f"fit:\n  parameters: {names}\n  devices_weighted_equally: {'true' if balance else 'false'}\n"
+
+
+def rewrite(path: Path, updates: dict[str, float], prov: str, recipe: str = "") -> str:
+    """The profile with the fitted values, the fit's provenance and (when given) its `fit:` block."""
     text = path.read_text()
+    if recipe:
+        if re.search(r"^fit:", text, flags=re.M):
+            text = re.sub(r"^fit:\n(?:  .*\n)*", recipe, text, count=1, flags=re.M)
+        else:
+            text = text.rstrip("\n") + "\n" + recipe
     for key, value in updates.items():
         line = f"{key}: {value:.4g}"
         if re.search(rf"^{key}:.*$", text, flags=re.M):
@@ -200,20 +212,20 @@ def main() -> int:
             )
             score = sum(float(np.median(v)) for v in errors.values())
             if args.adopt and chosen is None:
-                chosen = (score, label, fit, errors, updates)
+                chosen = (score, label, fit, errors, updates, free)
                 break
             if better and (chosen is None or score < chosen[0]):
-                chosen = (score, label, fit, errors, updates)
+                chosen = (score, label, fit, errors, updates, free)
         print(f"{engine}: " + (f"adopted ({chosen[1]})" if chosen else "not adopted"))
         if args.write and chosen:
-            _, _, fit, errors, updates = chosen
+            _, _, fit, errors, updates, free = chosen
             path = ROOT / "roofline" / "engines" / f"{engine}.yaml"
             old = " ".join(str(base.provenance).split())
             old = old.split(" Before the fit: ")[-1]
             prov = provenance(engine, mine, fit, errors, old, args.balance)
             if args.note:
                 prov = prov.replace(" Before the fit: ", f" {args.note} Before the fit: ", 1)
-            path.write_text(rewrite(path, updates, prov))
+            path.write_text(rewrite(path, updates, prov, fit_block(free, args.balance)))
             load_engine(str(path))  # the rewritten profile must still load
     return 0
 

@@ -186,7 +186,7 @@ def _cpu_profile_without_this_machine():
     """The bundled llama.cpp-cpu profile refitted without this machine (the bundled defaults were
     fitted on six CPUs, this VM among them): its efficiencies come from the other CPUs' public rows."""
     from roofline.model.engine import load_engine
-    from roofline.validation.calibrate import FIT_CANDIDATES, calibrate
+    from roofline.validation.calibrate import calibrate
     from roofline.validation.report import load_traces
 
     rows = [
@@ -196,9 +196,10 @@ def _cpu_profile_without_this_machine():
     ]
     assert len({r.device for r in rows}) >= 4
     base = load_engine("llama.cpp-cpu")
-    # the candidate scripts/fit_default_profiles.py adopted for the bundled profile
-    free = dict(FIT_CANDIDATES)["compute, bandwidth and decode kernel overhead"]
-    return calibrate(rows, base, free, balance_devices=True).profile(base)
+    # the recipe scripts/fit_default_profiles.py fitted the bundled profile with
+    assert base.fit is not None and base.fit.parameters != "all"
+    free = tuple(base.fit.parameters)
+    return calibrate(rows, base, free, balance_devices=base.fit.devices_weighted_equally).profile(base)
 
 
 @pytest.mark.parametrize(

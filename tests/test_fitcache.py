@@ -99,3 +99,58 @@ def test_report_entries_are_the_same_from_the_cache(metal, tmp_path):
             c.lomo,
         )
     assert any(e.lodo is not None for e in cold) and any(e.lomo is not None for e in cold)
+
+
+def test_a_held_out_fit_repeats_the_recipe_the_profile_was_fitted_with(metal, tmp_path):
+    """`as_shipped`: a profile whose `fit:` block names the parameters its defaults were fitted with
+    is refitted with those only, devices weighted the same; without the flag (or without a block)
+    every parameter the rows determine is fitted, rows weighted the same."""
+    from roofline.model.engine import FitRecipe
+
+    base = load_engine("llama.cpp-metal")
+    assert base.fit is None  # the Metal defaults are the estimate: nothing to repeat
+    recipe = FitRecipe(parameters=("compute_efficiency", "bandwidth_efficiency"))
+    shipped = base.model_copy(update={"fit": recipe})
+    cache = FitCache(tmp_path)
+    got = calibrate_cached(metal, shipped, cache, as_shipped=True)
+    want = calibrate(metal, shipped, recipe.parameters, balance_devices=True)
+    assert set(got.params) == {"compute_efficiency", "bandwidth_efficiency"}
+    assert got.params == pytest.approx(want.params, rel=1e-9)
+    everything = calibrate_cached(metal, shipped, cache)
+    assert set(everything.params) > set(got.params)
+    assert cache.misses == 2  # the recipe is part of the key
+
+
+def test_a_fit_recipe_names_known_parameters_only(tmp_path):
+    from roofline.errors import SpecError
+
+    text = (ROOT / "roofline" / "engines" / "llama.cpp-rocm.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.split("\nfit:\n")[0] + "\nfit:\n  parameters: [compute_efficiency, speed]\n")
+    with pytest.raises(SpecError, match=r"fit\.parameters.*unknown fit parameter\(s\) speed"):
+        load_engine(str(bad))
+    for profile in ("llama.cpp-cpu", "llama.cpp-cuda", "llama.cpp-rocm", "llama.cpp-vulkan"):
+        assert load_engine(profile).fit is not None, profile  # every fitted default says how
+
+
+def test_the_fit_script_writes_the_recipe_it_adopted(tmp_path):
+    """scripts/fit_default_profiles.py rewrites a profile's fitted values, provenance and `fit:`
+    block, replacing a block already there, and the profile still loads with the new recipe."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_script", ROOT / "scripts" / "fit_default_profiles.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    path = tmp_path / "rocm.yaml"
+    path.write_text((ROOT / "roofline" / "engines" / "llama.cpp-rocm.yaml").read_text())
+    free = ("compute_efficiency", "attention_efficiency")
+    path.write_text(
+        script.rewrite(path, {"compute_efficiency": 0.5}, "fitted by a test", script.fit_block(free, False))
+    )
+    got = load_engine(str(path))
+    assert got.compute_efficiency == 0.5 and got.provenance == "fitted by a test"
+    assert got.fit is not None and got.fit.parameters == free and not got.fit.devices_weighted_equally
+    assert path.read_text().count("\nfit:\n") == 1
+    path.write_text(script.rewrite(path, {}, "again", script.fit_block(None, True)))
+    assert load_engine(str(path)).fit.parameters == "all"

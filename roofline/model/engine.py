@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from roofline.errors import SpecError
 from roofline.specs.catalog import load_yaml, validate
@@ -66,6 +66,31 @@ class BuildVariant(Frozen):
     before: int = Field(gt=0)
     float_gemm_min_rows: int | None = Field(default=None, ge=0)
     note: str = ""
+
+
+class FitRecipe(Frozen):
+    """How scripts/fit_default_profiles.py fitted a bundled profile: the parameters it let free (the
+    adopted candidate fit, calibrate.FIT_CANDIDATES) and whether every device weighed the same. A
+    held-out fit in `roofline validate` repeats this recipe, so the report's leave-one-device-out
+    error is the error of the procedure the shipped defaults came from."""
+
+    # "all": every parameter the rows determine (calibrate's default)
+    parameters: Literal["all"] | tuple[str, ...]
+    devices_weighted_equally: bool = True
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, names: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if names == "all":
+            return names
+        if not names:
+            raise ValueError('expected "all" or a list of parameter names')
+        unknown = [n for n in names if n not in PARAMETER_BOUNDS]
+        if unknown:
+            raise ValueError(
+                f"unknown fit parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_BOUNDS)}"
+            )
+        return names
 
 
 def _weight_type(name: str) -> str:
@@ -211,6 +236,7 @@ class EngineProfile(Frozen):
     flash_attention: bool = False
     runtime_overhead_bytes: float = Field(default=0.0, ge=0)  # allocator, context, graph buffers
     calibration: dict[str, Any] | None = None  # written by `roofline calibrate`: fit, uncertainty, range
+    fit: FitRecipe | None = None  # written by scripts/fit_default_profiles.py: what it let free
 
     def for_build(self, build: int | None) -> EngineProfile:
         """The profile as a run of engine build `build` (None: unknown, taken as current) saw it."""
@@ -286,7 +312,8 @@ ENGINES = (
 
 
 @lru_cache(maxsize=64)
-def _load_profile_file(path: str) -> EngineProfile:
+def _load_profile_file(path: str, stamp: tuple[int, int] = (0, 0)) -> EngineProfile:
+    """The profile at `path`; `stamp` (modification time, size) makes a rewritten file load anew."""
     return validate(load_yaml(Path(path)), EngineProfile, path)
 
 
@@ -298,7 +325,8 @@ def load_engine(ref: str | os.PathLike[str] | EngineProfile) -> EngineProfile:
     if p.suffix in (".yaml", ".yml") or p.is_file():
         if not p.is_file():
             raise SpecError(str(ref), "no such engine profile file")
-        return _load_profile_file(str(p.resolve()))
+        st = p.stat()
+        return _load_profile_file(str(p.resolve()), (st.st_mtime_ns, st.st_size))
     if str(ref) not in ENGINES:
         raise SpecError(str(ref), f"unknown engine; known: {', '.join(ENGINES)} (or a profile .yaml)")
     path = resources.files("roofline").joinpath("engines", f"{ref}.yaml")

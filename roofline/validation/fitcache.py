@@ -67,19 +67,31 @@ def key(rows: list[E2ERow], engine: EngineProfile, **options: Any) -> str:
 
 
 def calibrate_cached(
-    rows: list[E2ERow], engine: str | EngineProfile, store: FitCache, runs: Runs | None = None
+    rows: list[E2ERow],
+    engine: str | EngineProfile,
+    store: FitCache,
+    runs: Runs | None = None,
+    as_shipped: bool = False,
 ) -> Fit:
     """calibrate(rows, engine) through the cache: a fit (or the CalibrationError it raised) already
-    made from the same inputs is read back, anything else is fitted and kept."""
+    made from the same inputs is read back, anything else is fitted and kept. `as_shipped`: a profile
+    that says how its defaults were fitted (EngineProfile.fit) is refitted the same way (the same
+    free parameters, devices weighted the same or not), so a held-out error measures the procedure
+    the shipped defaults came from; otherwise every parameter the rows determine is fitted, every
+    row weighing the same."""
     base = load_engine(engine)
-    k = key(rows, base)
+    recipe = base.fit if as_shipped else None
+    free = None if recipe is None or recipe.parameters == "all" else tuple(recipe.parameters)
+    balance = recipe is not None and recipe.devices_weighted_equally
+    options = {} if recipe is None else {"free": free, "balance_devices": balance}
+    k = key(rows, base, **options)
     got = store.get(k)
     if got is not None and "error" in got:
         raise CalibrationError(str(got["error"]))
     if got is not None and "fit" in got:
         return Fit(**got["fit"], rows=best_of_repeats(rows))
     try:
-        fit = calibrate(rows, base, runs=runs)
+        fit = calibrate(rows, base, free, balance_devices=balance, runs=runs)
     except CalibrationError as exc:
         store.put(k, {"error": str(exc)})
         raise

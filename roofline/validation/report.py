@@ -129,7 +129,7 @@ def inner_residuals(
         rest = [r for r in train if r.device != d]
         mine = [r for r in train if r.device == d]
         try:
-            fit = calibrate_cached(rest, engine, cache, runs)
+            fit = calibrate_cached(rest, engine, cache, runs, as_shipped=True)
         except CalibrationError:
             continue
         prof = fit.profile(load_engine(engine))
@@ -150,7 +150,7 @@ def _score(fold: Fold, runs: Runs, cache: FitCache) -> None:
     The LODO interval's scatter is the held-out scatter of the fold's own training devices
     (inner_residuals, uncertainty.heldout_sigma), never anything measured on the held-out device."""
     try:
-        fit = calibrate_cached(fold.train, fold.engine, cache, runs)
+        fit = calibrate_cached(fold.train, fold.engine, cache, runs, as_shipped=True)
     except CalibrationError as exc:
         for e in fold.test:
             e.notes.append(f"no {fold.key}-held-out fit: {exc}")
@@ -468,7 +468,9 @@ def render(
         "held out (**LOMO**). Error = predicted / measured - 1. No row is ever scored by a fit that saw it, "
         "with one exception: a bundled profile whose provenance says it was fitted "
         "(scripts/fit_default_profiles.py) saw these traces, so its **spec** column is in-sample; for "
-        "those back-ends read LODO.",
+        "those back-ends read LODO. A held-out fit of such a profile repeats the recipe its defaults were "
+        "fitted with (the profile's `fit:` block: the same free parameters, devices weighted the same), so "
+        "LODO is the error of the procedure the shipped defaults came from.",
         "",
     ]
     spec_err = [e.err(e.spec) for e in entries]
