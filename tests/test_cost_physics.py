@@ -491,3 +491,37 @@ def test_the_attention_core_runs_on_the_units_the_engine_names():
     assert mc.attention_peak == proc.peak("fp16", "vector") < proc.peak("fp16", "matrix")
     cuda, h200 = load_engine("llama.cpp-cuda"), load_device("h200-sxm-141gb")
     assert cost.resolve_machine(h200, cuda).attention_peak == h200.processors[0].peak("fp16", "matrix")
+
+
+def test_x86_q8_0_prefill_runs_the_narrow_gemm_and_arm_does_not():
+    """llama.cpp-cpu: a tiled matmul's Q8_0 share runs at narrow_gemm_efficiency of the tiled rate
+    on an x86 CPU (tinyBLAS_Q0_AVX), not on an arm64 one, not in decode (mat-vec), and not for the
+    routed experts the engine multiplies per row; a Q4_K_M model's matmuls carry their own shares."""
+    from roofline.model.cost import narrow_share
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+
+    eng = load_engine("llama.cpp-cpu")
+    eff = eng.value("narrow_gemm_efficiency")
+    assert eng.narrow_gemm_types == {"x86-64": ("Q8_0",)} and 0 < eff < 1
+
+    def ffn(device: str, test: str, quant: str, engine=eng, model="llama-3.1-8b"):
+        s = resolve(device, model, Workload(test=test), engine=engine, quant=quant)
+        return s, {t.op.name: t for t in s.step().times}
+
+    s, t = ffn("ryzen-9-7950x", "pp512", "Q8_0")
+    assert narrow_share(t["dense_ffn"].op, s.machine, eng) == pytest.approx(1.0)
+    _, wide = ffn("ryzen-9-7950x", "pp512", "Q8_0", eng.model_copy(update={"narrow_gemm_efficiency": 1.0}))
+    unpack = t["dense_ffn"].op.dequant_ops / (s.machine.dequant_peak * eng.dequant_efficiency)
+    narrow_mm, wide_mm = (x["dense_ffn"].compute - unpack for x in (t, wide))
+    assert narrow_mm == pytest.approx(wide_mm / eff, rel=1e-9)
+    s, t = ffn("apple-m2-max", "pp512", "Q8_0")
+    assert s.machine.processor.isa == "arm64" and narrow_share(t["dense_ffn"].op, s.machine, eng) == 0.0
+    s, t = ffn("ryzen-9-7950x", "tg128", "Q8_0")
+    assert narrow_share(t["dense_ffn"].op, s.machine, eng) == 0.0  # decode: not tiled
+    s, t = ffn("ryzen-9-7950x", "pp512", "Q8_0", model="olmoe-1b-7b")
+    assert narrow_share(t["experts"].op, s.machine, eng) == 0.0  # MUL_MAT_ID: per-row dot products
+    s, t = ffn("ryzen-9-7950x", "pp512", "Q4_K_M")
+    shares = dict(t["dense_ffn"].op.weight_types)
+    assert set(shares) <= {"Q4_K", "Q6_K"} and sum(shares.values()) == pytest.approx(1.0)
+    assert narrow_share(t["dense_ffn"].op, s.machine, eng) == 0.0

@@ -241,3 +241,24 @@ def test_more_multiprocessors_in_flight_are_never_slower_on_cuda(device, model, 
     base = _runs(device, model, w)
     more = _runs(more_sms, model, w)
     assert more.tokens_per_second >= base.tokens_per_second * (1 - 1e-9)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["ryzen-9-7950x", "apple-m2-pro", "intel-core-i3-1315u"]),
+    st.sampled_from(MODELS),
+    workloads,
+    st.sampled_from(QUANTS),
+    st.floats(0.05, 1.0),
+    st.floats(0.05, 1.0),
+)
+def test_a_slower_narrow_gemm_is_never_faster(device, model, w, quant, a, b):
+    """llama.cpp-cpu's narrow GEMMs (x86 Q8_0, narrow_gemm_efficiency): a lower share of the tiled
+    rate never makes a run faster, on any CPU (on arm64 it changes nothing)."""
+    lo, hi = sorted((a, b))
+    base = load_engine("llama.cpp-cpu")
+    slow = _runs(device, model, w, engine=base.model_copy(update={"narrow_gemm_efficiency": lo}), quant=quant)
+    fast = predict(
+        device, model, w, engine=base.model_copy(update={"narrow_gemm_efficiency": hi}), quant=quant
+    )
+    assert slow.tokens_per_second <= fast.tokens_per_second * (1 + 1e-12)

@@ -267,6 +267,11 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
                 rate = _pick(m, o.tiled, rate * o.tile_rows / (o.tile_rows + half), rate)  # half-filled tiles
             if eng.matmul_output_macs is not None and o.inner is not None:
                 rate = _pick(m, o.tiled, rate * o.inner / (o.inner + eng.matmul_output_macs), rate)
+        narrow = narrow_share(o, mc, eng)
+        if narrow:
+            # the narrow types' share of the weights runs at narrow_gemm_efficiency of the rate
+            slower = rate / ((1.0 - narrow) + narrow / eng.value("narrow_gemm_efficiency"))
+            rate = _pick(m, o.tiled, slower, rate)
         if o.matvec is not False and eng.small_batch_efficiency is not None:
             rate = _pick(m, o.matvec, mc.vector_peak * eng.small_batch_efficiency, rate)
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
@@ -287,6 +292,18 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
             overhead = overhead + o.syncs * eng.sync_latency
         out.append(OpTime(o, compute, memory, overhead, m.max(compute, memory) + extra + overhead))
     return out
+
+
+def narrow_share(o: Operator, mc: Machine, eng: EngineProfile) -> float:
+    """The share of a matmul's weights whose tiled GEMM is a narrow kernel on this processor's
+    instruction set (EngineProfile.narrow_gemm_types): 0 where none is, where the operator never
+    runs tiled, or for routed experts the engine multiplies per row (expert_gemm false)."""
+    types = eng.narrow_gemm_types.get(mc.processor.isa or "", ())
+    if not types or o.tiled is False or o.tile_rows is None or o.peak != "matmul":
+        return 0.0
+    if o.kind == "routed_matmul" and not eng.expert_gemm:
+        return 0.0
+    return float(sum(share for t, share in o.weight_types if t in types))
 
 
 def serving_bandwidth(ws: Any, mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> Any:

@@ -197,6 +197,17 @@ class EngineProfile(Frozen):
     # (fp32) peak, each further token a further pass of dot products over the weights; None = at
     # the matmul peak and compute_efficiency, as every other step
     small_batch_efficiency: float | None = Field(default=None, gt=0, le=1)
+    # Weight types whose tiled GEMM, on a CPU of the given instruction set (Processor.isa), is a
+    # heavier kernel than the one its int8 peak and compute_efficiency describe: their share of a
+    # tiled matmul runs at narrow_gemm_efficiency of its rate. llama.cpp on x86: Q8_0 prefill runs
+    # llamafile's tinyBLAS_Q0_AVX (llamafile/sgemm.cpp): 256-bit vectors even on AVX-512, and per
+    # 32-weight block and tile cell two sign fix-ups (dpbusd multiplies unsigned by signed bytes), a
+    # dot product into a zeroed accumulator, an int32 -> fp32 convert, the scales' product
+    # broadcast and an fp32 FMA; where Q4_0/Q4_K/IQ4_NL/MXFP4 run repack.cpp's interleaved kernels.
+    narrow_gemm_types: dict[Literal["x86-64", "arm64"], tuple[WeightTypeName, ...]] = Field(
+        default_factory=dict
+    )
+    narrow_gemm_efficiency: float | None = Field(default=None, gt=0, le=1)  # None: 1 (no loss)
     # quantized matmuls of more activation rows than this dequantize their weights to F16 in a kernel
     # of their own (reading the quantized and writing the F16 weights) and multiply them with a
     # float GEMM at the float peak and float_compute_efficiency (llama.cpp CUDA before June 2024:
@@ -260,7 +271,7 @@ class EngineProfile(Frozen):
 
 
 #: Parameters whose unset value means "no such effect", and the number that means the same.
-NEUTRAL = {"matmul_half_rows": 0.0}
+NEUTRAL = {"matmul_half_rows": 0.0, "narrow_gemm_efficiency": 1.0}
 
 #: Specialised efficiencies, unset by default, and the general efficiency each falls back to.
 FALLBACKS = {
@@ -293,6 +304,7 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "expert_half_rows": (0.0, 512.0),  # 0: no tile-fill loss (the unset value, NEUTRAL)
     "matmul_half_rows": (0.0, 512.0),
     "small_batch_efficiency": (0.01, 1.0),
+    "narrow_gemm_efficiency": (0.05, 1.0),
     "per_step_overhead": (0.0, 0.05),
 }
 

@@ -146,6 +146,8 @@ class ModelTables:
     side_act_width: float = 0.0
     side_kernels: float = 0.0
     popularity: np.ndarray | None = field(default=None, compare=False)
+    # per operator and weight type, parameters stored in it (all layers)
+    params_by_type: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def total_weight_bytes(self) -> float:
@@ -207,6 +209,7 @@ def build_tables(
     wb = dict.fromkeys(OPERATORS, 0.0)
     pr = dict.fromkeys(OPERATORS, 0.0)
     dq_type: dict[str, dict[str, float]] = {op: {} for op in OPERATORS}
+    by_type: dict[str, dict[str, float]] = {op: {} for op in OPERATORS}
     fl = dict.fromkeys(OPERATORS, 0.0)
     layers: dict[str, set[int]] = {op: set() for op in OPERATORS}
     embd_row = ple_row = 0.0
@@ -221,6 +224,7 @@ def build_tables(
         wb[op] += t.numel * wt.bytes_per_weight
         pr[op] += t.numel
         dq_type[op][wt.name] = dq_type[op].get(wt.name, 0.0) + t.numel * wt.dequant_ops
+        by_type[op][wt.name] = by_type[op].get(wt.name, 0.0) + t.numel
         if wt.name in FLOAT_TYPES:
             fl[op] += t.numel
         if t.layer is not None:
@@ -229,7 +233,7 @@ def build_tables(
             embd_row = t.row_length * wt.bytes_per_weight
     if model.tied_embeddings:
         # the LM head is the embedding matrix, stored in the output's type (see quant.tensor_type)
-        for table in (wb, pr, fl, dq_type):
+        for table in (wb, pr, fl, dq_type, by_type):
             table["lm_head"] = table["embedding"]
     for table in (wb, pr, fl):
         table["embedding"] = 0.0  # gathered per token instead
@@ -294,6 +298,7 @@ def build_tables(
         side_act_width=side_width,
         side_kernels=side_kernels,
         popularity=popularity,
+        params_by_type=by_type,
     )
 
 
@@ -362,6 +367,8 @@ class Operator:
     # over its matrices (a FFN's gate and up read d inputs per output, its down d_ff), so that
     # sum_i w_i (1 + c / K_i) = W (1 + c / inner) (EngineProfile.matmul_output_macs); None: not a GEMM
     inner: Any = None
+    # the matmul's weights by storage type: (type, share of its parameters); () where not a matmul
+    weight_types: tuple[tuple[str, float], ...] = ()
 
     @property
     def bytes(self) -> Any:
@@ -450,6 +457,7 @@ def step_operators(
             stored_weight_bytes=tb.weight_bytes[name],
             shape=(tokens, per_layer / d, d),
             inner=d if inner is None else inner,
+            weight_types=type_shares(tb, name),
             **({} if is_float else {**path(tokens), "f16_bytes": 2.0 * tb.params[name]}),
         )
 
@@ -602,6 +610,7 @@ def step_operators(
                 stored_weight_bytes=tb.weight_bytes["experts"],
                 shape=(rows, tb.expert_params / max(n_moe, 1) / d, d),
                 inner=_ffn_inner(d, moe.d_expert),
+                weight_types=type_shares(tb, "experts"),
                 **expert_path,
             )
         )
@@ -634,6 +643,15 @@ def step_operators(
         )
     )
     return ops
+
+
+def type_shares(tb: ModelTables, name: str) -> tuple[tuple[str, float], ...]:
+    """Operator `name`'s weights by storage type: (type, share of its parameters), largest first."""
+    by = tb.params_by_type.get(name, {})
+    total = sum(by.values())
+    if total <= 0:
+        return ()
+    return tuple(sorted(((t, n / total) for t, n in by.items()), key=lambda tn: -tn[1]))
 
 
 def _row_unpacked(tb: ModelTables, eng: EngineProfile, name: str) -> float:

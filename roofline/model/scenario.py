@@ -35,6 +35,7 @@ Ref = str | os.PathLike[str]
 #: costed on the scenario as resolved; one that differs here is resolved anew.
 STRUCTURAL = (
     "activation_bytes",
+    "narrow_gemm_types",
     "kernels",
     "prefill_kernels",
     "decode_kernels_max_tokens",

@@ -50,6 +50,7 @@ class Stacked:
     tiled: np.ndarray
     routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
     inner: np.ndarray  # Operator.inner of the tiled matmuls (0: none)
+    narrow: np.ndarray  # cost.narrow_share (0: none)
     matvec: np.ndarray
     float_gemm: np.ndarray  # dequantized to F16 for a float GEMM (the run's build, see cost.op_times)
     f16_bytes: np.ndarray
@@ -100,6 +101,10 @@ class Stacked:
             with_inner = self.tiled & (self.inner > 0)
             inner = np.where(with_inner, self.inner, 1.0)
             rate = np.where(with_inner, rate * inner / (inner + eng.matmul_output_macs), rate)
+        if self.narrow.any():  # cost.narrow_share
+            narrow = self.tiled & (self.narrow > 0)
+            slower = rate / ((1.0 - self.narrow) + self.narrow / eng.value("narrow_gemm_efficiency"))
+            rate = np.where(narrow, slower, rate)
         if eng.small_batch_efficiency is not None and self.matvec.any():
             rate = np.where(self.matvec, self.vector_peak * eng.small_batch_efficiency, rate)
         key_ops = eng.attention_key_ops
@@ -176,7 +181,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     valid = np.zeros((width, n), dtype=bool)
     flops, key_rows, dequant, wb, kvb, act = table(), table(), table(), table(), table(), table()
     kernels, syncs, tile_rows, peak = table(), table(), table(1.0), table(1.0)
-    inner = table()
+    inner, narrow = table(), table()
     tiled = np.zeros((width, n), dtype=bool)
     routed = np.zeros((width, n), dtype=bool)
     matvec = np.zeros((width, n), dtype=bool)
@@ -216,6 +221,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             if o.tile_rows is not None:
                 tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
                 inner[j, i] = float(o.inner) if o.inner is not None else 0.0
+                narrow[j, i] = cost.narrow_share(o, mc, eng)
             routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
             f16[j, i] = float(o.f16_bytes)
             float_gemm[j, i] = bool(cost.float_gemm(o, eng))
@@ -257,6 +263,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         tiled=tiled,
         routed=routed,
         inner=inner,
+        narrow=narrow,
         matvec=matvec,
         float_gemm=float_gemm,
         f16_bytes=f16,

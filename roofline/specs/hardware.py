@@ -69,6 +69,9 @@ class Processor(Frozen):
     # (EngineProfile.stream_bytes_per_cycle)
     multiprocessors: Count | None = None
     clock: Frequency | None = None
+    # CPUs: the instruction set, which decides which kernels an engine's CPU back-end takes for a
+    # weight type (EngineProfile.narrow_gemm_types); None: not said, no such kernel choice applied
+    isa: Literal["x86-64", "arm64"] | None = None
 
     @model_validator(mode="after")
     def _has_compute(self) -> Processor:

@@ -40,8 +40,9 @@ ATTENTION_PARAMETERS = (
 MIN_DEPTH_SPREAD = 512
 #: The matmul-shape constants (EngineProfile.matmul_half_rows, small_batch_efficiency) describe the
 #: kernels' structure and are told apart from compute_efficiency only by rows at many micro-batch
-#: sizes (a prompt ladder, batched decode): a calibration fits them only when `free` names them.
-SHAPE_PARAMETERS = ("matmul_half_rows", "small_batch_efficiency")
+#: sizes (a prompt ladder, batched decode), narrow_gemm_efficiency only by rows of its weight types on
+#: its instruction set: a calibration fits them only when `free` names them.
+SHAPE_PARAMETERS = ("matmul_half_rows", "small_batch_efficiency", "narrow_gemm_efficiency")
 
 #: A direction in parameter space that, moved across its whole physical range, changes the log
 #: predictions of all rows together (root sum of squares) by less than this is not constrained by
@@ -69,7 +70,8 @@ CHECK_ROWS = 64
 
 #: The candidate fits scripts/fit_default_profiles.py tries for a bundled profile, in this order:
 #: every parameter the rows determine; the compute side with the matmul shapes and overheads; the
-#: compute side with bandwidth and the decode steps' per-kernel overhead; the compute side and both
+#: compute side with bandwidth and the decode steps' per-kernel overhead; the same with the narrow
+#: GEMMs' share of the tiled rate (EngineProfile.narrow_gemm_types); the compute side and both
 #: overheads; the compute side and the decode overhead; the compute side only (matmul, expert, float
 #: and attention efficiencies). What a candidate leaves out keeps the profile's value.
 FIT_CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -96,6 +98,19 @@ FIT_CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "kernel_overhead_scale",
             "bandwidth_efficiency",
             "kv_bandwidth_efficiency",
+        ),
+    ),
+    (
+        "compute, bandwidth, decode kernel overhead and narrow GEMMs",
+        (
+            "compute_efficiency",
+            "expert_compute_efficiency",
+            "float_compute_efficiency",
+            "attention_efficiency",
+            "kernel_overhead_scale",
+            "bandwidth_efficiency",
+            "kv_bandwidth_efficiency",
+            "narrow_gemm_efficiency",
         ),
     ),
     (

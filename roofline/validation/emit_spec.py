@@ -42,6 +42,27 @@ def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
     return best.flops / best.seconds, best
 
 
+#: int8dot.c's instruction-set names (its `isa=`, in the trace's notes) and the CPU names whose
+#: instruction set they tell.
+_X86_KERNELS = ("avx512-vnni", "avx-vnni", "avx2")
+_X86_NAMES = ("intel", "amd", "xeon", "epyc", "ryzen", "opteron", "pentium", "celeron")
+_ARM_NAMES = ("apple", "neoverse", "cortex", "arm", "ampere", "graviton")
+
+
+def trace_isa(kernels: list[MicroRow], cpu: str) -> str | None:
+    """The traced machine's instruction set (Processor.isa): from the int8 microkernel's build
+    where it ran, else from the CPU's name; None where neither tells."""
+    for r in kernels:
+        if r.harness.startswith("int8dot") and any(f"({k})" in r.notes for k in _X86_KERNELS):
+            return "x86-64"
+    words = set(re.findall(r"[a-z0-9]+", cpu.lower()))
+    if words & set(_X86_NAMES):
+        return "x86-64"
+    if words & set(_ARM_NAMES):
+        return "arm64"
+    return None
+
+
 def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> dict[str, Any]:
     src = f"measured: {trace_path}"
     kernels = [r for r in rows if r.harness not in FLOAT_HARNESSES]
@@ -115,6 +136,9 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         "vector": peaks,
         "caches": list(reversed(levels)),
     }
+    isa = trace_isa(kernels, host.cpu)
+    if isa is not None:
+        proc["isa"] = isa
     if launch:
         proc["launch_latency"] = {
             "value": f"{min(launch) * 1e6:.2f} us",
