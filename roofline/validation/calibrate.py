@@ -74,75 +74,27 @@ CHECK_ROWS = 64
 #: GEMMs' share of the tiled rate (EngineProfile.narrow_gemm_types); the compute side and both
 #: overheads; the compute side and the decode overhead; the compute side only (matmul, expert, float
 #: and attention efficiencies). What a candidate leaves out keeps the profile's value.
+_COMPUTE = (
+    "compute_efficiency",
+    "expert_compute_efficiency",
+    "float_compute_efficiency",
+    "attention_efficiency",
+)
+_DECODE = ("kernel_overhead_scale", "bandwidth_efficiency", "kv_bandwidth_efficiency")
 FIT_CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("all", None),
     (
         "compute, matmul shapes and kernel overheads",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "matmul_half_rows",
-            "small_batch_efficiency",
-            "kernel_overhead_scale",
-        ),
+        (*_COMPUTE, "matmul_half_rows", "small_batch_efficiency", "kernel_overhead_scale"),
     ),
-    (
-        "compute, bandwidth and decode kernel overhead",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-            "bandwidth_efficiency",
-            "kv_bandwidth_efficiency",
-        ),
-    ),
+    ("compute, bandwidth and decode kernel overhead", (*_COMPUTE, *_DECODE)),
     (
         "compute, bandwidth, decode kernel overhead and narrow GEMMs",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-            "bandwidth_efficiency",
-            "kv_bandwidth_efficiency",
-            "narrow_gemm_efficiency",
-        ),
+        (*_COMPUTE, *_DECODE, "narrow_gemm_efficiency"),
     ),
-    (
-        "compute and kernel overheads",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-            "prefill_kernel_overhead_scale",
-        ),
-    ),
-    (
-        "compute and decode kernel overhead",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-            "kernel_overhead_scale",
-        ),
-    ),
-    (
-        "compute only",
-        (
-            "compute_efficiency",
-            "expert_compute_efficiency",
-            "float_compute_efficiency",
-            "attention_efficiency",
-        ),
-    ),
+    ("compute and kernel overheads", (*_COMPUTE, "kernel_overhead_scale", "prefill_kernel_overhead_scale")),
+    ("compute and decode kernel overhead", (*_COMPUTE, "kernel_overhead_scale")),
+    ("compute only", _COMPUTE),
 )
 
 
