@@ -310,3 +310,41 @@ def test_an_emitted_spec_says_its_instruction_set(tmp_path):
         assert check_file(spec).processors[0].isa == "x86-64", trace.name
     assert trace_isa([], "Apple M2 Max") == "arm64"
     assert trace_isa([], "Some RISC-V board") is None
+
+
+#: the 16-vCPU Emerald Rapids host of the lent H200 machine (2026-12-02): one `bench --emit-spec` with
+#: llama.cpp's test-backend-ops, then the study's four models (validation/traces/emitted-spec/README.md)
+EMR = XEON_DIR / "xeon-emr-16vcpu-vm.bench1.micro.csv"
+EMR_HELD_OUT = XEON_DIR / "xeon-emr-16vcpu-vm.after-bench.llama.cpp.e2e.csv"
+
+
+def test_emitted_spec_predicts_the_h200_hosts_cpu_held_out(tmp_path):
+    """A 16-vCPU server CPU no bundled fit has seen (the CPU profile's six devices do not include
+    it): its spec from one bench run with llama.cpp's kernels predicts its own llama-bench runs,
+    decode within 25 % and prefill within 35 % (median of the rows), with the bundled profile."""
+    spec = tmp_path / "xeon-emr-held-out.yaml"
+    write_spec(read_micro(EMR), spec.stem, str(EMR), spec)
+    errs = held_out_errors(spec, [EMR_HELD_OUT])
+    assert len(errs) == 16
+    for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
+        e = [abs(x["error"]) for x in errs if x["phase"] == phase]
+        assert np.median(e) <= limit, (phase, sorted(e))
+
+
+def test_the_x86_q8_0_gemm_share_is_what_llama_cpp_measured():
+    """llama.cpp-cpu's narrow_gemm_efficiency (x86 Q8_0 GEMMs) is the ratio of llama.cpp's own
+    MUL_MAT rates at a prefill micro-batch, q8_0 over q4_K, on every x86 trace that timed them (an
+    AMD EPYC and an Intel Xeon VM): within 25 % of each thread count's ratio."""
+    from roofline.model.engine import load_engine
+
+    share = load_engine("llama.cpp-cpu").value("narrow_gemm_efficiency")
+    ratios = []
+    for trace in [*RUNS, EMR]:
+        rates = {
+            (r.dtype, r.shape.split("threads=")[1]): r.flops / r.seconds
+            for r in read_micro(trace)
+            if r.harness == "llama.cpp test-backend-ops" and r.shape.startswith("M=512 ")
+        }
+        ratios += [v / rates[("q4_K", t)] for (dt, t), v in rates.items() if dt == "q8_0"]
+    assert len(ratios) >= 6
+    assert all(abs(share / x - 1) <= 0.25 for x in ratios), (share, sorted(ratios))
