@@ -103,6 +103,8 @@ def test_traced_host_reads_back_what_the_bench_recorded():
 
     host = Host("Some CPU, rev 2", 4, {"L1": 49152, "L3": 2**25}, 8 * 2**30)
     assert traced_host(["numpy run", f"measured here: {host.describe()}"]) == host
+    arm = Host("Neoverse-V2", 72, {"L2": 2**20}, 2**37, "aarch64")
+    assert traced_host([f"measured here: {arm.describe()}"]) == arm
     # an older trace: no memory recorded
     old = "measured here: AMD EPYC, 2 CPUs visible, caches {'L1': 49152, 'L3': 33554432}"
     assert traced_host([old]) == Host("AMD EPYC", 2, {"L1": 49152, "L3": 33554432}, 0)

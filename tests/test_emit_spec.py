@@ -299,9 +299,10 @@ def test_spec_describes_the_traced_machine_not_the_reader(tmp_path):
 
 
 def test_an_emitted_spec_says_its_instruction_set(tmp_path):
-    """The emitted spec names the traced CPU's instruction set (Processor.isa): from the int8
-    microkernel's build where it ran (the Xeon trace), else from the CPU's name (the EPYC trace of
-    test-backend-ops), so that x86's Q8_0 GEMM path applies to it."""
+    """The emitted spec names the traced CPU's instruction set (Processor.isa): from the architecture
+    the bench records, else (older traces) from the int8 microkernel's build where it ran (the Xeon
+    trace), else from the CPU's name (the EPYC trace of test-backend-ops), so that x86's Q8_0 GEMM
+    path applies to it."""
     from roofline.validation.emit_spec import trace_isa
 
     for trace in (XEON_PASSES[0], RUNS[0]):
@@ -310,6 +311,9 @@ def test_an_emitted_spec_says_its_instruction_set(tmp_path):
         assert check_file(spec).processors[0].isa == "x86-64", trace.name
     assert trace_isa([], "Apple M2 Max") == "arm64"
     assert trace_isa([], "Some RISC-V board") is None
+    # a trace that records the machine's architecture says it outright, whatever the CPU is called
+    assert trace_isa([], "Some RISC-V board", "aarch64") == "arm64"
+    assert trace_isa([], "Intel(R) Xeon(R) Processor", "x86_64") == "x86-64"
 
 
 #: the 16-vCPU Emerald Rapids host of the lent H200 machine (2026-12-02): one `bench --emit-spec` with

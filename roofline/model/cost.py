@@ -269,9 +269,7 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
                 rate = _pick(m, o.tiled, rate * o.inner / (o.inner + eng.matmul_output_macs), rate)
         narrow = narrow_share(o, mc, eng)
         if narrow:
-            # the narrow types' share of the weights runs at narrow_gemm_efficiency of the rate
-            slower = rate / ((1.0 - narrow) + narrow / eng.value("narrow_gemm_efficiency"))
-            rate = _pick(m, o.tiled, slower, rate)
+            rate = _pick(m, o.tiled, narrowed(rate, narrow, eng), rate)
         if o.matvec is not False and eng.small_batch_efficiency is not None:
             rate = _pick(m, o.matvec, mc.vector_peak * eng.small_batch_efficiency, rate)
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
@@ -304,6 +302,12 @@ def narrow_share(o: Operator, mc: Machine, eng: EngineProfile) -> float:
     if o.kind == "routed_matmul" and not eng.expert_gemm:
         return 0.0
     return float(sum(share for t, share in o.weight_types if t in types))
+
+
+def narrowed(rate: Any, share: Any, eng: EngineProfile) -> Any:
+    """A tiled matmul's rate when `share` of its weights runs at narrow_gemm_efficiency of it (the
+    time-weighted mean of the two kernels' rates; numbers or arrays)."""
+    return rate / ((1.0 - share) + share / eng.value("narrow_gemm_efficiency"))
 
 
 def serving_bandwidth(ws: Any, mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> Any:

@@ -207,7 +207,9 @@ class EngineProfile(Frozen):
     narrow_gemm_types: dict[Literal["x86-64", "arm64"], tuple[WeightTypeName, ...]] = Field(
         default_factory=dict
     )
-    narrow_gemm_efficiency: float | None = Field(default=None, gt=0, le=1)  # None: 1 (no loss)
+    # a measured kernel ratio (llama.cpp-cpu cites its traces), not a fit parameter: calibration
+    # leaves it as it is (absent from PARAMETER_BOUNDS). None: 1 (no loss)
+    narrow_gemm_efficiency: float | None = Field(default=None, gt=0, le=1)
     # quantized matmuls of more activation rows than this dequantize their weights to F16 in a kernel
     # of their own (reading the quantized and writing the F16 weights) and multiply them with a
     # float GEMM at the float peak and float_compute_efficiency (llama.cpp CUDA before June 2024:
@@ -304,7 +306,6 @@ PARAMETER_BOUNDS: dict[str, tuple[float, float]] = {
     "expert_half_rows": (0.0, 512.0),  # 0: no tile-fill loss (the unset value, NEUTRAL)
     "matmul_half_rows": (0.0, 512.0),
     "small_batch_efficiency": (0.01, 1.0),
-    "narrow_gemm_efficiency": (0.05, 1.0),
     "per_step_overhead": (0.0, 0.05),
 }
 

@@ -102,9 +102,7 @@ class Stacked:
             inner = np.where(with_inner, self.inner, 1.0)
             rate = np.where(with_inner, rate * inner / (inner + eng.matmul_output_macs), rate)
         if self.narrow.any():  # cost.narrow_share
-            narrow = self.tiled & (self.narrow > 0)
-            slower = rate / ((1.0 - self.narrow) + self.narrow / eng.value("narrow_gemm_efficiency"))
-            rate = np.where(narrow, slower, rate)
+            rate = np.where(self.tiled & (self.narrow > 0), cost.narrowed(rate, self.narrow, eng), rate)
         if eng.small_batch_efficiency is not None and self.matvec.any():
             rate = np.where(self.matvec, self.vector_peak * eng.small_batch_efficiency, rate)
         key_ops = eng.attention_key_ops

@@ -182,33 +182,43 @@ class Host:
     cpus: int
     caches: dict[str, int]
     memory: int  # bytes; 0 if unknown
+    arch: str = ""  # platform.machine(): x86_64, aarch64, arm64 ...; "" if unknown
 
     def describe(self) -> str:
-        return f"{self.cpu}, {self.cpus} CPUs visible, caches {self.caches}, memory {self.memory} B"
+        return (
+            f"{self.cpu}, {self.cpus} CPUs visible, caches {self.caches}, memory {self.memory} B, "
+            f"arch {self.arch or 'unknown'}"
+        )
 
 
 def this_host() -> Host:
-    return Host(cpu_name(), os.cpu_count() or 1, cache_sizes(), meminfo_bytes())
+    return Host(cpu_name(), os.cpu_count() or 1, cache_sizes(), meminfo_bytes(), platform.machine())
 
 
 _HOST = re.compile(r"measured here: (?P<cpu>.+?), (?P<n>\d+) CPUs visible, caches (?P<caches>\{[^}]*\})")
 _MEMORY = re.compile(r"memory (\d+) B")
+_ARCH = re.compile(r"arch ([A-Za-z0-9_]+)")
 
 
 def traced_host(sources: list[str]) -> Host:
     """The host a trace's rows name in their source (Host.describe's text), so that what is made
     from a trace elsewhere describes the machine that ran it: this machine where no row names one,
-    memory 0 where an older trace did not record it."""
-    here = this_host()
+    memory 0 and arch "" where an older trace did not record them."""
     for text in sources:
         hit = _HOST.search(text)
         if hit:
             caches = ast.literal_eval(hit["caches"])
             if not (isinstance(caches, dict) and all(isinstance(v, int) for v in caches.values())):
-                caches = here.caches
-            mem = _MEMORY.search(text)
-            return Host(hit["cpu"], int(hit["n"]), caches, int(mem.group(1)) if mem else 0)
-    return here
+                caches = cache_sizes()
+            mem, arch = _MEMORY.search(text), _ARCH.search(text)
+            return Host(
+                hit["cpu"],
+                int(hit["n"]),
+                caches,
+                int(mem.group(1)) if mem else 0,
+                "" if arch is None or arch.group(1) == "unknown" else arch.group(1),
+            )
+    return this_host()
 
 
 def _busy_warning(spreads: list[tuple[str, float]], measured: str, between: str, advice: str) -> list[str]:

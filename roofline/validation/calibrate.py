@@ -40,9 +40,8 @@ ATTENTION_PARAMETERS = (
 MIN_DEPTH_SPREAD = 512
 #: The matmul-shape constants (EngineProfile.matmul_half_rows, small_batch_efficiency) describe the
 #: kernels' structure and are told apart from compute_efficiency only by rows at many micro-batch
-#: sizes (a prompt ladder, batched decode), narrow_gemm_efficiency only by rows of its weight types on
-#: its instruction set: a calibration fits them only when `free` names them.
-SHAPE_PARAMETERS = ("matmul_half_rows", "small_batch_efficiency", "narrow_gemm_efficiency")
+#: sizes (a prompt ladder, batched decode): a calibration fits them only when `free` names them.
+SHAPE_PARAMETERS = ("matmul_half_rows", "small_batch_efficiency")
 
 #: A direction in parameter space that, moved across its whole physical range, changes the log
 #: predictions of all rows together (root sum of squares) by less than this is not constrained by
@@ -70,8 +69,7 @@ CHECK_ROWS = 64
 
 #: The candidate fits scripts/fit_default_profiles.py tries for a bundled profile, in this order:
 #: every parameter the rows determine; the compute side with the matmul shapes and overheads; the
-#: compute side with bandwidth and the decode steps' per-kernel overhead; the same with the narrow
-#: GEMMs' share of the tiled rate (EngineProfile.narrow_gemm_types); the compute side and both
+#: compute side with bandwidth and the decode steps' per-kernel overhead; the compute side and both
 #: overheads; the compute side and the decode overhead; the compute side only (matmul, expert, float
 #: and attention efficiencies). What a candidate leaves out keeps the profile's value.
 _COMPUTE = (
@@ -88,10 +86,6 @@ FIT_CANDIDATES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
         (*_COMPUTE, "matmul_half_rows", "small_batch_efficiency", "kernel_overhead_scale"),
     ),
     ("compute, bandwidth and decode kernel overhead", (*_COMPUTE, *_DECODE)),
-    (
-        "compute, bandwidth, decode kernel overhead and narrow GEMMs",
-        (*_COMPUTE, *_DECODE, "narrow_gemm_efficiency"),
-    ),
     ("compute and kernel overheads", (*_COMPUTE, "kernel_overhead_scale", "prefill_kernel_overhead_scale")),
     ("compute and decode kernel overhead", (*_COMPUTE, "kernel_overhead_scale")),
     ("compute only", _COMPUTE),

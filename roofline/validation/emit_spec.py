@@ -42,16 +42,20 @@ def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
     return best.flops / best.seconds, best
 
 
-#: int8dot.c's instruction-set names (its `isa=`, in the trace's notes) and the CPU names whose
-#: instruction set they tell.
+#: platform.machine() names (recorded by the bench since 2026-12-02), int8dot.c's instruction-set
+#: names (its `isa=`, in the trace's notes) and the CPU names whose instruction set they tell.
+_ARCHES = {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "arm64", "arm64": "arm64"}
 _X86_KERNELS = ("avx512-vnni", "avx-vnni", "avx2")
 _X86_NAMES = ("intel", "amd", "xeon", "epyc", "ryzen", "opteron", "pentium", "celeron")
 _ARM_NAMES = ("apple", "neoverse", "cortex", "arm", "ampere", "graviton")
 
 
-def trace_isa(kernels: list[MicroRow], cpu: str) -> str | None:
-    """The traced machine's instruction set (Processor.isa): from the int8 microkernel's build
-    where it ran, else from the CPU's name; None where neither tells."""
+def trace_isa(kernels: list[MicroRow], cpu: str, arch: str = "") -> str | None:
+    """The traced machine's instruction set (Processor.isa): from its recorded architecture, else
+    (older traces) from the int8 microkernel's build where it ran, else from the CPU's name; None
+    where none tells."""
+    if arch.lower() in _ARCHES:
+        return _ARCHES[arch.lower()]
     for r in kernels:
         if r.harness.startswith("int8dot") and any(f"({k})" in r.notes for k in _X86_KERNELS):
             return "x86-64"
@@ -136,7 +140,7 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         "vector": peaks,
         "caches": list(reversed(levels)),
     }
-    isa = trace_isa(kernels, host.cpu)
+    isa = trace_isa(kernels, host.cpu, host.arch)
     if isa is not None:
         proc["isa"] = isa
     if launch:
