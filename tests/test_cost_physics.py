@@ -497,7 +497,7 @@ def test_x86_q8_0_prefill_runs_the_narrow_gemm_and_arm_does_not():
     """llama.cpp-cpu: a tiled matmul's Q8_0 share runs at narrow_gemm_efficiency of the tiled rate
     on an x86 CPU (tinyBLAS_Q0_AVX), not on an arm64 one, not in decode (mat-vec), and not for the
     routed experts the engine multiplies per row; a Q4_K_M model's matmuls carry their own shares."""
-    from roofline.model.cost import narrow_share
+    from roofline.model.cost import narrow_slowdown
     from roofline.model.engine import load_engine
     from roofline.model.scenario import resolve
 
@@ -510,18 +510,72 @@ def test_x86_q8_0_prefill_runs_the_narrow_gemm_and_arm_does_not():
         return s, {t.op.name: t for t in s.step().times}
 
     s, t = ffn("ryzen-9-7950x", "pp512", "Q8_0")
-    assert narrow_share(t["dense_ffn"].op, s.machine, eng) == pytest.approx(1.0)
+    assert narrow_slowdown(t["dense_ffn"].op, s.machine, eng) == pytest.approx(1 / eff - 1)
     _, wide = ffn("ryzen-9-7950x", "pp512", "Q8_0", eng.model_copy(update={"narrow_gemm_efficiency": 1.0}))
     unpack = t["dense_ffn"].op.dequant_ops / (s.machine.dequant_peak * eng.dequant_efficiency)
     narrow_mm, wide_mm = (x["dense_ffn"].compute - unpack for x in (t, wide))
     assert narrow_mm == pytest.approx(wide_mm / eff, rel=1e-9)
     s, t = ffn("apple-m2-max", "pp512", "Q8_0")
-    assert s.machine.processor.isa == "arm64" and narrow_share(t["dense_ffn"].op, s.machine, eng) == 0.0
+    assert s.machine.processor.isa == "arm64" and narrow_slowdown(t["dense_ffn"].op, s.machine, eng) == 0.0
     s, t = ffn("ryzen-9-7950x", "tg128", "Q8_0")
-    assert narrow_share(t["dense_ffn"].op, s.machine, eng) == 0.0  # decode: not tiled
+    assert narrow_slowdown(t["dense_ffn"].op, s.machine, eng) == 0.0  # decode: not tiled
     s, t = ffn("ryzen-9-7950x", "pp512", "Q8_0", model="olmoe-1b-7b")
-    assert narrow_share(t["experts"].op, s.machine, eng) == 0.0  # MUL_MAT_ID: per-row dot products
+    assert narrow_slowdown(t["experts"].op, s.machine, eng) == 0.0  # MUL_MAT_ID: per-row dot products
     s, t = ffn("ryzen-9-7950x", "pp512", "Q4_K_M")
     shares = dict(t["dense_ffn"].op.weight_types)
     assert set(shares) <= {"Q4_K", "Q6_K"} and sum(shares.values()) == pytest.approx(1.0)
-    assert narrow_share(t["dense_ffn"].op, s.machine, eng) == 0.0
+    assert narrow_slowdown(t["dense_ffn"].op, s.machine, eng) == 0.0
+
+
+def test_a_cpu_s_measured_gemm_rates_replace_the_profile_s_narrow_share():
+    """Where a CPU spec lists measured tiled-GEMM rates per weight type (Processor.gemm_rates, from
+    `bench --emit-spec` with llama.cpp's kernels), an x86 Q8_0 matmul runs at its rate over the
+    fastest type's, not at the profile's narrow_gemm_efficiency; a faster measured Q8_0 kernel never
+    makes prefill slower, and a spec without the rates keeps the profile's figure."""
+    from roofline.model.cost import narrow_slowdown
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+    from roofline.specs.catalog import load_device
+    from roofline.specs.hardware import Processor
+
+    eng = load_engine("llama.cpp-cpu")
+    base = load_device("ryzen-9-7950x")
+
+    def with_rates(q8: float):
+        rates = Processor.model_validate(
+            {
+                "name": "rates",
+                "kind": "cpu",
+                "vector": {"fp32": {"value": "1 GFLOPS", "source": "test"}},
+                "gemm_rates": {
+                    "Q4_K": {"value": "500 GFLOPS", "source": "test"},
+                    "Q8_0": {"value": f"{q8} GFLOPS", "source": "test"},
+                },
+            }
+        ).gemm_rates
+        proc = base.processors[0].model_copy(update={"gemm_rates": rates})
+        return base.model_copy(update={"processors": (proc, *base.processors[1:])})
+
+    def prefill(dev):
+        s = resolve(dev, "llama-3.1-8b", Workload(test="pp512"), engine=eng, quant="Q8_0")
+        ffn = {t.op.name: t for t in s.step().times}["dense_ffn"]
+        return s, ffn, s.tokens_per_second()
+
+    s, ffn, _ = prefill(with_rates(200.0))
+    assert s.machine.processor.gemm_share("Q8_0") == pytest.approx(0.4)
+    assert narrow_slowdown(ffn.op, s.machine, eng) == pytest.approx(1 / 0.4 - 1)
+    s, ffn, _ = prefill(base)
+    assert narrow_slowdown(ffn.op, s.machine, eng) == pytest.approx(
+        1 / eng.value("narrow_gemm_efficiency") - 1
+    )
+    speeds = [prefill(with_rates(q8))[2] for q8 in (100.0, 200.0, 350.0, 500.0)]
+    assert all(a <= b for a, b in zip(speeds, speeds[1:], strict=False)) and speeds[0] < speeds[-1]
+    with pytest.raises(ValueError, match="unknown weight type"):
+        Processor.model_validate(
+            {
+                "name": "x",
+                "kind": "cpu",
+                "vector": {"fp32": {"value": "1 GFLOPS", "source": "t"}},
+                "gemm_rates": {"Q9_X": {"value": "1 GFLOPS", "source": "t"}},
+            }
+        )

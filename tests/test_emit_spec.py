@@ -47,6 +47,13 @@ EPYC_DEC02 = sorted(XEON_DIR.glob("sandbox-epyc-2vcpu.dec02-bench*.micro.csv"))
 EPYC_DEC02_HELD_OUT = (
     "validation/traces/emitted-spec/sandbox-epyc-2vcpu.dec02-after-bench.llama.cpp.e2e.csv",
 )
+#: the Xeon VM type on another host (480 MiB of L3 where the first read 300), later on 2026-12-02,
+#: with a llama.cpp build: three `bench --emit-spec` runs that timed llama.cpp's own MUL_MAT kernels,
+#: then its llama-bench runs (validation/traces/emitted-spec/README.md)
+XEON_DEC02B = sorted(XEON_DIR.glob("sandbox-xeon-2vcpu.dec02b-bench*.micro.csv"))
+XEON_DEC02B_HELD_OUT = (
+    "validation/traces/emitted-spec/sandbox-xeon-2vcpu.dec02b-after-bench.llama.cpp.e2e.csv",
+)
 
 # test-backend-ops perf output as this build prints it (colour codes included)
 PERF_OUT = (
@@ -180,6 +187,7 @@ def test_busy_rounds_are_flagged_where_runs_disagree(tmp_path):
             "rate does not: 271 / 323 / 296 GOP/s (16 %) while the 1-thread rate held at 161-163",
         ),
         pytest.param(XEON_PASSES, id="xeon-3-passes"),
+        pytest.param(XEON_DEC02B, id="xeon-480m-l3-llama-cpp-kernels"),
         _not_met(
             EPYC_DEC02,
             id="epyc-2026-12-02",
@@ -247,6 +255,7 @@ def _cpu_profile_without_this_machine():
             "measured 0.30 of the tiled rate (12 / 15 / 21 %; was 40-45 %). The VM's own llama-bench "
             "moved -27 to +37 % per row between two sweeps 20 minutes apart.",
         ),
+        pytest.param(XEON_DEC02B, XEON_DEC02B_HELD_OUT, id="xeon-480m-l3-llama-cpp-kernels"),
         _not_met(
             EPYC_DEC02,
             EPYC_DEC02_HELD_OUT,
@@ -336,19 +345,60 @@ def test_emitted_spec_predicts_the_h200_hosts_cpu_held_out(tmp_path):
 
 
 def test_the_x86_q8_0_gemm_share_is_what_llama_cpp_measured():
-    """llama.cpp-cpu's narrow_gemm_efficiency (x86 Q8_0 GEMMs) is the ratio of llama.cpp's own
-    MUL_MAT rates at a prefill micro-batch, q8_0 over q4_K, on every x86 trace that timed them (an
-    AMD EPYC and an Intel Xeon VM): within 25 % of each thread count's ratio."""
+    """llama.cpp's own MUL_MAT rates at a prefill micro-batch, q8_0 over q4_K, on every x86 trace
+    that timed them (an AMD EPYC and two Intel Xeon VMs): a property of the machine (within 10 %
+    across its runs and thread counts) that differs between machines (0.27-0.40), which is why an
+    emitted spec carries its own rates (Processor.gemm_rates); llama.cpp-cpu's narrow_gemm_efficiency,
+    the fallback for a CPU known by its datasheet, lies inside the measured range."""
     from roofline.model.engine import load_engine
 
     share = load_engine("llama.cpp-cpu").value("narrow_gemm_efficiency")
-    ratios = []
-    for trace in [*RUNS, EMR]:
-        rates = {
-            (r.dtype, r.shape.split("threads=")[1]): r.flops / r.seconds
-            for r in read_micro(trace)
-            if r.harness == "llama.cpp test-backend-ops" and r.shape.startswith("M=512 ")
-        }
-        ratios += [v / rates[("q4_K", t)] for (dt, t), v in rates.items() if dt == "q8_0"]
-    assert len(ratios) >= 6
-    assert all(abs(share / x - 1) <= 0.25 for x in ratios), (share, sorted(ratios))
+    by_machine: dict[str, list[float]] = {}
+    for name, traces in (("epyc", RUNS), ("emr", [EMR]), ("xeon-480m", XEON_DEC02B)):
+        for trace in traces:
+            rates = {
+                (r.dtype, r.shape.split("threads=")[1]): r.flops / r.seconds
+                for r in read_micro(trace)
+                if r.harness == "llama.cpp test-backend-ops" and r.shape.startswith("M=512 ")
+            }
+            by_machine.setdefault(name, []).extend(
+                v / rates[("q4_K", t)] for (dt, t), v in rates.items() if dt == "q8_0"
+            )
+    assert sum(map(len, by_machine.values())) >= 12
+    for name, ratios in by_machine.items():
+        assert _spread(ratios) <= 0.10, (name, sorted(ratios))
+    every = [x for ratios in by_machine.values() for x in ratios]
+    assert min(every) <= share <= max(every), (share, sorted(every))
+    assert _spread([float(np.median(r)) for r in by_machine.values()]) > 0.2
+
+
+def test_an_emitted_spec_carries_llama_cpp_s_gemm_rates_and_the_model_takes_them(tmp_path):
+    """With a llama.cpp build, the emitted spec lists llama.cpp's own tiled GEMM rate per quantized
+    type at the int8 peak's thread count (Processor.gemm_rates), and an x86 Q8_0 matmul in prefill
+    runs at that measured share of the Q4_K one; without a build (int8dot.c) the spec has none."""
+    from roofline.model.cost import narrow_slowdown
+    from roofline.model.scenario import resolve
+    from roofline.model.workload import Workload
+
+    trace = XEON_DEC02B[0]
+    spec = tmp_path / "xeon-rates.yaml"
+    write_spec(read_micro(trace), spec.stem, str(trace), spec)
+    proc = check_file(spec).processors[0]
+    rows = {
+        r.dtype: r.flops / r.seconds
+        for r in read_micro(trace)
+        if r.harness == "llama.cpp test-backend-ops"
+        and r.shape.startswith("M=512 ")
+        and r.shape.endswith("threads=2")
+    }
+    assert set(proc.gemm_rates) == {"Q4_K", "Q8_0"}
+    assert proc.gemm_share("Q8_0") == pytest.approx(rows["q8_0"] / rows["q4_K"], rel=1e-3)
+    assert proc.gemm_share("Q4_K") == 1.0 and proc.peak("int8") == pytest.approx(rows["q4_K"], rel=1e-3)
+    s = resolve(spec, "llama-3.2-1b", Workload(test="pp512"), quant="Q8_0")
+    ffn = {t.op.name: t for t in s.step().times}["dense_ffn"]
+    assert narrow_slowdown(ffn.op, s.machine, s.engine) == pytest.approx(
+        rows["q4_K"] / rows["q8_0"] - 1, rel=1e-3
+    )
+    old = tmp_path / "xeon-no-build.yaml"
+    write_spec(read_micro(XEON_PASSES[0]), old.stem, str(XEON_PASSES[0]), old)
+    assert check_file(old).processors[0].gemm_rates == {}

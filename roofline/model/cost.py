@@ -267,9 +267,9 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
                 rate = _pick(m, o.tiled, rate * o.tile_rows / (o.tile_rows + half), rate)  # half-filled tiles
             if eng.matmul_output_macs is not None and o.inner is not None:
                 rate = _pick(m, o.tiled, rate * o.inner / (o.inner + eng.matmul_output_macs), rate)
-        narrow = narrow_share(o, mc, eng)
+        narrow = narrow_slowdown(o, mc, eng)
         if narrow:
-            rate = _pick(m, o.tiled, narrowed(rate, narrow, eng), rate)
+            rate = _pick(m, o.tiled, narrowed(rate, narrow), rate)
         if o.matvec is not False and eng.small_batch_efficiency is not None:
             rate = _pick(m, o.matvec, mc.vector_peak * eng.small_batch_efficiency, rate)
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
@@ -292,22 +292,31 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
     return out
 
 
-def narrow_share(o: Operator, mc: Machine, eng: EngineProfile) -> float:
-    """The share of a matmul's weights whose tiled GEMM is a narrow kernel on this processor's
-    instruction set (EngineProfile.narrow_gemm_types): 0 where none is, where the operator never
-    runs tiled, or for routed experts the engine multiplies per row (expert_gemm false)."""
+def narrow_slowdown(o: Operator, mc: Machine, eng: EngineProfile) -> float:
+    """How much longer a tiled matmul takes for the share of its weights whose GEMM is a narrow
+    kernel on this processor's instruction set (EngineProfile.narrow_gemm_types): the sum over those
+    types of share x (1 / efficiency - 1), each type's efficiency its measured rate over the fastest
+    type's where the processor lists them (Processor.gemm_rates), else the profile's
+    narrow_gemm_efficiency. 0 where no type is narrow, where the operator never runs tiled, or for
+    routed experts the engine multiplies per row (expert_gemm false)."""
     types = eng.narrow_gemm_types.get(mc.processor.isa or "", ())
     if not types or o.tiled is False or o.tile_rows is None or o.peak != "matmul":
         return 0.0
     if o.kind == "routed_matmul" and not eng.expert_gemm:
         return 0.0
-    return float(sum(share for t, share in o.weight_types if t in types))
+    slowdown = 0.0
+    for t, share in o.weight_types:
+        if t in types:
+            eff = mc.processor.gemm_share(t)
+            eff = eng.value("narrow_gemm_efficiency") if eff is None else eff
+            slowdown += share * (1.0 / eff - 1.0)
+    return float(slowdown)
 
 
-def narrowed(rate: Any, share: Any, eng: EngineProfile) -> Any:
-    """A tiled matmul's rate when `share` of its weights runs at narrow_gemm_efficiency of it (the
-    time-weighted mean of the two kernels' rates; numbers or arrays)."""
-    return rate / ((1.0 - share) + share / eng.value("narrow_gemm_efficiency"))
+def narrowed(rate: Any, slowdown: Any) -> Any:
+    """A tiled matmul's rate when its narrow-kernel share makes it `slowdown` longer (narrow_slowdown:
+    the time-weighted mean of the kernels' rates; numbers or arrays)."""
+    return rate / (1.0 + slowdown)
 
 
 def serving_bandwidth(ws: Any, mc: Machine, eng: EngineProfile, m: Any, main_bw: Any) -> Any:

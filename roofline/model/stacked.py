@@ -50,7 +50,7 @@ class Stacked:
     tiled: np.ndarray
     routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
     inner: np.ndarray  # Operator.inner of the tiled matmuls (0: none)
-    narrow: np.ndarray  # cost.narrow_share (0: none)
+    narrow: np.ndarray  # cost.narrow_slowdown (0: none)
     matvec: np.ndarray
     float_gemm: np.ndarray  # dequantized to F16 for a float GEMM (the run's build, see cost.op_times)
     f16_bytes: np.ndarray
@@ -101,8 +101,8 @@ class Stacked:
             with_inner = self.tiled & (self.inner > 0)
             inner = np.where(with_inner, self.inner, 1.0)
             rate = np.where(with_inner, rate * inner / (inner + eng.matmul_output_macs), rate)
-        if self.narrow.any():  # cost.narrow_share
-            rate = np.where(self.tiled & (self.narrow > 0), cost.narrowed(rate, self.narrow, eng), rate)
+        if self.narrow.any():  # cost.narrow_slowdown
+            rate = np.where(self.tiled & (self.narrow > 0), cost.narrowed(rate, self.narrow), rate)
         if eng.small_batch_efficiency is not None and self.matvec.any():
             rate = np.where(self.matvec, self.vector_peak * eng.small_batch_efficiency, rate)
         key_ops = eng.attention_key_ops
@@ -219,7 +219,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             if o.tile_rows is not None:
                 tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
                 inner[j, i] = float(o.inner) if o.inner is not None else 0.0
-                narrow[j, i] = cost.narrow_share(o, mc, eng)
+                narrow[j, i] = cost.narrow_slowdown(o, mc, eng)
             routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
             f16[j, i] = float(o.f16_bytes)
             float_gemm[j, i] = bool(cost.float_gemm(o, eng))

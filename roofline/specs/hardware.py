@@ -72,6 +72,28 @@ class Processor(Frozen):
     # CPUs: the instruction set, which decides which kernels an engine's CPU back-end takes for a
     # weight type (EngineProfile.narrow_gemm_types); None: not said, no such kernel choice applied
     isa: Literal["x86-64", "arm64"] | None = None
+    # CPUs: measured rates of the CPU engine's tiled quantized GEMMs, per weight type, at one shape
+    # and thread count (`bench --emit-spec` with llama.cpp's test-backend-ops: MUL_MAT at a prefill
+    # micro-batch). Where a type the engine runs on a narrower kernel (EngineProfile.narrow_gemm_types)
+    # is listed, its rate over the fastest listed type's replaces the profile's narrow_gemm_efficiency
+    gemm_rates: dict[str, Compute] = Field(default_factory=dict)
+
+    @field_validator("gemm_rates")
+    @classmethod
+    def _known_weight_types(cls, rates: dict[str, Compute]) -> dict[str, Compute]:
+        from roofline.specs.quant import WEIGHT_TYPES
+
+        unknown = sorted(set(rates) - set(WEIGHT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown weight type(s) {', '.join(unknown)}; known: {', '.join(WEIGHT_TYPES)}")
+        return rates
+
+    def gemm_share(self, weight_type: str) -> float | None:
+        """A weight type's measured tiled-GEMM rate over the fastest measured type's (gemm_rates);
+        None where it was not measured."""
+        if weight_type not in self.gemm_rates:
+            return None
+        return self.gemm_rates[weight_type].value / max(r.value for r in self.gemm_rates.values())
 
     @model_validator(mode="after")
     def _has_compute(self) -> Processor:

@@ -42,6 +42,39 @@ def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
     return best.flops / best.seconds, best
 
 
+#: test-backend-ops' type names of the quantized kernels -> the weight type names of the specs
+GGUF_NAMES = {"q4_K": "Q4_K", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+
+
+def gemm_rates(kernels: list[MicroRow]) -> dict[str, tuple[float, MicroRow]]:
+    """llama.cpp's own tiled GEMM rate per quantized weight type (its GGUF name: q4_K -> Q4_K), with
+    its row: test-backend-ops MUL_MAT at the prefill micro-batch, all at the thread count of the
+    fastest (the int8 peak's), so that their ratios are one machine state's (Processor.gemm_rates).
+    Empty where the trace has no such rows (no llama.cpp build: int8dot.c times one kernel only)."""
+    tiled = [
+        r
+        for r in kernels
+        if r.harness == "llama.cpp test-backend-ops"
+        and r.kind == "gemm"
+        and r.dtype in QUANTIZED
+        and r.flops > 0
+        and r.seconds > 0
+    ]
+    if not tiled:
+        return {}
+    best = max(tiled, key=lambda r: r.flops / r.seconds)
+    same = [
+        r for r in tiled if _threads(r) == _threads(best) and r.shape.split()[:3] == best.shape.split()[:3]
+    ]
+    out: dict[str, tuple[float, MicroRow]] = {}
+    for r in same:
+        name = GGUF_NAMES[r.dtype]
+        rate = r.flops / r.seconds
+        if name not in out or rate > out[name][0]:
+            out[name] = (rate, r)
+    return out
+
+
 #: platform.machine() names (recorded by the bench since 2026-12-02), int8dot.c's instruction-set
 #: names (its `isa=`, in the trace's notes) and the CPU names whose instruction set they tell.
 _ARCHES = {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "arm64", "arm64": "arm64"}
@@ -133,6 +166,7 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
             "source": f"{src} (best quantized dot-product kernel measured: {row.harness} "
             f"{row.dtype} {row.shape}; a lower bound on peak)",
         }
+    rates = gemm_rates(kernels)
     launch = [r.seconds for r in rows if r.kind == "launch"]
     proc: dict[str, Any] = {
         "name": f"{host.cpu} ({host.cpus} vCPU)",
@@ -140,6 +174,14 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         "vector": peaks,
         "caches": list(reversed(levels)),
     }
+    if rates:
+        proc["gemm_rates"] = {
+            t: {
+                "value": f"{rate / 1e9:.1f} GFLOPS",
+                "source": f"{src} (llama.cpp test-backend-ops MUL_MAT {row.dtype} {row.shape})",
+            }
+            for t, (rate, row) in sorted(rates.items())
+        }
     isa = trace_isa(kernels, host.cpu, host.arch)
     if isa is not None:
         proc["isa"] = isa
