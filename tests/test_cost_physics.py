@@ -579,3 +579,57 @@ def test_a_cpu_s_measured_gemm_rates_replace_the_profile_s_narrow_share():
                 "gemm_rates": {"Q9_X": {"value": "1 GFLOPS", "source": "t"}},
             }
         )
+
+
+def test_measured_expert_rates_cost_a_prefill_s_routed_experts():
+    """Where a CPU spec lists llama.cpp's measured MUL_MAT_ID rate for every weight type of the routed
+    experts (Processor.expert_gemm_rates), a prefill step's experts take flops x sum(share / rate);
+    decode (mat-vec) and a type the spec does not list keep the profile's costing, and a faster
+    measured kernel never makes prefill slower."""
+    from roofline.model.cost import expert_seconds_per_flop
+    from roofline.model.engine import load_engine
+    from roofline.model.scenario import resolve
+    from roofline.specs.catalog import load_device
+    from roofline.specs.hardware import Processor
+
+    eng = load_engine("llama.cpp-cpu")
+    base = load_device("ryzen-9-7950x")
+
+    def with_rates(**gflops: float):
+        rates = Processor.model_validate(
+            {
+                "name": "rates",
+                "kind": "cpu",
+                "vector": {"fp32": {"value": "1 GFLOPS", "source": "test"}},
+                "expert_gemm_rates": {
+                    t: {"value": f"{v} GFLOPS", "source": "test"} for t, v in gflops.items()
+                },
+            }
+        ).expert_gemm_rates
+        proc = base.processors[0].model_copy(update={"expert_gemm_rates": rates})
+        return base.model_copy(update={"processors": (proc, *base.processors[1:])})
+
+    def experts(dev, test: str = "pp512", quant: str = "Q8_0"):
+        s = resolve(dev, "olmoe-1b-7b", Workload(test=test), engine=eng, quant=quant)
+        return s, {t.op.name: t for t in s.step().times}["experts"]
+
+    s, ex = experts(with_rates(Q8_0=100.0))
+    assert expert_seconds_per_flop(ex.op, s.machine) == pytest.approx(1 / 100e9)
+    assert ex.compute == pytest.approx(ex.op.flops / 100e9)
+    plain_s, plain = experts(base)
+    assert expert_seconds_per_flop(plain.op, plain_s.machine) == 0.0 and plain.compute != ex.compute
+    s, ex = experts(with_rates(Q8_0=100.0), test="tg128")  # decode: per-row dot products, not timed
+    assert expert_seconds_per_flop(ex.op, s.machine) == 0.0
+    s, ex = experts(with_rates(Q4_K=300.0), quant="Q4_K_M")  # Q4_K_M's experts hold Q6_K too
+    assert {t for t, _ in ex.op.weight_types} > {"Q4_K"} and expert_seconds_per_flop(ex.op, s.machine) == 0.0
+    s, ex = experts(with_rates(Q4_K=300.0, Q6_K=150.0), quant="Q4_K_M")
+    shares = dict(ex.op.weight_types)
+    want = shares["Q4_K"] / 300e9 + shares["Q6_K"] / 150e9
+    assert expert_seconds_per_flop(ex.op, s.machine) == pytest.approx(want)
+    speeds = [
+        resolve(
+            with_rates(Q8_0=v), "olmoe-1b-7b", Workload(test="pp512"), engine=eng, quant="Q8_0"
+        ).tokens_per_second()
+        for v in (50.0, 100.0, 200.0, 400.0)
+    ]
+    assert all(a <= b for a, b in zip(speeds, speeds[1:], strict=False)) and speeds[0] < speeds[-1]

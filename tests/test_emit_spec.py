@@ -402,3 +402,64 @@ def test_an_emitted_spec_carries_llama_cpp_s_gemm_rates_and_the_model_takes_them
     old = tmp_path / "xeon-no-build.yaml"
     write_spec(read_micro(XEON_PASSES[0]), old.stem, str(XEON_PASSES[0]), old)
     assert check_file(old).processors[0].gemm_rates == {}
+
+
+#: the same VM an hour later (2026-12-02 08:02-08:25), after the bench learnt to time llama.cpp's
+#: MUL_MAT_ID: one `bench --emit-spec`, then the same llama-bench runs
+XEON_DEC02C = XEON_DIR / "sandbox-xeon-2vcpu.dec02c-bench1.micro.csv"
+XEON_DEC02C_HELD_OUT = XEON_DIR / "sandbox-xeon-2vcpu.dec02c-after-bench.llama.cpp.e2e.csv"
+
+
+def test_measured_expert_rates_enter_the_spec_only_for_unrepacked_types(tmp_path):
+    """The bench times llama.cpp's MUL_MAT_ID for Q4_K, Q6_K and Q8_0; test-backend-ops runs the
+    unrepacked kernels, so the spec lists the rates of the types llama-bench does not repack on x86
+    (Q6_K, Q8_0), not Q4_K's (repacked: one gemv per routed row)."""
+    from roofline.validation.emit_spec import REPACKED
+
+    rows = read_micro(XEON_DEC02C)
+    timed = {r.dtype for r in rows if "experts=" in r.shape}
+    assert timed == {"q4_K", "q6_K", "q8_0"}
+    spec = tmp_path / "xeon-experts.yaml"
+    write_spec(rows, spec.stem, str(XEON_DEC02C), spec)
+    proc = check_file(spec).processors[0]
+    assert proc.isa == "x86-64" and "Q4_K" in REPACKED["x86-64"]
+    assert set(proc.expert_gemm_rates) == {"Q6_K", "Q8_0"}
+    q8 = next(
+        r for r in rows if r.dtype == "q8_0" and "experts=" in r.shape and r.shape.endswith("threads=2")
+    )
+    assert proc.expert_gemm_rates["Q8_0"].value == pytest.approx(q8.flops / q8.seconds, rel=1e-3)
+    # the expert kernel is not the dense one: neither the int8 peak nor the dense rates take it
+    assert proc.peak("int8") == pytest.approx(proc.gemm_rates["Q4_K"].value)
+
+
+def test_measured_expert_rates_bring_moe_prefill_closer_on_this_machine(tmp_path):
+    """Held out on the VM they were measured on: the spec with llama.cpp's MUL_MAT_ID rates predicts
+    decode within 25 % and prefill within 35 % (median), and OLMoE Q8_0 pp512 (experts on the measured
+    Q8_0 rate) comes out closer to the measured run than with the same spec stripped of those rates
+    (the profile's fitted per-row expert costing)."""
+    import yaml
+
+    spec = tmp_path / "xeon-dec02c.yaml"
+    write_spec(read_micro(XEON_DEC02C), spec.stem, str(XEON_DEC02C), spec)
+    errs = held_out_errors(spec, [XEON_DEC02C_HELD_OUT])
+    assert len(errs) == 16
+    for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
+        e = [abs(x["error"]) for x in errs if x["phase"] == phase]
+        assert np.median(e) <= limit, (phase, sorted(e))
+    stripped = tmp_path / "xeon-dec02c-no-experts.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["id"] = stripped.stem
+    del data["processors"][0]["expert_gemm_rates"]
+    stripped.write_text(yaml.safe_dump(data))
+    without = held_out_errors(stripped, [XEON_DEC02C_HELD_OUT])
+
+    def olmoe_q8_pp(rows):
+        return next(
+            x
+            for x in rows
+            if x["model"] == "olmoe-1b-7b" and x["quant"] == "Q8_0" and x["phase"] == "prefill"
+        )
+
+    assert abs(olmoe_q8_pp(errs)["error"]) < abs(olmoe_q8_pp(without)["error"])
+    for x, y in zip(errs, without, strict=True):  # the dense models have no routed experts
+        assert x["model"] == y["model"] and (x["model"] == "olmoe-1b-7b" or x["error"] == y["error"])

@@ -87,3 +87,39 @@ def test_runs_of_different_structure_are_refused(rows, runs):
     cuda = next(r for r in rows if r.engine == "llama.cpp-cuda")
     with pytest.raises(ValueError, match="structural"):
         stack([runs(cpu), runs(cuda)])
+
+
+def test_measured_kernel_rates_cost_the_same_stacked(tmp_path):
+    """A CPU spec with measured GEMM and expert rates (Processor.gemm_rates, expert_gemm_rates, as
+    `bench --emit-spec` writes them with a llama.cpp build) costs the same stacked as one at a time:
+    the x86 Q8_0 share and the routed experts take the measured rates in both paths."""
+    import yaml
+
+    from roofline.model.scenario import resolve
+    from roofline.model.workload import Workload
+
+    spec = yaml.safe_load((ROOT / "hardware_specs" / "sandbox-xeon-2vcpu.yaml").read_text())
+    spec["id"] = "measured-rates"
+    proc = spec["processors"][0]
+    proc["isa"] = "x86-64"
+    proc["gemm_rates"] = {
+        "Q4_K": {"value": "500 GFLOPS", "source": "measured: test figures"},
+        "Q8_0": {"value": "190 GFLOPS", "source": "measured: test figures"},
+    }
+    proc["expert_gemm_rates"] = {
+        t: {"value": f"{v} GFLOPS", "source": "measured: test figures"}
+        for t, v in (("Q4_K", 260), ("Q6_K", 150), ("Q8_0", 95))
+    }
+    path = tmp_path / "measured-rates.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    scens = [
+        resolve(path, model, Workload(test=test), engine="llama.cpp-cpu", quant=quant)
+        for model in ("olmoe-1b-7b", "llama-3.2-1b")
+        for quant in ("Q4_K_M", "Q8_0")
+        for test in ("pp512", "tg128")
+    ]
+    stacked = stack(scens)
+    assert stacked.measured_spf.any() and stacked.narrow.any()
+    eng = load_engine("llama.cpp-cpu")
+    want = np.array([s.tokens_per_second(eng) for s in scens])
+    assert np.array_equal(stacked.tokens_per_second(eng), want)

@@ -275,6 +275,9 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
         compute = (o.flops + o.key_rows * eng.attention_key_ops) / rate if o.key_rows else o.flops / rate
         if eng.dequant_cost:
             compute = compute + o.dequant_ops / r_deq
+        measured = expert_seconds_per_flop(o, mc)
+        if measured:
+            compute = _pick(m, o.tiled, o.flops * measured, compute)
         memory = o.weight_bytes / r_mem + o.kv_bytes / r_kv + o.act_bytes / r_act
         extra = 0.0
         fg = float_gemm(o, eng)
@@ -311,6 +314,18 @@ def narrow_slowdown(o: Operator, mc: Machine, eng: EngineProfile) -> float:
             eff = eng.value("narrow_gemm_efficiency") if eff is None else eff
             slowdown += share * (1.0 / eff - 1.0)
     return float(slowdown)
+
+
+def expert_seconds_per_flop(o: Operator, mc: Machine) -> float:
+    """Seconds per FLOP of a prefill step's routed-expert matmul where the processor lists the engine's
+    measured MUL_MAT_ID rate for every weight type it holds (Processor.expert_gemm_rates; the
+    share-weighted harmonic mean); 0 where it does not (the profile's expert efficiency applies)."""
+    rates = mc.processor.expert_gemm_rates
+    if not rates or o.kind != "routed_matmul" or o.tile_rows is None or o.peak != "matmul":
+        return 0.0
+    if not o.weight_types or any(t not in rates for t, _ in o.weight_types):
+        return 0.0
+    return float(sum(share / rates[t].value for t, share in o.weight_types))
 
 
 def narrowed(rate: Any, slowdown: Any) -> Any:

@@ -51,6 +51,7 @@ class Stacked:
     routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
     inner: np.ndarray  # Operator.inner of the tiled matmuls (0: none)
     narrow: np.ndarray  # cost.narrow_slowdown (0: none)
+    measured_spf: np.ndarray  # cost.expert_seconds_per_flop (0: none)
     matvec: np.ndarray
     float_gemm: np.ndarray  # dequantized to F16 for a float GEMM (the run's build, see cost.op_times)
     f16_bytes: np.ndarray
@@ -114,6 +115,8 @@ class Stacked:
             )
         if eng.dequant_cost:
             compute = compute + self.dequant_ops / r_deq
+        if self.measured_spf.any():  # cost.expert_seconds_per_flop
+            compute = np.where(self.tiled & (self.measured_spf > 0), self.flops * self.measured_spf, compute)
         memory = self.weight_bytes / r_mem + self.kv_bytes / r_kv + self.act_bytes / r_act
         extra: Any = 0.0
         if self.float_gemm.any():
@@ -179,7 +182,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     valid = np.zeros((width, n), dtype=bool)
     flops, key_rows, dequant, wb, kvb, act = table(), table(), table(), table(), table(), table()
     kernels, syncs, tile_rows, peak = table(), table(), table(1.0), table(1.0)
-    inner, narrow = table(), table()
+    inner, narrow, measured_spf = table(), table(), table()
     tiled = np.zeros((width, n), dtype=bool)
     routed = np.zeros((width, n), dtype=bool)
     matvec = np.zeros((width, n), dtype=bool)
@@ -220,6 +223,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
                 tiled[j, i], tile_rows[j, i] = bool(o.tiled), float(o.tile_rows)
                 inner[j, i] = float(o.inner) if o.inner is not None else 0.0
                 narrow[j, i] = cost.narrow_slowdown(o, mc, eng)
+                measured_spf[j, i] = cost.expert_seconds_per_flop(o, mc)
             routed[j, i], matvec[j, i] = o.kind == "routed_matmul", bool(o.matvec)
             f16[j, i] = float(o.f16_bytes)
             float_gemm[j, i] = bool(cost.float_gemm(o, eng))
@@ -262,6 +266,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         routed=routed,
         inner=inner,
         narrow=narrow,
+        measured_spf=measured_spf,
         matvec=matvec,
         float_gemm=float_gemm,
         f16_bytes=f16,

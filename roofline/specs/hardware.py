@@ -77,8 +77,13 @@ class Processor(Frozen):
     # micro-batch). Where a type the engine runs on a narrower kernel (EngineProfile.narrow_gemm_types)
     # is listed, its rate over the fastest listed type's replaces the profile's narrow_gemm_efficiency
     gemm_rates: dict[str, Compute] = Field(default_factory=dict)
+    # CPUs: measured rates of the CPU engine's routed-expert matmul (llama.cpp's MUL_MAT_ID) per weight
+    # type at a prefill micro-batch (`bench --emit-spec` with a llama.cpp build: 64 rows per expert on
+    # average). A prefill step's routed experts whose every weight type is listed run at these rates
+    # (share-weighted), not at the profile's expert_compute_efficiency and per-row unpacking
+    expert_gemm_rates: dict[str, Compute] = Field(default_factory=dict)
 
-    @field_validator("gemm_rates")
+    @field_validator("gemm_rates", "expert_gemm_rates")
     @classmethod
     def _known_weight_types(cls, rates: dict[str, Compute]) -> dict[str, Compute]:
         from roofline.specs.quant import WEIGHT_TYPES

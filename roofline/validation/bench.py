@@ -10,7 +10,9 @@ Each call's time is the best of several repetitions (the machine may be shared).
 On a CPU, llama.cpp's decode on a few threads is limited by its quantized dot-product kernels, not by
 numpy's fp32 GEMM: with a llama.cpp build (`--llama-cpp-bin`, $LLAMA_CPP_BIN, or the cache of
 scripts/build_llama_cpp.sh) the bench times llama.cpp's own MUL_MAT kernels (test-backend-ops perf
-mode) at decode (n=1) and prefill (n=512) shapes per weight type and thread count; without one, a
+mode) at decode (n=1) and prefill (n=512) shapes per weight type and thread count, and its routed-expert
+MUL_MAT_ID at a prefill micro-batch (`bench --emit-spec` writes both into the spec as the CPU's
+gemm_rates and expert_gemm_rates); without one, a
 compiled int8 dot-product microkernel (int8dot.c, the kernel ggml runs for Q8_0) when a C compiler is
 found. The figures a spec is made from (main-memory GEMVs, GEMMs, these kernels) are measured in
 several rounds after a warm-up; each row keeps the best round and notes the spread, and a spread over
@@ -449,8 +451,14 @@ def _moe_cpu(rec: Recorder, quick: bool, progress: bool | Steps) -> None:
 KERNEL_M, KERNEL_K = 4096, 14336
 KERNEL_TOKENS = (1, 512)
 KERNEL_TYPES = {"q4_K": 144 / 256, "q8_0": 34 / 32, "f16": 2.0}
+#: test-backend-ops' perf-mode MUL_MAT_ID shape (routed experts: N_MATS experts of M x K, each of the
+#: n tokens routed to N_USED of them; at n = 512 each expert gets 64 rows on average, as OLMoE's at a
+#: 512-token micro-batch), timed at a prefill micro-batch for these weight types (Q6_K: Q4_K_M's
+#: share of the expert down projections)
+EXPERT_SHAPE = {"n_mats": 32, "n_used": 4, "m": 1792, "k": 2048}
+EXPERT_TYPES = ("q4_K", "q8_0", "q6_K")
 #: ggml's quantized types: their dot products run on the int8 units (activations quantized to Q8)
-QUANTIZED = ("q4_K", "q8_0", "q4_0")
+QUANTIZED = ("q4_K", "q8_0", "q4_0", "q6_K")
 _PERF_LINE = re.compile(r"^\s*(MUL_MAT(?:_ID)?)\((.*?)\):\s+(\d+) runs -\s+([\d.]+) us/run")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -541,28 +549,60 @@ def llama_cpp_kernels(
     )
     cmd = [str(exe), "perf", "-b", "CPU", "-o", "MUL_MAT", "-p", regex]
     rec.common["command"] = " ".join(cmd[:-1]) + f" '{regex}'"
+    e = EXPERT_SHAPE
+    id_regex = (
+        f"type_a=({'|'.join(EXPERT_TYPES)}),type_b=f32,n_mats={e['n_mats']},n_used={e['n_used']},b=0,"
+        f"m={e['m']},n=512,k={e['k']},"
+    )
+    id_cmd = [str(exe), "perf", "-b", "CPU", "-o", "MUL_MAT_ID", "-p", id_regex]
     for t in _progress(threads, "llama.cpp MUL_MAT", progress):
         times: dict[tuple[str, int], list[float]] = {}
+        id_times: dict[str, list[float]] = {}
         for _ in range(rounds):
-            try:
-                run = subprocess.run(
-                    cmd,
-                    env={**os.environ, "GGML_N_THREADS": str(t)},
-                    capture_output=True,
-                    text=True,
-                    timeout=900,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                rec.warnings.append(f"{exe} could not run ({exc}): llama.cpp kernels not measured")
-                return
-            found = parse_perf(run.stdout)
-            if run.returncode != 0 or not found:
-                tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-                rec.warnings.append(f"{exe} gave no MUL_MAT timings (exit {run.returncode}: {tail[0][:200]})")
-                return
-            for (op, typ, m, n, k), us in found.items():
-                if op == "MUL_MAT" and m == KERNEL_M and k == KERNEL_K:
-                    times.setdefault((typ, n), []).append(us * 1e-6)
+            for c in [cmd] if quick else [cmd, id_cmd]:
+                try:
+                    run = subprocess.run(
+                        c,
+                        env={**os.environ, "GGML_N_THREADS": str(t)},
+                        capture_output=True,
+                        text=True,
+                        timeout=900,
+                    )
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    rec.warnings.append(f"{exe} could not run ({exc}): llama.cpp kernels not measured")
+                    return
+                found = parse_perf(run.stdout)
+                if run.returncode != 0 or not found:
+                    tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+                    rec.warnings.append(
+                        f"{exe} gave no {c[5]} timings (exit {run.returncode}: {tail[0][:200]})"
+                    )
+                    if c is cmd:
+                        return
+                    continue
+                for (op, typ, m, n, k), us in found.items():
+                    if op == "MUL_MAT" and m == KERNEL_M and k == KERNEL_K:
+                        times.setdefault((typ, n), []).append(us * 1e-6)
+                    elif op == "MUL_MAT_ID" and m == e["m"] and k == e["k"] and n == 512:
+                        id_times.setdefault(typ, []).append(us * 1e-6)
+        for typ, secs in sorted(id_times.items()):
+            best, spread = min(secs), 1.0 - min(secs) / max(secs)
+            rec.busy(f"llama.cpp MUL_MAT_ID {typ} n=512 on {t} threads", spread)
+            w_bytes = KERNEL_TYPES.get(typ, 210 / 256) * e["n_mats"] * e["m"] * e["k"]
+            act = 4.0 * 512 * e["n_used"] * (e["k"] + e["m"])
+            rec.add(
+                "gemm",
+                typ,
+                f"M=512 N={e['m']} K={e['k']} experts={e['n_mats']} used={e['n_used']} threads={t}",
+                w_bytes + act,
+                best,
+                len(secs),
+                flops=2.0 * 512 * e["n_used"] * e["m"] * e["k"],
+                nbytes=w_bytes + act,
+                notes=f"llama.cpp test-backend-ops perf MUL_MAT_ID (routed experts, "
+                f"{512 * e['n_used'] // e['n_mats']} rows per expert on average) on {t} thread(s), each "
+                f"run the mean over >= 1 s; " + _spread_note(spread, len(secs)),
+            )
         for (typ, n), secs in sorted(times.items()):
             best, spread = min(secs), 1.0 - min(secs) / max(secs)
             rec.busy(f"llama.cpp MUL_MAT {typ} n={n} on {t} threads", spread)

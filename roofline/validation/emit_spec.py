@@ -35,22 +35,38 @@ def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
     the shapes and thread counts measured, with its row; None when the trace has none. Any thread
     count: on a busy machine ggml's spinning barriers can make all threads slower than one, and the
     best rate measured is still a lower bound on what the machine does."""
-    quant = [r for r in rows if r.dtype in QUANTIZED and r.flops > 0 and r.seconds > 0]
+    quant = [
+        r
+        for r in rows
+        if r.dtype in QUANTIZED and r.flops > 0 and r.seconds > 0 and "experts=" not in r.shape
+    ]
     if not quant:
         return None
     best = max(quant, key=lambda r: (r.flops / r.seconds, _threads(r)))
     return best.flops / best.seconds, best
 
 
+#: Weight types llama.cpp's CPU back-end repacks into interleaved blocks when it loads a model, per
+#: instruction set (vendored llama.cpp 0c1e570, ggml-cpu/repack.cpp ggml_repack_get_optimal_repack_type:
+#: AVX2 Q4_0/Q4_K/IQ4_NL/MXFP4, AVX-512 also Q2_K; Arm NEON dotprod Q4_0/Q4_K/Q5_K/Q6_K/IQ4_NL/MXFP4/Q8_0).
+#: test-backend-ops allocates its weights in the plain CPU buffer, so it times these types' unrepacked
+#: kernels; a repacked MUL_MAT_ID runs one gemv per routed row (repack.cpp forward_mul_mat_id) instead.
+#: So a MUL_MAT_ID rate goes into the spec only for types that llama-bench runs unrepacked.
+REPACKED = {
+    "x86-64": frozenset({"Q4_0", "Q4_K", "IQ4_NL", "MXFP4", "Q2_K"}),
+    "arm64": frozenset({"Q4_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "MXFP4", "Q8_0"}),
+}
 #: test-backend-ops' type names of the quantized kernels -> the weight type names of the specs
-GGUF_NAMES = {"q4_K": "Q4_K", "q8_0": "Q8_0", "q4_0": "Q4_0"}
+GGUF_NAMES = {"q4_K": "Q4_K", "q8_0": "Q8_0", "q4_0": "Q4_0", "q6_K": "Q6_K"}
 
 
-def gemm_rates(kernels: list[MicroRow]) -> dict[str, tuple[float, MicroRow]]:
+def gemm_rates(kernels: list[MicroRow], experts: bool = False) -> dict[str, tuple[float, MicroRow]]:
     """llama.cpp's own tiled GEMM rate per quantized weight type (its GGUF name: q4_K -> Q4_K), with
     its row: test-backend-ops MUL_MAT at the prefill micro-batch, all at the thread count of the
     fastest (the int8 peak's), so that their ratios are one machine state's (Processor.gemm_rates).
-    Empty where the trace has no such rows (no llama.cpp build: int8dot.c times one kernel only)."""
+    With `experts`, its MUL_MAT_ID rates instead (routed experts at a prefill micro-batch,
+    Processor.expert_gemm_rates). Empty where the trace has no such rows (no llama.cpp build:
+    int8dot.c times one kernel only; traces before 2026-12-02 09:00 have no MUL_MAT_ID)."""
     tiled = [
         r
         for r in kernels
@@ -60,11 +76,16 @@ def gemm_rates(kernels: list[MicroRow]) -> dict[str, tuple[float, MicroRow]]:
         and r.flops > 0
         and r.seconds > 0
     ]
-    if not tiled:
+    dense = [r for r in tiled if "experts=" not in r.shape]
+    if not dense:
         return {}
-    best = max(tiled, key=lambda r: r.flops / r.seconds)
+    best = max(dense, key=lambda r: r.flops / r.seconds)
     same = [
-        r for r in tiled if _threads(r) == _threads(best) and r.shape.split()[:3] == best.shape.split()[:3]
+        r
+        for r in tiled
+        if _threads(r) == _threads(best)
+        and (("experts=" in r.shape) == experts)
+        and (experts or r.shape.split()[:3] == best.shape.split()[:3])
     ]
     out: dict[str, tuple[float, MicroRow]] = {}
     for r in same:
@@ -167,6 +188,13 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
             f"{row.dtype} {row.shape}; a lower bound on peak)",
         }
     rates = gemm_rates(kernels)
+    isa = trace_isa(kernels, host.cpu, host.arch)
+    repacked = REPACKED.get(isa or "")
+    expert_rates = {
+        t: v
+        for t, v in gemm_rates(kernels, experts=True).items()
+        if repacked is not None and t not in repacked
+    }
     launch = [r.seconds for r in rows if r.kind == "launch"]
     proc: dict[str, Any] = {
         "name": f"{host.cpu} ({host.cpus} vCPU)",
@@ -182,7 +210,14 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
             }
             for t, (rate, row) in sorted(rates.items())
         }
-    isa = trace_isa(kernels, host.cpu, host.arch)
+    if expert_rates:
+        proc["expert_gemm_rates"] = {
+            t: {
+                "value": f"{rate / 1e9:.1f} GFLOPS",
+                "source": f"{src} (llama.cpp test-backend-ops MUL_MAT_ID {row.dtype} {row.shape})",
+            }
+            for t, (rate, row) in sorted(expert_rates.items())
+        }
     if isa is not None:
         proc["isa"] = isa
     if launch:
