@@ -73,6 +73,48 @@ def test_parse_perf_reads_each_case():
         ("MUL_MAT", "f16", 4096, 512, 14336): 912345.50,
     }
     assert parse_perf("no timings here\n") == {}
+    # a MUL_MAT_ID line as the vendored build prints it
+    line = (
+        "  MUL_MAT_ID(type_a=q8_0,type_b=f32,n_mats=32,n_used=4,b=0,m=1792,n=512,k=2048,amax=1.000000,"
+        "m_v=0):        7 runs - 157756.00 us/run -  15.03 GFLOP/run -  95.29 GFLOPS\n"
+    )
+    assert parse_perf(line) == {("MUL_MAT_ID", "q8_0", 1792, 512, 2048): 157756.00}
+
+
+def test_the_bench_records_llama_cpp_s_expert_kernel(tmp_path):
+    """With a test-backend-ops that prints MUL_MAT and MUL_MAT_ID timings, the bench records both:
+    the routed-expert rows carry their expert count in the shape and their FLOPs (2 x n x used x m x
+    k), and the spec made from them lists the unrepacked types' expert rates."""
+    from roofline.validation.bench import EXPERT_SHAPE, llama_cpp_kernels
+
+    fake = tmp_path / "test-backend-ops"
+    mm = "".join(
+        f"  MUL_MAT(type_a={t},type_b=f32,m=4096,n={n},k=14336,bs=[1,1],nr=[1,1]): 10 runs - {us} us/run\n"
+        for t, n, us in (
+            ("q4_K", 1, 900.0),
+            ("q4_K", 512, 120000.0),
+            ("q8_0", 1, 1400.0),
+            ("q8_0", 512, 300000.0),
+        )
+    )
+    mid = "".join(
+        f"  MUL_MAT_ID(type_a={t},type_b=f32,n_mats=32,n_used=4,b=0,m=1792,n=512,k=2048,amax=1.0): 5 runs - "
+        f"{us} us/run\n"
+        for t, us in (("q4_K", 45000.0), ("q6_K", 53000.0), ("q8_0", 150000.0))
+    )
+    fake.write_text(
+        "#!/bin/sh\n# reads GGML_N_THREADS\n"
+        f'case "$*" in *MUL_MAT_ID*) printf \'%s\' "{mid}";; *) printf \'%s\' "{mm}";; esac\n'
+    )
+    fake.chmod(0o755)
+    rec = Recorder("t", "llama.cpp test-backend-ops", "test", "CPU", "measured here: test")
+    llama_cpp_kernels(rec, fake, progress=False, rounds=1)
+    experts = [r for r in rec.rows if "experts=" in r["shape"]]
+    assert {r["dtype"] for r in experts} == {"q4_K", "q6_K", "q8_0"}, rec.warnings
+    e = EXPERT_SHAPE
+    q8 = next(r for r in experts if r["dtype"] == "q8_0")
+    assert q8["flops"] == 2.0 * 512 * e["n_used"] * e["m"] * e["k"] and q8["seconds"] == pytest.approx(0.15)
+    assert any(r["shape"].startswith("M=512 N=4096") for r in rec.rows)
 
 
 def test_missing_build_is_said_not_raised(tmp_path):

@@ -235,8 +235,8 @@ def bench(
 ) -> None:
     """Microbenchmarks of this machine (bandwidth by size, GEMV/GEMM, dispatch, MoE vs dense).
 
-    Also the quantized dot-product kernels llama.cpp runs on a CPU: its own MUL_MAT (test-backend-ops)
-    with a llama.cpp build, else a compiled int8 microkernel."""
+    Also the quantized dot-product kernels llama.cpp runs on a CPU: its own MUL_MAT and routed-expert
+    MUL_MAT_ID (test-backend-ops) with a llama.cpp build, else a compiled int8 microkernel."""
     if quick and emit:
         # --quick's GEMMs are too small to reach the machine's rate (5.1 GFLOP/s against 93 from the full
         # bench on one VM): a spec made from them would predict 18x too slow
