@@ -452,10 +452,10 @@ XEON_DEC02C = XEON_DIR / "sandbox-xeon-2vcpu.dec02c-bench1.micro.csv"
 XEON_DEC02C_HELD_OUT = XEON_DIR / "sandbox-xeon-2vcpu.dec02c-after-bench.llama.cpp.e2e.csv"
 
 
-def test_measured_expert_rates_enter_the_spec_only_for_unrepacked_types(tmp_path):
+def test_measured_expert_rates_enter_the_spec_by_the_kernel_llama_bench_runs(tmp_path):
     """The bench times llama.cpp's MUL_MAT_ID for Q4_K, Q6_K and Q8_0; test-backend-ops runs the
-    unrepacked kernels, so the spec lists the rates of the types llama-bench does not repack on x86
-    (Q6_K, Q8_0), not Q4_K's (repacked: one gemv per routed row)."""
+    unrepacked kernels, so the spec takes the MUL_MAT_ID rate of the types llama-bench does not repack
+    on x86 (Q6_K, Q8_0) and, for Q4_K (repacked: one gemv per routed row), its mat-vec MUL_MAT rate."""
     from roofline.validation.emit_spec import REPACKED
 
     rows = read_micro(XEON_DEC02C)
@@ -464,21 +464,32 @@ def test_measured_expert_rates_enter_the_spec_only_for_unrepacked_types(tmp_path
     spec = tmp_path / "xeon-experts.yaml"
     write_spec(rows, spec.stem, str(XEON_DEC02C), spec)
     proc = check_file(spec).processors[0]
-    assert proc.isa == "x86-64" and "Q4_K" in REPACKED["x86-64"]
-    assert set(proc.expert_gemm_rates) == {"Q6_K", "Q8_0"}
-    q8 = next(
-        r for r in rows if r.dtype == "q8_0" and "experts=" in r.shape and r.shape.endswith("threads=2")
-    )
-    assert proc.expert_gemm_rates["Q8_0"].value == pytest.approx(q8.flops / q8.seconds, rel=1e-3)
-    # the expert kernel is not the dense one: neither the int8 peak nor the dense rates take it
+    assert proc.isa == "x86-64" and "Q4_K" in REPACKED["x86-64"] and "Q8_0" not in REPACKED["x86-64"]
+    assert set(proc.expert_gemm_rates) == {"Q4_K", "Q6_K", "Q8_0"}
+
+    def rate(dtype: str, expert: bool) -> float:
+        r = next(
+            r
+            for r in rows
+            if r.dtype == dtype
+            and r.shape.endswith("threads=2")
+            and (("experts=" in r.shape) if expert else r.shape.startswith("M=1 "))
+        )
+        return r.flops / r.seconds
+
+    assert proc.expert_gemm_rates["Q8_0"].value == pytest.approx(rate("q8_0", True), rel=1e-3)
+    assert proc.expert_gemm_rates["Q6_K"].value == pytest.approx(rate("q6_K", True), rel=1e-3)
+    assert proc.expert_gemm_rates["Q4_K"].value == pytest.approx(rate("q4_K", False), rel=1e-3)
+    assert "per-row gemv" in proc.expert_gemm_rates["Q4_K"].source
+    # the expert kernels are not the dense one: neither the int8 peak nor the dense rates take them
     assert proc.peak("int8") == pytest.approx(proc.gemm_rates["Q4_K"].value)
 
 
 def test_measured_expert_rates_bring_moe_prefill_closer_on_this_machine(tmp_path):
     """Held out on the VM they were measured on: the spec with llama.cpp's MUL_MAT_ID rates predicts
-    decode within 25 % and prefill within 35 % (median), and OLMoE Q8_0 pp512 (experts on the measured
-    Q8_0 rate) comes out closer to the measured run than with the same spec stripped of those rates
-    (the profile's fitted per-row expert costing)."""
+    decode within 25 % and prefill within 35 % (median), and OLMoE pp512 at Q8_0 and Q4_K_M (experts on
+    the measured rates) comes out closer to the measured run than with the same spec stripped of
+    those rates (the profile's fitted per-row expert costing)."""
     import yaml
 
     spec = tmp_path / "xeon-dec02c.yaml"
@@ -495,13 +506,12 @@ def test_measured_expert_rates_bring_moe_prefill_closer_on_this_machine(tmp_path
     stripped.write_text(yaml.safe_dump(data))
     without = held_out_errors(stripped, [XEON_DEC02C_HELD_OUT])
 
-    def olmoe_q8_pp(rows):
+    def olmoe_pp(rows, quant):
         return next(
-            x
-            for x in rows
-            if x["model"] == "olmoe-1b-7b" and x["quant"] == "Q8_0" and x["phase"] == "prefill"
+            x for x in rows if x["model"] == "olmoe-1b-7b" and x["quant"] == quant and x["phase"] == "prefill"
         )
 
-    assert abs(olmoe_q8_pp(errs)["error"]) < abs(olmoe_q8_pp(without)["error"])
+    for quant in ("Q8_0", "Q4_K_M"):
+        assert abs(olmoe_pp(errs, quant)["error"]) < abs(olmoe_pp(without, quant)["error"])
     for x, y in zip(errs, without, strict=True):  # the dense models have no routed experts
         assert x["model"] == y["model"] and (x["model"] == "olmoe-1b-7b" or x["error"] == y["error"])
