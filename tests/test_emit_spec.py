@@ -396,7 +396,7 @@ def test_the_x86_q8_0_gemm_share_is_what_llama_cpp_measured():
 
     share = load_engine("llama.cpp-cpu").value("narrow_gemm_efficiency")
     by_machine: dict[str, list[float]] = {}
-    for name, traces in (("epyc", RUNS), ("emr", [EMR]), ("xeon-480m", XEON_DEC02B)):
+    for name, traces in (("epyc", RUNS), ("emr", [EMR, EMR_DEC02B]), ("xeon-480m", XEON_DEC02B)):
         for trace in traces:
             rates = {
                 (r.dtype, r.shape.split("threads=")[1]): r.flops / r.seconds
@@ -450,6 +450,10 @@ def test_an_emitted_spec_carries_llama_cpp_s_gemm_rates_and_the_model_takes_them
 #: MUL_MAT_ID: one `bench --emit-spec`, then the same llama-bench runs
 XEON_DEC02C = XEON_DIR / "sandbox-xeon-2vcpu.dec02c-bench1.micro.csv"
 XEON_DEC02C_HELD_OUT = XEON_DIR / "sandbox-xeon-2vcpu.dec02c-after-bench.llama.cpp.e2e.csv"
+#: the H200 machine's 16-vCPU Emerald Rapids host again (2026-12-02 08:34-08:56): the same llama-bench
+#: runs on 16 threads, then one `bench --emit-spec` (2 passes) that timed MUL_MAT_ID too
+EMR_DEC02B = XEON_DIR / "xeon-emr-16vcpu-vm.dec02b-bench1.micro.csv"
+EMR_DEC02B_HELD_OUT = XEON_DIR / "xeon-emr-16vcpu-vm.dec02b-before-bench.llama.cpp.e2e.csv"
 
 
 def test_measured_expert_rates_enter_the_spec_by_the_kernel_llama_bench_runs(tmp_path):
@@ -485,26 +489,34 @@ def test_measured_expert_rates_enter_the_spec_by_the_kernel_llama_bench_runs(tmp
     assert proc.peak("int8") == pytest.approx(proc.gemm_rates["Q4_K"].value)
 
 
-def test_measured_expert_rates_bring_moe_prefill_closer_on_this_machine(tmp_path):
-    """Held out on the VM they were measured on: the spec with llama.cpp's MUL_MAT_ID rates predicts
-    decode within 25 % and prefill within 35 % (median), and OLMoE pp512 at Q8_0 and Q4_K_M (experts on
+@pytest.mark.parametrize(
+    "trace, held_out",
+    [
+        pytest.param(XEON_DEC02C, XEON_DEC02C_HELD_OUT, id="xeon-2vcpu"),
+        pytest.param(EMR_DEC02B, EMR_DEC02B_HELD_OUT, id="emerald-rapids-16vcpu"),
+    ],
+)
+def test_measured_expert_rates_bring_moe_prefill_closer_on_this_machine(tmp_path, trace, held_out):
+    """Held out on the machine they were measured on (two x86 VMs): the spec with llama.cpp's
+    MUL_MAT_ID rates predicts decode within 25 % and prefill within 35 % (median), and OLMoE pp512 at
+    Q8_0 and Q4_K_M (experts on
     the measured rates) comes out closer to the measured run than with the same spec stripped of
     those rates (the profile's fitted per-row expert costing)."""
     import yaml
 
-    spec = tmp_path / "xeon-dec02c.yaml"
-    write_spec(read_micro(XEON_DEC02C), spec.stem, str(XEON_DEC02C), spec)
-    errs = held_out_errors(spec, [XEON_DEC02C_HELD_OUT])
+    spec = tmp_path / "held-out.yaml"
+    write_spec(read_micro(trace), spec.stem, str(trace), spec)
+    errs = held_out_errors(spec, [held_out])
     assert len(errs) == 16
     for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
         e = [abs(x["error"]) for x in errs if x["phase"] == phase]
         assert np.median(e) <= limit, (phase, sorted(e))
-    stripped = tmp_path / "xeon-dec02c-no-experts.yaml"
+    stripped = tmp_path / "held-out-no-experts.yaml"
     data = yaml.safe_load(spec.read_text())
     data["id"] = stripped.stem
     del data["processors"][0]["expert_gemm_rates"]
     stripped.write_text(yaml.safe_dump(data))
-    without = held_out_errors(stripped, [XEON_DEC02C_HELD_OUT])
+    without = held_out_errors(stripped, [held_out])
 
     def olmoe_pp(rows, quant):
         return next(
