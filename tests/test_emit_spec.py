@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -174,6 +175,27 @@ def _spread(values: list[float]) -> float:
     return 1 - min(values) / max(values)
 
 
+#: issue 15's targets for a spec from `bench --emit-spec` alone: median |error| of the machine's own
+#: llama-bench rows, per phase
+HELD_OUT_TARGETS = (("decode", 0.25), ("prefill", 0.35))
+
+
+def _held_out(trace: Path, held_out: list[Path], tmp_path: Path, engine: Any = "llama.cpp-cpu"):
+    """The spec emitted from `trace` (written under tmp_path) and its held-out errors on the 16
+    llama-bench rows of `held_out` (the study's four models, Q4_K_M/Q8_0, pp512/tg128)."""
+    spec = tmp_path / f"held-out-{trace.stem.replace('.', '-')}.yaml"
+    write_spec(read_micro(trace), spec.stem, str(trace), spec)
+    errs = held_out_errors(spec, held_out, engine=engine)
+    assert len(errs) == 16
+    return spec, errs
+
+
+def _assert_within_targets(errs: list[dict[str, Any]], label: str) -> None:
+    for phase, limit in HELD_OUT_TARGETS:
+        e = [abs(x["error"]) for x in errs if x["phase"] == phase]
+        assert np.median(e) <= limit, (label, phase, sorted(e))
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="not met (2026-12-01, load ~1): main-memory bandwidth drifted 55 -> 66 -> 72 GB/s over three "
@@ -319,13 +341,8 @@ def test_emitted_spec_predicts_this_machine_held_out(tmp_path, runs, held_out):
     prof = _cpu_profile_without_this_machine() if epyc else "llama.cpp-cpu"
     assert len(runs) == 3
     for trace in runs:
-        spec = tmp_path / f"held-out-{trace.stem.replace('.', '-')}.yaml"
-        write_spec(read_micro(trace), spec.stem, str(trace), spec)
-        errs = held_out_errors(spec, [ROOT / p for p in held_out], engine=prof)
-        assert len(errs) == 16
-        for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
-            e = [abs(x["error"]) for x in errs if x["phase"] == phase]
-            assert np.median(e) <= limit, (trace.name, phase, sorted(e))
+        _, errs = _held_out(trace, [ROOT / p for p in held_out], tmp_path, engine=prof)
+        _assert_within_targets(errs, trace.name)
 
 
 def test_spec_describes_the_traced_machine_not_the_reader(tmp_path):
@@ -377,13 +394,8 @@ def test_emitted_spec_predicts_the_h200_hosts_cpu_held_out(tmp_path):
     """A 16-vCPU server CPU no bundled fit has seen (the CPU profile's six devices do not include
     it): its spec from one bench run with llama.cpp's kernels predicts its own llama-bench runs,
     decode within 25 % and prefill within 35 % (median of the rows), with the bundled profile."""
-    spec = tmp_path / "xeon-emr-held-out.yaml"
-    write_spec(read_micro(EMR), spec.stem, str(EMR), spec)
-    errs = held_out_errors(spec, [EMR_HELD_OUT])
-    assert len(errs) == 16
-    for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
-        e = [abs(x["error"]) for x in errs if x["phase"] == phase]
-        assert np.median(e) <= limit, (phase, sorted(e))
+    _, errs = _held_out(EMR, [EMR_HELD_OUT], tmp_path)
+    _assert_within_targets(errs, EMR.name)
 
 
 def test_the_x86_q8_0_gemm_share_is_what_llama_cpp_measured():
@@ -498,19 +510,13 @@ def test_measured_expert_rates_enter_the_spec_by_the_kernel_llama_bench_runs(tmp
 )
 def test_measured_expert_rates_bring_moe_prefill_closer_on_this_machine(tmp_path, trace, held_out):
     """Held out on the machine they were measured on (two x86 VMs): the spec with llama.cpp's
-    MUL_MAT_ID rates predicts decode within 25 % and prefill within 35 % (median), and OLMoE pp512 at
-    Q8_0 and Q4_K_M (experts on
-    the measured rates) comes out closer to the measured run than with the same spec stripped of
-    those rates (the profile's fitted per-row expert costing)."""
+    expert rates predicts decode within 25 % and prefill within 35 % (median), and OLMoE pp512 at
+    Q8_0 and Q4_K_M (experts on the measured rates) comes out closer to the measured run than with
+    the same spec stripped of those rates (the profile's fitted per-row expert costing)."""
     import yaml
 
-    spec = tmp_path / "held-out.yaml"
-    write_spec(read_micro(trace), spec.stem, str(trace), spec)
-    errs = held_out_errors(spec, [held_out])
-    assert len(errs) == 16
-    for phase, limit in (("decode", 0.25), ("prefill", 0.35)):
-        e = [abs(x["error"]) for x in errs if x["phase"] == phase]
-        assert np.median(e) <= limit, (phase, sorted(e))
+    spec, errs = _held_out(trace, [held_out], tmp_path)
+    _assert_within_targets(errs, trace.name)
     stripped = tmp_path / "held-out-no-experts.yaml"
     data = yaml.safe_load(spec.read_text())
     data["id"] = stripped.stem

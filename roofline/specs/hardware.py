@@ -86,7 +86,7 @@ class Processor(Frozen):
     @field_validator("gemm_rates", "expert_gemm_rates")
     @classmethod
     def _known_weight_types(cls, rates: dict[str, Compute]) -> dict[str, Compute]:
-        from roofline.specs.quant import WEIGHT_TYPES
+        from roofline.specs.quant import WEIGHT_TYPES  # here: quant -> specs.model -> this module
 
         unknown = sorted(set(rates) - set(WEIGHT_TYPES))
         if unknown:

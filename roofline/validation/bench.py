@@ -450,7 +450,10 @@ def _moe_cpu(rec: Recorder, quick: bool, progress: bool | Steps) -> None:
 #: the token counts of a decode step and of a prefill micro-batch, for these weight types (bytes/weight)
 KERNEL_M, KERNEL_K = 4096, 14336
 KERNEL_TOKENS = (1, 512)
-KERNEL_TYPES = {"q4_K": 144 / 256, "q8_0": 34 / 32, "f16": 2.0}
+KERNEL_TYPES = ("q4_K", "q8_0", "f16")
+#: bytes per weight of the types timed (ggml's block sizes: Q4_K 144 B and Q6_K 210 B per 256, Q8_0 34
+#: B per 32)
+TYPE_BYTES = {"q4_K": 144 / 256, "q6_K": 210 / 256, "q8_0": 34 / 32, "f16": 2.0}
 #: test-backend-ops' perf-mode MUL_MAT_ID shape (routed experts: N_MATS experts of M x K, each of the
 #: n tokens routed to N_USED of them; at n = 512 each expert gets 64 rows on average, as OLMoE's at a
 #: 512-token micro-batch), timed at a prefill micro-batch for these weight types (Q6_K: Q4_K_M's
@@ -556,70 +559,68 @@ def llama_cpp_kernels(
     )
     id_cmd = [str(exe), "perf", "-b", "CPU", "-o", "MUL_MAT_ID", "-p", id_regex]
     for t in _progress(threads, "llama.cpp MUL_MAT", progress):
-        times: dict[tuple[str, int], list[float]] = {}
-        id_times: dict[str, list[float]] = {}
+        times: dict[tuple[str, str, int], list[float]] = {}  # (op, type, n tokens) -> seconds
         for _ in range(rounds):
             for c in [cmd] if quick else [cmd, id_cmd]:
-                try:
-                    run = subprocess.run(
-                        c,
-                        env={**os.environ, "GGML_N_THREADS": str(t)},
-                        capture_output=True,
-                        text=True,
-                        timeout=900,
-                    )
-                except (OSError, subprocess.TimeoutExpired) as exc:
-                    rec.warnings.append(f"{exe} could not run ({exc}): llama.cpp kernels not measured")
-                    return
-                found = parse_perf(run.stdout)
-                if run.returncode != 0 or not found:
-                    tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-                    rec.warnings.append(
-                        f"{exe} gave no {c[5]} timings (exit {run.returncode}: {tail[0][:200]})"
-                    )
-                    if c is cmd:
+                found = _perf(rec, exe, c, t)
+                if found is None:
+                    if c is cmd:  # without the dense kernels the bench has nothing to go on
                         return
                     continue
                 for (op, typ, m, n, k), us in found.items():
-                    if op == "MUL_MAT" and m == KERNEL_M and k == KERNEL_K:
-                        times.setdefault((typ, n), []).append(us * 1e-6)
-                    elif op == "MUL_MAT_ID" and m == e["m"] and k == e["k"] and n == 512:
-                        id_times.setdefault(typ, []).append(us * 1e-6)
-        for typ, secs in sorted(id_times.items()):
+                    if (op, m, k) in (("MUL_MAT", KERNEL_M, KERNEL_K), ("MUL_MAT_ID", e["m"], e["k"])):
+                        times.setdefault((op, typ, n), []).append(us * 1e-6)
+        for (op, typ, n), secs in sorted(times.items()):
             best, spread = min(secs), 1.0 - min(secs) / max(secs)
-            rec.busy(f"llama.cpp MUL_MAT_ID {typ} n=512 on {t} threads", spread)
-            w_bytes = KERNEL_TYPES.get(typ, 210 / 256) * e["n_mats"] * e["m"] * e["k"]
-            act = 4.0 * 512 * e["n_used"] * (e["k"] + e["m"])
+            rec.busy(f"llama.cpp {op} {typ} n={n} on {t} threads", spread)
+            if op == "MUL_MAT":
+                kind, shape = ("gemv" if n == 1 else "gemm"), f"M={n} N={KERNEL_M} K={KERNEL_K}"
+                flops, w_bytes = 2.0 * n * KERNEL_M * KERNEL_K, TYPE_BYTES[typ] * KERNEL_M * KERNEL_K
+                act, what = 4.0 * n * (KERNEL_K + KERNEL_M), "MUL_MAT"
+            else:
+                kind = "gemm"
+                shape = f"M={n} N={e['m']} K={e['k']} experts={e['n_mats']} used={e['n_used']}"
+                flops = 2.0 * n * e["n_used"] * e["m"] * e["k"]
+                w_bytes = TYPE_BYTES[typ] * e["n_mats"] * e["m"] * e["k"]
+                act = 4.0 * n * e["n_used"] * (e["k"] + e["m"])
+                rows = n * e["n_used"] // e["n_mats"]
+                what = f"MUL_MAT_ID (routed experts, {rows} rows per expert on average)"
             rec.add(
-                "gemm",
+                kind,
                 typ,
-                f"M=512 N={e['m']} K={e['k']} experts={e['n_mats']} used={e['n_used']} threads={t}",
+                f"{shape} threads={t}",
                 w_bytes + act,
                 best,
                 len(secs),
-                flops=2.0 * 512 * e["n_used"] * e["m"] * e["k"],
+                flops=flops,
                 nbytes=w_bytes + act,
-                notes=f"llama.cpp test-backend-ops perf MUL_MAT_ID (routed experts, "
-                f"{512 * e['n_used'] // e['n_mats']} rows per expert on average) on {t} thread(s), each "
-                f"run the mean over >= 1 s; " + _spread_note(spread, len(secs)),
-            )
-        for (typ, n), secs in sorted(times.items()):
-            best, spread = min(secs), 1.0 - min(secs) / max(secs)
-            rec.busy(f"llama.cpp MUL_MAT {typ} n={n} on {t} threads", spread)
-            w_bytes = KERNEL_TYPES.get(typ, 4.0) * KERNEL_M * KERNEL_K
-            act = 4.0 * n * (KERNEL_K + KERNEL_M)
-            rec.add(
-                "gemv" if n == 1 else "gemm",
-                typ,
-                f"M={n} N={KERNEL_M} K={KERNEL_K} threads={t}",
-                w_bytes + act,
-                best,
-                len(secs),
-                flops=2.0 * n * KERNEL_M * KERNEL_K,
-                nbytes=w_bytes + act,
-                notes=f"llama.cpp test-backend-ops perf MUL_MAT on {t} thread(s), each run the mean over "
+                notes=f"llama.cpp test-backend-ops perf {what} on {t} thread(s), each run the mean over "
                 f">= 1 s; " + _spread_note(spread, len(secs)),
             )
+
+
+def _perf(
+    rec: Recorder, exe: Path, cmd: list[str], threads: int
+) -> dict[tuple[str, str, int, int, int], float] | None:
+    """One test-backend-ops perf run on `threads` threads: its timings (parse_perf), or None with a
+    warning saying why there are none."""
+    try:
+        run = subprocess.run(
+            cmd,
+            env={**os.environ, "GGML_N_THREADS": str(threads)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        rec.warnings.append(f"{exe} could not run ({exc}): llama.cpp kernels not measured")
+        return None
+    found = parse_perf(run.stdout)
+    if run.returncode != 0 or not found:
+        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        rec.warnings.append(f"{exe} gave no {cmd[5]} timings (exit {run.returncode}: {tail[0][:200]})")
+        return None
+    return found
 
 
 def _compiler() -> str | None:

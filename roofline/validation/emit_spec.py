@@ -25,6 +25,12 @@ def _rate(r: MicroRow) -> float:
 FLOAT_HARNESSES = ("numpy", "torch", "torch-cuda")
 
 
+def _routed(r: MicroRow) -> bool:
+    """Whether a kernel row times llama.cpp's routed-expert MUL_MAT_ID (the bench writes its expert
+    count into the shape)."""
+    return "experts=" in r.shape
+
+
 def _threads(r: MicroRow) -> int:
     hit = re.search(r"threads=(\d+)", r.shape)
     return int(hit.group(1)) if hit else 0
@@ -35,11 +41,7 @@ def int8_peak(rows: list[MicroRow]) -> tuple[float, MicroRow] | None:
     the shapes and thread counts measured, with its row; None when the trace has none. Any thread
     count: on a busy machine ggml's spinning barriers can make all threads slower than one, and the
     best rate measured is still a lower bound on what the machine does."""
-    quant = [
-        r
-        for r in rows
-        if r.dtype in QUANTIZED and r.flops > 0 and r.seconds > 0 and "experts=" not in r.shape
-    ]
+    quant = [r for r in rows if r.dtype in QUANTIZED and r.flops > 0 and r.seconds > 0 and not _routed(r)]
     if not quant:
         return None
     best = max(quant, key=lambda r: (r.flops / r.seconds, _threads(r)))
@@ -77,7 +79,7 @@ def gemm_rates(kernels: list[MicroRow], experts: bool = False) -> dict[str, tupl
         and r.flops > 0
         and r.seconds > 0
     ]
-    dense = [r for r in tiled if "experts=" not in r.shape]
+    dense = [r for r in tiled if not _routed(r)]
     if not dense:
         return {}
     best = max(dense, key=lambda r: r.flops / r.seconds)
@@ -85,7 +87,7 @@ def gemm_rates(kernels: list[MicroRow], experts: bool = False) -> dict[str, tupl
         r
         for r in tiled
         if _threads(r) == _threads(best)
-        and (("experts=" in r.shape) == experts)
+        and _routed(r) == experts
         and (experts or r.shape.split()[:3] == best.shape.split()[:3])
     ]
     out: dict[str, tuple[float, MicroRow]] = {}
@@ -94,6 +96,36 @@ def gemm_rates(kernels: list[MicroRow], experts: bool = False) -> dict[str, tupl
         rate = r.flops / r.seconds
         if name not in out or rate > out[name][0]:
             out[name] = (rate, r)
+    return out
+
+
+def expert_rates(kernels: list[MicroRow], isa: str | None) -> dict[str, tuple[float, MicroRow, str]]:
+    """Per weight type, the rate llama-bench's routed experts run at on the traced machine, with the row
+    it comes from and what that row timed (Processor.expert_gemm_rates): MUL_MAT_ID for the types
+    llama.cpp leaves unrepacked on `isa`; for a repacked type (one gemv per routed row) the same type's
+    mat-vec MUL_MAT (n = 1) at the same thread count, the nearest kernel timed (unrepacked, its weights
+    in the last-level cache where an expert's sit in L2: a lower bound on the repacked gemv's rate).
+    Empty for an unknown instruction set or a trace without MUL_MAT_ID rows."""
+    repacked = REPACKED.get(isa or "")
+    if repacked is None:
+        return {}
+    out = {}
+    for t, (rate, row) in gemm_rates(kernels, experts=True).items():
+        if t not in repacked:
+            out[t] = (rate, row, "MUL_MAT_ID")
+            continue
+        gemv = [
+            r
+            for r in kernels
+            if r.harness == "llama.cpp test-backend-ops"
+            and r.kind == "gemv"
+            and r.dtype == row.dtype
+            and _threads(r) == _threads(row)
+            and r.seconds > 0
+        ]
+        if gemv:
+            best = max(gemv, key=lambda r: r.flops / r.seconds)
+            out[t] = (best.flops / best.seconds, best, "per-row gemv of repacked experts: MUL_MAT")
     return out
 
 
@@ -190,29 +222,7 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
         }
     rates = gemm_rates(kernels)
     isa = trace_isa(kernels, host.cpu, host.arch)
-    repacked = REPACKED.get(isa or "")
-    expert_rates = {}  # type -> (rate, row, what the rate is)
-    for t, (rate, row) in gemm_rates(kernels, experts=True).items():
-        if repacked is None:
-            break
-        if t not in repacked:
-            expert_rates[t] = (rate, row, "MUL_MAT_ID")
-            continue
-        # a repacked MUL_MAT_ID runs one gemv per routed row: the same type's mat-vec MUL_MAT (n = 1)
-        # at the same thread count is the nearest kernel timed (unrepacked, its weights in the last-level
-        # cache where an expert's sit in L2: a lower bound on the repacked gemv's rate)
-        gemv = [
-            r
-            for r in kernels
-            if r.harness == "llama.cpp test-backend-ops"
-            and r.kind == "gemv"
-            and r.dtype == row.dtype
-            and _threads(r) == _threads(row)
-            and r.seconds > 0
-        ]
-        if gemv:
-            best = max(gemv, key=lambda r: r.flops / r.seconds)
-            expert_rates[t] = (best.flops / best.seconds, best, "per-row gemv of repacked experts: MUL_MAT")
+    experts = expert_rates(kernels, isa)
     launch = [r.seconds for r in rows if r.kind == "launch"]
     proc: dict[str, Any] = {
         "name": f"{host.cpu} ({host.cpus} vCPU)",
@@ -228,13 +238,13 @@ def spec_from_trace(rows: list[MicroRow], device_id: str, trace_path: str) -> di
             }
             for t, (rate, row) in sorted(rates.items())
         }
-    if expert_rates:
+    if experts:
         proc["expert_gemm_rates"] = {
             t: {
                 "value": f"{rate / 1e9:.1f} GFLOPS",
                 "source": f"{src} (llama.cpp test-backend-ops {what} {row.dtype} {row.shape})",
             }
-            for t, (rate, row, what) in sorted(expert_rates.items())
+            for t, (rate, row, what) in sorted(experts.items())
         }
     if isa is not None:
         proc["isa"] = isa
