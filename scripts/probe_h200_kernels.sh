@@ -5,7 +5,8 @@
 #  2. PyTorch's int8 and fp16 GEMMs (cuBLASLt, which uses wgmma on Hopper), for reference;
 #  3. llama.cpp's test-backend-ops perf mode (CUDA, FA kernels left out to shorten the build) for
 #     MUL_MAT at 1..512 activation rows (the dense perf case, 4096 x 14336, patched to add 16..256
-#     rows) and MUL_MAT_ID (the Qwen3-30B-A3B- and OLMoE-shaped expert cases) for q4_K, q8_0, f16.
+#     rows) and MUL_MAT_ID (the Qwen3-30B-A3B- and OLMoE-shaped expert cases) for q4_K, q8_0, f16
+#     (MM_TYPES / MMID_TYPES: other weight types, as test-backend-ops' type_a regex alternatives).
 # Needs .llama-src/llama.cpp-tests.tgz (the vendored llama.cpp of llama-cpp-python 0.3.36 with its
 # tests/ folder), carried. Writes everything to $OUT.
 #   run: bash scripts/probe_h200_kernels.sh   (carry [".llama-src"])
@@ -61,7 +62,7 @@ tail -3 "$OUT/tbo_build.log"
 echo "build done at $(( $(date +%s) - t0 )) s"
 bin="$W/build/bin/test-backend-ops"
 [ -x "$bin" ] || { echo "no test-backend-ops"; exit 1; }
-"$bin" perf -b CUDA0 -o MUL_MAT -p 'type_a=(q4_K|q8_0|f16),' > "$OUT/tbo_mul_mat.txt" 2> "$OUT/tbo_mul_mat.err"
+"$bin" perf -b CUDA0 -o MUL_MAT -p "type_a=(${MM_TYPES:-q4_K|q8_0|f16})," > "$OUT/tbo_mul_mat.txt" 2> "$OUT/tbo_mul_mat.err"
 echo "MUL_MAT done at $(( $(date +%s) - t0 )) s"
-"$bin" perf -b CUDA0 -o MUL_MAT_ID -p 'type_a=(q4_K|q8_0),' > "$OUT/tbo_mul_mat_id.txt" 2> "$OUT/tbo_mul_mat_id.err"
+"$bin" perf -b CUDA0 -o MUL_MAT_ID -p "type_a=(${MMID_TYPES:-q4_K|q8_0})," > "$OUT/tbo_mul_mat_id.txt" 2> "$OUT/tbo_mul_mat_id.err"
 echo "MUL_MAT_ID done at $(( $(date +%s) - t0 )) s"
