@@ -633,3 +633,44 @@ def test_measured_expert_rates_cost_a_prefill_s_routed_experts():
         for v in (50.0, 100.0, 200.0, 400.0)
     ]
     assert all(a <= b for a, b in zip(speeds, speeds[1:], strict=False)) and speeds[0] < speeds[-1]
+
+
+def test_each_weight_type_streams_at_its_own_limit():
+    """stream_type_ratio: an operator's weights stream at the limit of their type (ratio x
+    stream_bytes_per_cycle x SMs x clock), byte-weighted: on the H200 at k = 10, Q3_K's 0.38 gives
+    1 / (1/4.8 + 1/(0.38 x 2.61)) = 0.82 TB/s; an operator without listed types keeps the run's
+    rate, all ratios 1 change nothing, and the stacked arrays cost it the same."""
+    from roofline.model import cost
+    from roofline.model.engine import load_engine
+    from roofline.model.stacked import stack
+    from roofline.specs import load_device
+
+    h200 = load_device("h200-sxm-141gb")
+    base = load_engine("llama.cpp-cuda").model_copy(
+        update={"stream_bytes_per_cycle": 10.0, "stream_type_ratio": {}}
+    )
+    q3 = base.model_copy(update={"stream_type_ratio": {"Q3_K": 0.38}})
+    mc = cost.resolve_machine(h200, q3)
+    limit = 10.0 * 132 * 1.98e9
+    assert cost.streamed(4.8e12, mc, 0.38) == pytest.approx(1 / (1 / 4.8e12 + 1 / (0.38 * limit)))
+    w = Workload(test="tg128")
+    plain = predict(h200, "llama-3.1-8b", w, quant="Q3_K_S", engine=base)
+    slow = predict(h200, "llama-3.1-8b", w, quant="Q3_K_S", engine=q3)
+    same = predict(
+        h200,
+        "llama-3.1-8b",
+        w,
+        quant="Q3_K_S",
+        engine=base.model_copy(update={"stream_type_ratio": {"Q3_K": 1.0}}),
+    )
+    assert same.tokens_per_second == pytest.approx(plain.tokens_per_second, rel=1e-12)
+    assert slow.tokens_per_second < 0.8 * plain.tokens_per_second
+    # the FFN's weights are all Q3_K in Q3_K_S: their memory time grows by the ratio of the two rates
+    # (its activations, a few kB at the activation bandwidth, are not limited: hence 1e-3, not exact)
+    ffn = lambda p: next(o for o in p.breakdown if o.op == "dense_ffn")  # noqa: E731
+    want = cost.streamed(4.8e12, mc) / cost.streamed(4.8e12, mc, 0.38)
+    got = ffn(slow).memory_seconds / ffn(plain).memory_seconds
+    assert got == pytest.approx(want, rel=1e-3) and got < want
+    from roofline.model.scenario import resolve
+
+    assert stack([resolve(h200, "llama-3.1-8b", w, quant="Q3_K_S", engine=q3)]).matches(q3)

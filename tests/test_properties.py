@@ -262,3 +262,27 @@ def test_a_slower_narrow_gemm_is_never_faster(device, model, w, quant, a, b):
         device, model, w, engine=base.model_copy(update={"narrow_gemm_efficiency": hi}), quant=quant
     )
     assert slow.tokens_per_second <= fast.tokens_per_second * (1 + 1e-12)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["h200-sxm-141gb", "a100-sxm-80gb", "rtx-4090"]),
+    st.sampled_from(MODELS),
+    workloads,
+    st.sampled_from(QUANTS),
+    st.floats(0.1, 4.0),
+    st.floats(0.1, 4.0),
+)
+def test_a_weight_type_streaming_slower_is_never_faster(device, model, w, quant, a, b):
+    """llama.cpp-cuda's per-type streaming limits (stream_type_ratio): a lower ratio for the types a
+    run's weights are stored in never makes it faster."""
+    lo, hi = sorted((a, b))
+    base = load_engine("llama.cpp-cuda")
+    ratios = lambda r: {t: r for t in ("Q4_K", "Q6_K", "Q8_0", "F16")}  # noqa: E731
+    slow = _runs(
+        device, model, w, engine=base.model_copy(update={"stream_type_ratio": ratios(lo)}), quant=quant
+    )
+    fast = predict(
+        device, model, w, engine=base.model_copy(update={"stream_type_ratio": ratios(hi)}), quant=quant
+    )
+    assert slow.tokens_per_second <= fast.tokens_per_second * (1 + 1e-12)

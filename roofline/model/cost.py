@@ -28,7 +28,7 @@ from roofline.model.engine import EngineProfile
 from roofline.model.operators import ModelTables, Operator, step_operators
 from roofline.model.workload import Workload
 from roofline.specs.hardware import Device, Processor
-from roofline.specs.quant import file_size
+from roofline.specs.quant import WEIGHT_TYPES, file_size
 
 
 @dataclass(frozen=True)
@@ -176,14 +176,38 @@ def resolve_machine(
     )
 
 
-def streamed(bandwidth: Any, mc: Machine) -> Any:
+def streamed(bandwidth: Any, mc: Machine, ratio: float = 1.0) -> Any:
     """Main memory's bandwidth as the engine's kernels draw it: each multiprocessor keeps a bounded
     number of bytes in flight, so a byte costs its DRAM transfer time plus its share of the
     in-flight limit's (1/B = 1/bandwidth + 1/stream_limit), a smooth approach to the lesser of the
-    two (Little's law). Without a stream limit, the bandwidth itself."""
+    two (Little's law). `ratio` scales the limit (a weight type's, EngineProfile.stream_type_ratio).
+    Without a stream limit, the bandwidth itself."""
     if mc.stream_limit is None:
         return bandwidth
-    return 1 / (1 / bandwidth + 1 / mc.stream_limit)
+    return 1 / (1 / bandwidth + 1 / (mc.stream_limit * ratio))
+
+
+def weight_stream_factor(
+    o: Operator, mc: Machine, eng: EngineProfile, m: Any, ws: Any, main_bw: Any, bw: Any
+) -> Any:
+    """How much longer operator `o`'s weights take to stream than at `bw` (the serving bandwidth at
+    the default streaming limit): its weight bytes by type, each at its type's streaming limit
+    (EngineProfile.stream_type_ratio). 1 without a stream limit or per-type ratios."""
+    ratios = eng.stream_type_ratio
+    if mc.stream_limit is None or not ratios or not o.weight_types:
+        return 1.0
+    nbytes = [
+        (t, share * WEIGHT_TYPES[t].bytes_per_weight if t in WEIGHT_TYPES else share)
+        for t, share in o.weight_types
+    ]
+    total = sum(b for _, b in nbytes)
+    if not any(t in ratios for t, _ in nbytes) or total <= 0:
+        return 1.0
+    inv = sum(
+        b / total / serving_bandwidth(ws, mc, eng, m, streamed(main_bw, mc, ratios.get(t, 1.0)))
+        for t, b in nbytes
+    )
+    return inv * bw
 
 
 def prefill_overheads(eng: EngineProfile, prefill: bool, tokens: float) -> bool:
@@ -278,7 +302,8 @@ def op_times(ops: list[Operator], mc: Machine, eng: EngineProfile, m: Any, main_
         measured = expert_seconds_per_flop(o, mc)
         if measured:
             compute = _pick(m, o.tiled, o.flops * measured, compute)
-        memory = o.weight_bytes / r_mem + o.kv_bytes / r_kv + o.act_bytes / r_act
+        memory = o.weight_bytes * weight_stream_factor(o, mc, eng, m, ws, main_bw, bw) / r_mem
+        memory = memory + o.kv_bytes / r_kv + o.act_bytes / r_act
         extra = 0.0
         fg = float_gemm(o, eng)
         if fg is not False:

@@ -187,6 +187,10 @@ class EngineProfile(Frozen):
     # limit. A wide HBM stack feeds the multiprocessors faster than their loads in flight can take
     # it: llama.cpp CUDA's mat-vec kernels reach 2.1-2.7 TB/s of the H200's 4.8 (test-backend-ops).
     stream_bytes_per_cycle: float | None = Field(default=None, gt=0)
+    # The bytes in flight differ by weight type (the kernels' loads per thread follow each type's block
+    # layout): a weight type's streaming limit is stream_bytes_per_cycle x its ratio here, measured
+    # against Q4_K's by the same mat-vec kernel timing (unlisted types: 1).
+    stream_type_ratio: dict[WeightTypeName, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     # Per-output cost of the tiled matmul kernel, in multiply-adds of its large-M rate: a GEMM of
     # input width K reaches K / (K + this) of that rate (Operator.inner). Writing each output tile,
     # scaling it, and (where the tiles are too few for the multiprocessors) the stream-k partial

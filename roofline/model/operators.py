@@ -638,6 +638,7 @@ def step_operators(
             efficiency="float_compute_efficiency" if tb.is_float("lm_head") else "compute_efficiency",
             stored_weight_bytes=tb.weight_bytes["lm_head"],
             shape=(seqs, mdl.vocab_size, d),
+            weight_types=type_shares(tb, "lm_head"),
             # the logits of each sequence's last token only: rows = sequences, never tiled in prefill
             **({} if tb.is_float("lm_head") else path(seqs, tiles_in_prefill=False)),
         )

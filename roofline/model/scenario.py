@@ -49,6 +49,7 @@ STRUCTURAL = (
     # they set the machine's peaks and streaming limit, which a stack gathers once per run
     "matmul_vector_ratio",
     "stream_bytes_per_cycle",
+    "stream_type_ratio",
     "matmul_output_macs",
 )
 

@@ -47,6 +47,7 @@ class Stacked:
     kernels: np.ndarray
     syncs: np.ndarray
     tile_rows: np.ndarray  # 1 where the operator has no tiles (see `tiled`)
+    stream_factor: np.ndarray  # cost.weight_stream_factor (1: the run's serving bandwidth)
     tiled: np.ndarray
     routed: np.ndarray  # routed experts (their tiles fill at expert_half_rows)
     inner: np.ndarray  # Operator.inner of the tiled matmuls (0: none)
@@ -117,7 +118,9 @@ class Stacked:
             compute = compute + self.dequant_ops / r_deq
         if self.measured_spf.any():  # cost.expert_seconds_per_flop
             compute = np.where(self.tiled & (self.measured_spf > 0), self.flops * self.measured_spf, compute)
-        memory = self.weight_bytes / r_mem + self.kv_bytes / r_kv + self.act_bytes / r_act
+        memory = (
+            self.weight_bytes * self.stream_factor / r_mem + self.kv_bytes / r_kv + self.act_bytes / r_act
+        )
         extra: Any = 0.0
         if self.float_gemm.any():
             f_compute = self.flops / (self.float_peak * eng.value("float_compute_efficiency"))
@@ -182,6 +185,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     valid = np.zeros((width, n), dtype=bool)
     flops, key_rows, dequant, wb, kvb, act = table(), table(), table(), table(), table(), table()
     kernels, syncs, tile_rows, peak = table(), table(), table(1.0), table(1.0)
+    stream_factor = table(1.0)
     inner, narrow, measured_spf = table(), table(), table()
     tiled = np.zeros((width, n), dtype=bool)
     routed = np.zeros((width, n), dtype=bool)
@@ -230,6 +234,14 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             peak[j, i] = mc.peak(o.peak)
             eff_idx[j, i] = effs.index(o.efficiency)
         per_run["serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng)
+        if mc.stream_limit is not None and eng.stream_type_ratio:
+            ws = float(cost.reuse_set(ops))
+            for j, o in enumerate(ops):
+                stream_factor[j, i] = float(
+                    cost.weight_stream_factor(
+                        o, mc, eng, NUMPY, ws, mc.main_bandwidth, per_run["serving_bandwidth"][i]
+                    )
+                )
         per_run["kv_serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng, streamed=False)
         per_run["act_bandwidth"][i] = mc.act_bandwidth
         per_run["vector_peak"][i] = mc.vector_peak
@@ -262,6 +274,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
         kernels=kernels,
         syncs=syncs,
         tile_rows=tile_rows,
+        stream_factor=stream_factor,
         tiled=tiled,
         routed=routed,
         inner=inner,
