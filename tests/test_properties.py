@@ -255,13 +255,9 @@ def test_more_multiprocessors_in_flight_are_never_slower_on_cuda(device, model, 
 def test_a_slower_narrow_gemm_is_never_faster(device, model, w, quant, a, b):
     """llama.cpp-cpu's narrow GEMMs (x86 Q8_0, narrow_gemm_efficiency): a lower share of the tiled
     rate never makes a run faster, on any CPU (on arm64 it changes nothing)."""
-    lo, hi = sorted((a, b))
-    base = load_engine("llama.cpp-cpu")
-    slow = _runs(device, model, w, engine=base.model_copy(update={"narrow_gemm_efficiency": lo}), quant=quant)
-    fast = predict(
-        device, model, w, engine=base.model_copy(update={"narrow_gemm_efficiency": hi}), quant=quant
+    _lower_is_never_faster(
+        device, model, w, quant, "llama.cpp-cpu", lambda v: {"narrow_gemm_efficiency": v}, a, b
     )
-    assert slow.tokens_per_second <= fast.tokens_per_second * (1 + 1e-12)
 
 
 @SETTINGS
@@ -276,13 +272,14 @@ def test_a_slower_narrow_gemm_is_never_faster(device, model, w, quant, a, b):
 def test_a_weight_type_streaming_slower_is_never_faster(device, model, w, quant, a, b):
     """llama.cpp-cuda's per-type streaming limits (stream_type_ratio): a lower ratio for the types a
     run's weights are stored in never makes it faster."""
+    ratios = lambda r: {"stream_type_ratio": {t: r for t in ("Q4_K", "Q6_K", "Q8_0", "F16")}}  # noqa: E731
+    _lower_is_never_faster(device, model, w, quant, "llama.cpp-cuda", ratios, a, b)
+
+
+def _lower_is_never_faster(device, model, w, quant, engine, update, a, b) -> None:
+    """`engine` with `update(lo)` is never faster than with `update(hi)` (lo, hi: a and b sorted)."""
     lo, hi = sorted((a, b))
-    base = load_engine("llama.cpp-cuda")
-    ratios = lambda r: {t: r for t in ("Q4_K", "Q6_K", "Q8_0", "F16")}  # noqa: E731
-    slow = _runs(
-        device, model, w, engine=base.model_copy(update={"stream_type_ratio": ratios(lo)}), quant=quant
-    )
-    fast = predict(
-        device, model, w, engine=base.model_copy(update={"stream_type_ratio": ratios(hi)}), quant=quant
-    )
+    base = load_engine(engine)
+    slow = _runs(device, model, w, engine=base.model_copy(update=update(lo)), quant=quant)
+    fast = predict(device, model, w, engine=base.model_copy(update=update(hi)), quant=quant)
     assert slow.tokens_per_second <= fast.tokens_per_second * (1 + 1e-12)

@@ -28,7 +28,7 @@ from roofline.model.engine import EngineProfile
 from roofline.model.operators import ModelTables, Operator, step_operators
 from roofline.model.workload import Workload
 from roofline.specs.hardware import Device, Processor
-from roofline.specs.quant import WEIGHT_TYPES, file_size
+from roofline.specs.quant import file_size, storage_type
 
 
 @dataclass(frozen=True)
@@ -192,22 +192,17 @@ def weight_stream_factor(
 ) -> Any:
     """How much longer operator `o`'s weights take to stream than at `bw` (the serving bandwidth at
     the default streaming limit): its weight bytes by type, each at its type's streaming limit
-    (EngineProfile.stream_type_ratio). 1 without a stream limit or per-type ratios."""
+    (EngineProfile.stream_type_ratio). 1 without a stream limit or a listed type."""
     ratios = eng.stream_type_ratio
-    if mc.stream_limit is None or not ratios or not o.weight_types:
+    if mc.stream_limit is None or not any(t in ratios for t, _ in o.weight_types):
         return 1.0
-    nbytes = [
-        (t, share * WEIGHT_TYPES[t].bytes_per_weight if t in WEIGHT_TYPES else share)
-        for t, share in o.weight_types
-    ]
-    total = sum(b for _, b in nbytes)
-    if not any(t in ratios for t, _ in nbytes) or total <= 0:
-        return 1.0
-    inv = sum(
-        b / total / serving_bandwidth(ws, mc, eng, m, streamed(main_bw, mc, ratios.get(t, 1.0)))
-        for t, b in nbytes
+    nbytes = {t: share * storage_type(t).bytes_per_weight for t, share in o.weight_types}
+    total = sum(nbytes.values())
+    per_byte = sum(
+        b / serving_bandwidth(ws, mc, eng, m, streamed(main_bw, mc, ratios.get(t, 1.0)))
+        for t, b in nbytes.items()
     )
-    return inv * bw
+    return per_byte / total * bw
 
 
 def prefill_overheads(eng: EngineProfile, prefill: bool, tokens: float) -> bool:

@@ -26,7 +26,6 @@ import numpy as np
 from roofline.model import cost
 from roofline.model.engine import EngineProfile
 from roofline.model.mathns import NUMPY
-from roofline.model.operators import Operator
 from roofline.model.scenario import STRUCTURAL, Scenario
 
 
@@ -216,7 +215,12 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     }
     for i, s in enumerate(scens):
         mc, eng, ops = s.machine, s.engine, list(s.ops)
+        ws = float(cost.reuse_set(ops))
+        per_run["serving_bandwidth"][i] = bw = _serving_bandwidth(ws, mc, eng)
         for j, o in enumerate(ops):
+            stream_factor[j, i] = float(
+                cost.weight_stream_factor(o, mc, eng, NUMPY, ws, mc.main_bandwidth, bw)
+            )
             valid[j, i] = True
             flops[j, i] = float(o.flops)
             key_rows[j, i] = float(o.key_rows)
@@ -233,16 +237,7 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
             float_gemm[j, i] = bool(cost.float_gemm(o, eng))
             peak[j, i] = mc.peak(o.peak)
             eff_idx[j, i] = effs.index(o.efficiency)
-        per_run["serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng)
-        if mc.stream_limit is not None and eng.stream_type_ratio:
-            ws = float(cost.reuse_set(ops))
-            for j, o in enumerate(ops):
-                stream_factor[j, i] = float(
-                    cost.weight_stream_factor(
-                        o, mc, eng, NUMPY, ws, mc.main_bandwidth, per_run["serving_bandwidth"][i]
-                    )
-                )
-        per_run["kv_serving_bandwidth"][i] = _serving_bandwidth(ops, mc, eng, streamed=False)
+        per_run["kv_serving_bandwidth"][i] = _serving_bandwidth(ws, mc, eng, streamed=False)
         per_run["act_bandwidth"][i] = mc.act_bandwidth
         per_run["vector_peak"][i] = mc.vector_peak
         per_run["float_peak"][i] = mc.float_peak
@@ -290,14 +285,12 @@ def stack(scenarios: Sequence[Scenario]) -> Stacked:
     )
 
 
-def _serving_bandwidth(
-    ops: list[Operator], mc: cost.Machine, eng: EngineProfile, streamed: bool = True
-) -> float:
-    """The bandwidth cost.op_times serves the step's weights (`streamed`: through the engine's
-    streaming limit) or its KV cache at (the working set does not change with what calibration
-    varies)."""
+def _serving_bandwidth(ws: float, mc: cost.Machine, eng: EngineProfile, streamed: bool = True) -> float:
+    """The bandwidth cost.op_times serves a step's weights (`streamed`: through the engine's
+    streaming limit) or its KV cache at, for its working set of `ws` bytes (cost.reuse_set; it does
+    not change with what calibration varies)."""
     main = cost.streamed(mc.main_bandwidth, mc) if streamed else mc.main_bandwidth
-    return float(cost.serving_bandwidth(float(cost.reuse_set(ops)), mc, eng, NUMPY, main))
+    return float(cost.serving_bandwidth(ws, mc, eng, NUMPY, main))
 
 
 __all__ = ["Stacked", "stack"]

@@ -172,6 +172,14 @@ def weight_type(name: str) -> WeightType:
     return WeightType(name, block, size, 4.0)
 
 
+def storage_type(name: str) -> WeightType:
+    """The storage type a model table names a tensor's weights by: a GGML type (weight_type) or a
+    generic format (FP8, INT4-G128, ...)."""
+    if name == "FP8" or _GENERIC.match(name):
+        return _generic_type(name)
+    return weight_type(name)
+
+
 def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
